@@ -1,0 +1,451 @@
+//! The evidence bundle: one folder per run, and its verification.
+//!
+//! - `evidence.jsonl`: one record a line, `{kind, id, collected_at, source:
+//!   {method, url, ledger_seq}, data}`, written as the plugin emits batches.
+//! - `ledger.jsonl`: the hash chain of every exchange ([`crate::ledger`]).
+//! - `run.json`: who ran what, when, with which configuration (no secrets),
+//!   the counts, findings, warnings, checkpoint, outcome, and the SHA-256 of
+//!   `evidence.jsonl` and the ledger's head hash.
+//! - `log.jsonl`: the run's log, scrubbed (not covered by verification).
+//!
+//! [`verify`] recomputes the chain, the hashes and the counts, and checks that
+//! every record cites an exchange the ledger holds.
+
+use crate::contract::{Evidence, Finding, PluginError, Warning};
+use crate::ledger;
+use crate::outbound::{Outbound, Traffic};
+use crate::sandbox::Limits;
+use crate::secrets::Scrubber;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const RUN_FILE: &str = "run.json";
+pub const EVIDENCE_FILE: &str = "evidence.jsonl";
+pub const LEDGER_FILE: &str = "ledger.jsonl";
+pub const LOG_FILE: &str = "log.jsonl";
+
+/// The format `run.json` is written in.
+pub const FORMAT: &str = "watchdog-bundle/1";
+
+/// One line of `evidence.jsonl`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub kind: String,
+    pub id: String,
+    pub collected_at: String,
+    pub source: RecordSource,
+    pub data: serde_json::Value,
+}
+
+/// The exchange a record was read from.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecordSource {
+    pub method: String,
+    pub url: String,
+    /// The ledger entry (`seq`) of that exchange.
+    pub ledger_seq: u64,
+}
+
+/// Accepts evidence from the plugin, checks each record, writes it.
+pub struct EvidenceWriter {
+    out: BufWriter<File>,
+    digest: Sha256,
+    kinds: BTreeSet<String>,
+    counts: BTreeMap<String, u64>,
+    /// Hashes of `(kind, id)`: 8 bytes a record keeps duplicate detection
+    /// flat enough for a million events.
+    seen: HashSet<u64>,
+    outbound: Arc<Outbound>,
+    scrubber: Scrubber,
+    rejected: u64,
+}
+
+impl EvidenceWriter {
+    pub fn create(
+        dir: &Path,
+        kinds: BTreeSet<String>,
+        outbound: Arc<Outbound>,
+        scrubber: Scrubber,
+    ) -> std::io::Result<EvidenceWriter> {
+        Ok(EvidenceWriter {
+            out: BufWriter::new(File::create(dir.join(EVIDENCE_FILE))?),
+            digest: Sha256::new(),
+            kinds,
+            counts: BTreeMap::new(),
+            seen: HashSet::new(),
+            outbound,
+            scrubber,
+            rejected: 0,
+        })
+    }
+
+    /// Checks a whole batch, then writes it; a batch with one bad record is
+    /// refused whole, so the bundle never holds half of a page.
+    pub fn accept(&mut self, batch: Vec<Evidence>) -> Result<usize, PluginError> {
+        let collected_at = crate::now_rfc3339();
+        let mut lines = Vec::with_capacity(batch.len());
+        let mut batch_keys = HashSet::new();
+        for (index, evidence) in batch.into_iter().enumerate() {
+            let line = self
+                .check(evidence, &collected_at, &mut batch_keys)
+                .map_err(|why| {
+                    self.rejected += 1;
+                    PluginError::Internal(format!("evidence record {index} refused: {why}"))
+                })?;
+            lines.push(line);
+        }
+        self.seen.extend(batch_keys);
+        for (kind, line) in &lines {
+            *self.counts.entry(kind.clone()).or_default() += 1;
+            self.digest.update(line.as_bytes());
+            self.out
+                .write_all(line.as_bytes())
+                .map_err(|e| PluginError::Internal(format!("host cannot write evidence: {e}")))?;
+        }
+        Ok(lines.len())
+    }
+
+    fn check(
+        &self,
+        evidence: Evidence,
+        collected_at: &str,
+        batch_keys: &mut HashSet<u64>,
+    ) -> Result<(String, String), String> {
+        if !self.kinds.contains(&evidence.kind) {
+            return Err(format!("kind `{}` is not declared", evidence.kind));
+        }
+        if evidence.id.trim().is_empty() {
+            return Err(format!("a `{}` record has an empty id", evidence.kind));
+        }
+        let key = key_hash(&evidence.kind, &evidence.id);
+        if self.seen.contains(&key) || !batch_keys.insert(key) {
+            return Err(format!(
+                "`{}` record `{}` was already emitted",
+                evidence.kind, evidence.id
+            ));
+        }
+        let data: serde_json::Value = serde_json::from_str(&evidence.data)
+            .map_err(|e| format!("`{}` data is not JSON: {e}", evidence.id))?;
+        let (ledger_seq, url) = self
+            .outbound
+            .carried(&evidence.source.method, &evidence.source.url)
+            .ok_or_else(|| {
+                format!(
+                    "`{}` cites {} {}, which the host did not carry in this run",
+                    evidence.id, evidence.source.method, evidence.source.url
+                )
+            })?;
+        let record = Record {
+            kind: evidence.kind.clone(),
+            id: evidence.id,
+            collected_at: collected_at.to_string(),
+            source: RecordSource {
+                method: evidence.source.method,
+                url,
+                ledger_seq,
+            },
+            data,
+        };
+        let line = serde_json::to_string(&record).map_err(|e| e.to_string())?;
+        let mut line = self.scrubber.text(&line).into_owned();
+        line.push('\n');
+        Ok((evidence.kind, line))
+    }
+
+    /// Flushes the file; returns the counts and the file's SHA-256.
+    pub fn finish(&mut self) -> std::io::Result<EvidenceTotals> {
+        self.out.flush()?;
+        Ok(EvidenceTotals {
+            counts: self.counts.clone(),
+            sha256: hex::encode(self.digest.clone().finalize()),
+            rejected: self.rejected,
+        })
+    }
+}
+
+fn key_hash(kind: &str, id: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (kind, id).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// What was written to `evidence.jsonl`.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceTotals {
+    pub counts: BTreeMap<String, u64>,
+    pub sha256: String,
+    pub rejected: u64,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Everything was collected.
+    Complete,
+    /// The run finished, but some resources were not (fully) read.
+    Partial,
+    /// The run did not finish; what was written is kept but incomplete.
+    Failed,
+}
+
+/// `run.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub format: String,
+    pub plugin: PluginInfo,
+    pub host: HostInfo,
+    pub started_at: String,
+    pub finished_at: String,
+    /// Non-secret configuration values.
+    pub config: BTreeMap<String, String>,
+    /// Names of the secrets the host injected (never their values).
+    pub secrets: Vec<String>,
+    /// Developer reroutes in force: a bundle made through one did not come
+    /// from the public origin.
+    pub routes: BTreeMap<String, String>,
+    pub limits: Limits,
+    pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<serde_json::Value>,
+    /// Records per kind, as written to `evidence.jsonl`.
+    pub counts: BTreeMap<String, u64>,
+    /// Records per kind as the plugin reported them.
+    pub plugin_counts: BTreeMap<String, u64>,
+    pub evidence_records: u64,
+    pub evidence_sha256: String,
+    pub evidence_rejected: u64,
+    pub findings: Vec<Finding>,
+    pub warnings: Vec<Warning>,
+    #[serde(default)]
+    pub checkpoint_in: Option<String>,
+    #[serde(default)]
+    pub checkpoint: Option<String>,
+    pub traffic: Traffic,
+    pub ledger_head: String,
+    pub ledger_entries: u64,
+    /// Largest guest linear memory, bytes.
+    pub guest_peak_memory: u64,
+}
+
+impl Serialize for Limits {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        LimitsDoc::from(*self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Limits {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Limits, D::Error> {
+        let doc = LimitsDoc::deserialize(d)?;
+        Ok(Limits {
+            memory_bytes: doc.memory_bytes,
+            cpu_per_call: std::time::Duration::from_millis(doc.cpu_per_call_ms),
+            wall_per_call: std::time::Duration::from_millis(doc.wall_per_call_ms),
+            response_bytes: doc.response_bytes,
+            requests_in_flight: doc.requests_in_flight,
+            connect_timeout: std::time::Duration::from_millis(doc.connect_timeout_ms),
+            read_timeout: std::time::Duration::from_millis(doc.read_timeout_ms),
+        })
+    }
+}
+
+/// [`Limits`] as written in `run.json`, durations in milliseconds.
+#[derive(Serialize, Deserialize)]
+struct LimitsDoc {
+    memory_bytes: u64,
+    cpu_per_call_ms: u64,
+    wall_per_call_ms: u64,
+    response_bytes: u64,
+    requests_in_flight: usize,
+    connect_timeout_ms: u64,
+    read_timeout_ms: u64,
+}
+
+impl From<Limits> for LimitsDoc {
+    fn from(l: Limits) -> LimitsDoc {
+        LimitsDoc {
+            memory_bytes: l.memory_bytes,
+            cpu_per_call_ms: l.cpu_per_call.as_millis() as u64,
+            wall_per_call_ms: l.wall_per_call.as_millis() as u64,
+            response_bytes: l.response_bytes,
+            requests_in_flight: l.requests_in_flight,
+            connect_timeout_ms: l.connect_timeout.as_millis() as u64,
+            read_timeout_ms: l.read_timeout.as_millis() as u64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PluginInfo {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub contract_version: String,
+    pub component_sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl HostInfo {
+    pub fn current() -> HostInfo {
+        HostInfo {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// Writes `run.json` atomically (a reader never sees half of it).
+pub fn write_run(dir: &Path, run: &RunRecord) -> std::io::Result<()> {
+    let tmp = dir.join(".run.json.tmp");
+    let mut file = File::create(&tmp)?;
+    serde_json::to_writer_pretty(&mut file, run)?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(tmp, dir.join(RUN_FILE))
+}
+
+/// Creates the bundle folder; refuses one that already holds a bundle, so a
+/// run never mixes its records with another's.
+pub fn create_dir(dir: &Path) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    for name in [RUN_FILE, EVIDENCE_FILE, LEDGER_FILE] {
+        if dir.join(name).exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} already holds a bundle ({name})", dir.display()),
+            ));
+        }
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// What `verify` found in a sound bundle.
+#[derive(Debug, Serialize)]
+pub struct VerifyReport {
+    pub ledger_head: String,
+    pub ledger_entries: u64,
+    pub evidence_records: u64,
+    pub counts: BTreeMap<String, u64>,
+    pub outcome: Outcome,
+}
+
+/// Why a bundle does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{file}: {source}")]
+    Io {
+        file: &'static str,
+        source: std::io::Error,
+    },
+    #[error("run.json is unreadable: {0}")]
+    Run(serde_json::Error),
+    #[error(transparent)]
+    Chain(#[from] ledger::ChainError),
+    #[error("ledger head {found} does not match run.json's {expected}")]
+    LedgerHead { expected: String, found: String },
+    #[error("ledger head {found} does not match the expected head {expected} given on the command line")]
+    ExpectedHead { expected: String, found: String },
+    #[error("evidence.jsonl SHA-256 is {found}, run.json says {expected}: the evidence was edited")]
+    EvidenceHash { expected: String, found: String },
+    #[error("evidence.jsonl line {line}: {why}")]
+    Record { line: usize, why: String },
+    #[error("counts differ: run.json says {expected:?}, evidence.jsonl holds {found:?}")]
+    Counts {
+        expected: BTreeMap<String, u64>,
+        found: BTreeMap<String, u64>,
+    },
+}
+
+/// Recomputes a bundle's chain, hashes and counts. `expected_head`, when
+/// given, is the head the platform kept apart from the files.
+pub fn verify(dir: &Path, expected_head: Option<&str>) -> Result<VerifyReport, VerifyError> {
+    let open = |file: &'static str| {
+        File::open(dir.join(file))
+            .map(BufReader::new)
+            .map_err(|source| VerifyError::Io { file, source })
+    };
+    let run: RunRecord = serde_json::from_reader(open(RUN_FILE)?).map_err(VerifyError::Run)?;
+    let chain = ledger::verify(open(LEDGER_FILE)?)?;
+    if chain.head != run.ledger_head {
+        return Err(VerifyError::LedgerHead {
+            expected: run.ledger_head,
+            found: chain.head,
+        });
+    }
+    if let Some(expected) = expected_head
+        && expected != chain.head
+    {
+        return Err(VerifyError::ExpectedHead {
+            expected: expected.to_string(),
+            found: chain.head,
+        });
+    }
+    let carried: HashMap<u64, (&str, &str)> = chain
+        .entries
+        .iter()
+        .filter(|e| e.status.is_some())
+        .map(|e| (e.seq, (e.method.as_str(), e.url.as_str())))
+        .collect();
+
+    let mut digest = Sha256::new();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut records = 0u64;
+    for (index, line) in open(EVIDENCE_FILE)?.lines().enumerate() {
+        let line_no = index + 1;
+        let line = line.map_err(|source| VerifyError::Io {
+            file: EVIDENCE_FILE,
+            source,
+        })?;
+        digest.update(line.as_bytes());
+        digest.update(b"\n");
+        let record: Record = serde_json::from_str(&line).map_err(|e| VerifyError::Record {
+            line: line_no,
+            why: e.to_string(),
+        })?;
+        match carried.get(&record.source.ledger_seq) {
+            Some((method, url)) if *method == record.source.method && *url == record.source.url => {}
+            _ => {
+                return Err(VerifyError::Record {
+                    line: line_no,
+                    why: format!(
+                        "cites ledger entry {} for {} {}, which the ledger does not hold",
+                        record.source.ledger_seq, record.source.method, record.source.url
+                    ),
+                });
+            }
+        }
+        *counts.entry(record.kind).or_default() += 1;
+        records += 1;
+    }
+    let found = hex::encode(digest.finalize());
+    if found != run.evidence_sha256 {
+        return Err(VerifyError::EvidenceHash {
+            expected: run.evidence_sha256,
+            found,
+        });
+    }
+    if counts != run.counts || records != run.evidence_records {
+        return Err(VerifyError::Counts {
+            expected: run.counts,
+            found: counts,
+        });
+    }
+    Ok(VerifyReport {
+        ledger_head: chain.head,
+        ledger_entries: chain.entries.len() as u64,
+        evidence_records: records,
+        counts,
+        outcome: run.outcome,
+    })
+}

@@ -1,0 +1,115 @@
+//! The contract: host bindings for the `watchdog:integration` WIT package in
+//! `wit/`, and the rule for which contract versions this host accepts.
+//!
+//! A component declares its contract version in the names of what it exports
+//! (`watchdog:integration/integration@0.1.0`). The host accepts every version
+//! of the series it implements (`0.1.x`): within a series the existing items
+//! never change, and wasmtime matches export and import names by
+//! semver-compatible name, so a plugin built against `0.1.0` loads in a host
+//! built against `0.1.7`. Other series are refused with a message naming both.
+
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::Component;
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "watchdog:integration/plugin",
+    exports: { default: async },
+    with: {
+        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+    },
+    additional_derives: [serde::Serialize, serde::Deserialize],
+});
+
+pub use exports::watchdog::integration::integration::{Check, Summary};
+pub use watchdog::integration::host::LogLevel;
+pub use watchdog::integration::types::{
+    CheckStatus, ConfigEntry, Error as PluginError, Evidence, Finding, FindingStatus, Manifest, Warning,
+};
+
+/// The contract version this host was built against.
+pub const HOST_CONTRACT: &str = "0.1.0";
+
+/// The interface every integration exports, without its version.
+const EXPORT_PREFIX: &str = "watchdog:integration/integration@";
+
+/// Why a component is not an integration this host can run.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    #[error(
+        "the component does not export `{EXPORT_PREFIX}<version>`: it is not a WatchDog integration (it exports: {exports})"
+    )]
+    NotAnIntegration { exports: String },
+    #[error(
+        "the component implements contract {found}, this host implements {HOST_CONTRACT} and accepts 0.1.x only"
+    )]
+    IncompatibleVersion { found: String },
+}
+
+/// The contract version a component implements, if this host accepts it.
+pub fn contract_version(
+    component: &Component,
+    engine: &wasmtime::Engine,
+) -> Result<String, ContractError> {
+    let ty = component.component_type();
+    let mut names = Vec::new();
+    for (name, item) in ty.exports(engine) {
+        names.push(name.to_string());
+        if let (Some(version), ComponentItem::ComponentInstance(_)) =
+            (name.strip_prefix(EXPORT_PREFIX), item.ty)
+        {
+            return if is_accepted(version) {
+                Ok(version.to_string())
+            } else {
+                Err(ContractError::IncompatibleVersion {
+                    found: version.to_string(),
+                })
+            };
+        }
+    }
+    Err(ContractError::NotAnIntegration {
+        exports: if names.is_empty() {
+            "nothing".into()
+        } else {
+            names.join(", ")
+        },
+    })
+}
+
+/// True for the versions of the series this host speaks: `0.1.x`.
+pub fn is_accepted(version: &str) -> bool {
+    let mut parts = version.split(['.', '-', '+']);
+    matches!(
+        (parts.next(), parts.next(), parts.next().map(str::parse::<u64>)),
+        (Some("0"), Some("1"), Some(Ok(_)))
+    )
+}
+
+/// The names a component imports, for `inspect`.
+pub fn imports(component: &Component, engine: &wasmtime::Engine) -> Vec<String> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_series_versions_are_accepted() {
+        for v in ["0.1.0", "0.1.7", "0.1.12-rc.1"] {
+            assert!(is_accepted(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn other_series_are_refused() {
+        for v in ["0.2.0", "1.0.0", "0.10.1", "0.1", "x"] {
+            assert!(!is_accepted(v), "{v}");
+        }
+    }
+}

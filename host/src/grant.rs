@@ -1,0 +1,166 @@
+//! What a plugin asks for, checked, and what the operator grants it.
+//!
+//! The manifest is the plugin's request: origins, routes, secrets, evidence
+//! kinds. [`check_manifest`] refuses one that is malformed or asks for writes.
+//! A [`Grant`] is the host's decision for one run: the egress policy, the
+//! secret headers with their values, the developer reroutes. Nothing reaches
+//! the sandbox that is not in the grant, and an empty grant denies everything.
+
+use crate::contract::Manifest;
+use crate::egress::{EgressError, EgressPolicy, Origin, Reroutes, Route};
+use crate::secrets::{Scrubber, Secret};
+use http::HeaderName;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A manifest that cannot be granted.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest id `{0}` must be lower-case kebab-case (a-z, 0-9, -)")]
+    BadId(String),
+    #[error("manifest declares config field `{0}` twice")]
+    DuplicateField(String),
+    #[error("manifest egress: {0}")]
+    Egress(#[from] EgressError),
+    #[error("manifest declares origin {0} twice")]
+    DuplicateOrigin(Origin),
+    #[error("secret header for `{field}`: {why}")]
+    BadSecret { field: String, why: String },
+    #[error("evidence kind `{0}` is declared twice or is empty")]
+    BadKind(String),
+}
+
+/// Checks a manifest and builds the egress policy it asks for.
+pub fn check_manifest(manifest: &Manifest) -> Result<EgressPolicy, ManifestError> {
+    let id_ok = !manifest.id.is_empty()
+        && manifest
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !id_ok {
+        return Err(ManifestError::BadId(manifest.id.clone()));
+    }
+    let mut fields = BTreeSet::new();
+    for field in &manifest.config {
+        if !fields.insert(field.name.as_str()) {
+            return Err(ManifestError::DuplicateField(field.name.clone()));
+        }
+    }
+    let mut policy = EgressPolicy::deny_all();
+    let mut origins = BTreeSet::new();
+    for rule in &manifest.egress {
+        let origin = Origin::parse(&rule.origin)?;
+        if !origins.insert(origin.clone()) {
+            return Err(ManifestError::DuplicateOrigin(origin));
+        }
+        let routes = rule
+            .routes
+            .iter()
+            .map(|r| Route::parse(&r.method, &r.path))
+            .collect::<Result<Vec<_>, _>>()?;
+        policy.allow(origin, routes);
+    }
+    for secret in &manifest.secrets {
+        let bad = |why: &str| ManifestError::BadSecret {
+            field: secret.field.clone(),
+            why: why.to_string(),
+        };
+        let declared = manifest
+            .config
+            .iter()
+            .find(|f| f.name == secret.field)
+            .ok_or_else(|| bad("no such config field"))?;
+        if !declared.secret {
+            return Err(bad("the config field is not marked secret"));
+        }
+        if !origins.contains(&Origin::parse(&secret.origin)?) {
+            return Err(bad("its origin is not declared in egress"));
+        }
+        HeaderName::from_bytes(secret.header.as_bytes()).map_err(|_| bad("invalid header name"))?;
+        if !secret.template.contains(&placeholder(&secret.field)) {
+            return Err(bad("the template does not contain the placeholder"));
+        }
+    }
+    let mut kinds = BTreeSet::new();
+    for kind in &manifest.evidence_kinds {
+        if kind.name.is_empty() || !kinds.insert(kind.name.as_str()) {
+            return Err(ManifestError::BadKind(kind.name.clone()));
+        }
+    }
+    Ok(policy)
+}
+
+fn placeholder(field: &str) -> String {
+    format!("{{{field}}}")
+}
+
+/// A header the host adds to requests for one origin.
+#[derive(Debug, Clone)]
+pub struct SecretHeader {
+    pub origin: Origin,
+    pub header: HeaderName,
+    /// The rendered header value, such as `Bearer <key>`.
+    pub value: Secret,
+}
+
+/// The host's decision for one run.
+#[derive(Debug, Clone, Default)]
+pub struct Grant {
+    pub egress: EgressPolicy,
+    pub secret_headers: Vec<SecretHeader>,
+    pub reroutes: Reroutes,
+    pub evidence_kinds: BTreeSet<String>,
+    /// Every secret value, for scrubbing.
+    pub scrubber: Scrubber,
+}
+
+impl Grant {
+    /// Allows nothing: no origin, no secret, no evidence.
+    pub fn empty() -> Grant {
+        Grant::default()
+    }
+
+    /// Grants what the manifest asks, with the operator's secret values.
+    /// Secrets are sent only to the origin their header names.
+    pub fn from_manifest(
+        manifest: &Manifest,
+        secrets: &BTreeMap<String, Secret>,
+        reroutes: Reroutes,
+    ) -> Result<Grant, ManifestError> {
+        let egress = check_manifest(manifest)?;
+        let mut secret_headers = Vec::new();
+        for declared in &manifest.secrets {
+            let Some(secret) = secrets.get(&declared.field) else {
+                continue;
+            };
+            let value = declared
+                .template
+                .replace(&placeholder(&declared.field), secret.expose());
+            secret_headers.push(SecretHeader {
+                origin: Origin::parse(&declared.origin)?,
+                header: HeaderName::from_bytes(declared.header.as_bytes()).map_err(|_| {
+                    ManifestError::BadSecret {
+                        field: declared.field.clone(),
+                        why: "invalid header name".into(),
+                    }
+                })?,
+                value: Secret::new(value),
+            });
+        }
+        Ok(Grant {
+            egress,
+            secret_headers,
+            reroutes,
+            evidence_kinds: manifest
+                .evidence_kinds
+                .iter()
+                .map(|k| k.name.clone())
+                .collect(),
+            scrubber: Scrubber::new(secrets.values()),
+        })
+    }
+
+    /// Header names the plugin may not set itself, because the host owns them.
+    pub fn reserved_headers(&self) -> Vec<HeaderName> {
+        self.secret_headers.iter().map(|s| s.header.clone()).collect()
+    }
+}

@@ -1,0 +1,39 @@
+//! `watchdog-host`: runs WatchDog integration components in a sandbox and
+//! writes verifiable evidence bundles.
+//!
+//! The pieces, each in its own module:
+//! - [`contract`]: the WIT contract's bindings and the versions accepted.
+//! - [`grant`]: what a plugin's manifest asks for, checked, and what the
+//!   operator grants for a run.
+//! - [`egress`]: the egress policy as plain data (origins, routes, reroutes).
+//! - [`secrets`]: secret values and the scrubber.
+//! - [`sandbox`]: memory, CPU and time limits and their enforcement.
+//! - [`outbound`]: every HTTP request, checked, carried, metered.
+//! - [`ledger`]: the hash chain of exchanges.
+//! - [`bundle`]: evidence, `run.json`, and verification.
+//! - [`cache`]: precompiled components.
+//! - [`runtime`]: engine, linker, store; sandboxed calls into a plugin.
+//! - [`config`]: the operator's configuration and secrets.
+//! - [`run`]: a run from start to end, as the CLI and embedders use it.
+//! - [`log`]: the run log.
+
+pub mod bundle;
+pub mod cache;
+pub mod config;
+pub mod contract;
+pub mod egress;
+pub mod grant;
+pub mod ledger;
+pub mod log;
+pub mod outbound;
+pub mod run;
+pub mod runtime;
+pub mod sandbox;
+pub mod secrets;
+
+/// The current time as RFC 3339 UTC, the one timestamp format of bundles.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC times always format")
+}

@@ -1,0 +1,472 @@
+//! Every HTTP request a plugin makes, carried or refused here.
+//!
+//! [`Outbound`] backs the `wasi:http/outgoing-handler` import through
+//! wasmtime-wasi-http's [`WasiHttpHooks::send_request`]. For each request it:
+//! asks the [`EgressPolicy`](crate::egress::EgressPolicy); refuses public
+//! origins that resolve to private addresses; applies a developer reroute;
+//! strips headers the host owns and injects secret headers for their origin
+//! only; bounds timeouts by the call's remaining time; caps requests in flight;
+//! and wraps the response body to scrub secrets, cap its size, hash and count
+//! it, and write the ledger entry when the exchange ends.
+
+use crate::egress::{Origin, forbidden_address_class};
+use crate::grant::Grant;
+use crate::ledger::{Exchange, LedgerWriter, Outcome};
+use crate::log::{Level, RunLog};
+use crate::sandbox::Limits;
+use crate::secrets::StreamScrubber;
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use wasmtime_wasi_http::{
+    DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions,
+    WasiBody, WasiHttpHooks,
+};
+
+/// Counters for `run.json`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize, Clone, Copy)]
+pub struct Traffic {
+    pub requests: u64,
+    pub denied: u64,
+    pub failed: u64,
+    pub truncated: u64,
+    pub response_bytes: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    denied: AtomicU64,
+    failed: AtomicU64,
+    truncated: AtomicU64,
+    response_bytes: AtomicU64,
+}
+
+/// The shared state of a run's outbound traffic.
+pub struct Outbound {
+    grant: Arc<Grant>,
+    limits: Limits,
+    log: RunLog,
+    ledger: Mutex<LedgerWriter<Box<dyn Write + Send>>>,
+    in_flight: Arc<Semaphore>,
+    next_seq: AtomicU64,
+    deadline: Mutex<Instant>,
+    counters: Counters,
+    /// `(method, url)` of every exchange whose response arrived, to the request
+    /// number that carried it: evidence must cite one of these.
+    carried: Mutex<HashMap<(String, String), u64>>,
+}
+
+impl Outbound {
+    pub fn new(
+        grant: Arc<Grant>,
+        limits: Limits,
+        log: RunLog,
+        ledger: Box<dyn Write + Send>,
+    ) -> Arc<Outbound> {
+        Arc::new(Outbound {
+            in_flight: Arc::new(Semaphore::new(limits.requests_in_flight.max(1))),
+            grant,
+            limits,
+            log,
+            ledger: Mutex::new(LedgerWriter::new(ledger)),
+            next_seq: AtomicU64::new(0),
+            deadline: Mutex::new(Instant::now() + limits.wall_per_call),
+            counters: Counters::default(),
+            carried: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Sets when the current call must end; request timeouts never outlast it.
+    pub fn set_deadline(&self, deadline: Instant) {
+        *self.deadline.lock().expect("deadline lock") = deadline;
+    }
+
+    /// The request number that carried `method url`, if one did, and the URL
+    /// as the ledger spells it.
+    pub fn carried(&self, method: &str, url: &str) -> Option<(u64, String)> {
+        let url = normalize_url(url)?;
+        let seq = *self
+            .carried
+            .lock()
+            .expect("carried lock")
+            .get(&(method.to_string(), url.clone()))?;
+        Some((seq, url))
+    }
+
+    pub fn traffic(&self) -> Traffic {
+        let c = &self.counters;
+        Traffic {
+            requests: c.requests.load(Ordering::Relaxed),
+            denied: c.denied.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            truncated: c.truncated.load(Ordering::Relaxed),
+            response_bytes: c.response_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The ledger's head hash and entry count.
+    pub fn ledger_head(&self) -> (String, u64) {
+        let ledger = self.ledger.lock().expect("ledger lock");
+        (ledger.head().to_string(), ledger.entries())
+    }
+
+    fn record(&self, exchange: Exchange) {
+        let mut ledger = self.ledger.lock().expect("ledger lock");
+        if let Err(e) = ledger.append(exchange) {
+            self.log
+                .host(Level::Error, &format!("cannot write the ledger: {e}"));
+        }
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline
+            .lock()
+            .expect("deadline lock")
+            .saturating_duration_since(Instant::now())
+    }
+
+    async fn send(
+        self: Arc<Self>,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Result<
+        (
+            http::Response<WasiBody>,
+            Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+        ),
+        HttpError,
+    > {
+        let started = Instant::now();
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        let method = request.method().as_str().to_string();
+        let url = self.grant.scrubber.text(&request.uri().to_string()).into_owned();
+        let entry = |outcome, detail: Option<String>| Exchange {
+            seq,
+            time: crate::now_rfc3339(),
+            method: method.clone(),
+            url: url.clone(),
+            routed_to: None,
+            outcome,
+            status: None,
+            duration_ms: started.elapsed().as_millis() as u64,
+            bytes: 0,
+            body_sha256: None,
+            detail,
+        };
+
+        let origin = match self.admit(&method, request.uri()).await {
+            Ok(origin) => origin,
+            Err((denial, code)) => {
+                self.counters.denied.fetch_add(1, Ordering::Relaxed);
+                self.log.host(
+                    Level::Warn,
+                    &format!("egress denied: {method} {url}: {denial}"),
+                );
+                self.record(entry(Outcome::Denied, Some(denial)));
+                return Err(code);
+            }
+        };
+        let routed_to = self.grant.reroutes.target(&origin).cloned();
+        if let Some(target) = &routed_to {
+            *request.uri_mut() = reroute(request.uri(), target);
+        }
+        self.inject_secrets(&origin, request.headers_mut());
+
+        let remaining = self.remaining();
+        let bound = |asked: Option<Duration>, cap: Duration| {
+            Some(asked.unwrap_or(cap).min(cap).min(remaining))
+        };
+        let options = RequestOptions {
+            connect_timeout: bound(options.and_then(|o| o.connect_timeout), self.limits.connect_timeout),
+            first_byte_timeout: bound(options.and_then(|o| o.first_byte_timeout), self.limits.read_timeout),
+            between_bytes_timeout: bound(
+                options.and_then(|o| o.between_bytes_timeout),
+                self.limits.read_timeout,
+            ),
+        };
+
+        let permit = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let sent = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
+        drop(permit);
+        let (response, io) = match sent {
+            Ok(sent) => sent,
+            Err(error) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                let detail = self.grant.scrubber.text(&error.to_string()).into_owned();
+                let mut failed = entry(Outcome::Failed, Some(detail));
+                failed.routed_to = routed_to.map(|t| t.to_string());
+                self.record(failed);
+                return Err(error);
+            }
+        };
+
+        let status = response.status().as_u16();
+        if let Some(normalized) = normalize_url(&url) {
+            self.carried
+                .lock()
+                .expect("carried lock")
+                .insert((method.clone(), normalized), seq);
+        }
+        let (mut parts, body) = response.into_parts();
+        self.scrub_headers(&mut parts.headers);
+        let mut head = entry(Outcome::Complete, None);
+        head.status = Some(status);
+        head.routed_to = routed_to.map(|t| t.to_string());
+        let body = MeteredBody {
+            inner: body.boxed_unsync(),
+            scrubber: self.grant.scrubber.stream(),
+            hasher: Sha256::new(),
+            bytes: 0,
+            cap: self.limits.response_bytes,
+            inner_done: false,
+            started,
+            exchange: Some(head),
+            outbound: self.clone(),
+        };
+        Ok((
+            http::Response::from_parts(parts, body.boxed_unsync()),
+            Box::new(io),
+        ))
+    }
+
+    /// Decides whether a request may leave, and for which origin.
+    async fn admit(
+        &self,
+        method: &str,
+        uri: &http::Uri,
+    ) -> Result<Origin, (String, HttpError)> {
+        self.grant
+            .egress
+            .check(method, uri)
+            .map_err(|d| (d.to_string(), HttpError::HttpRequestDenied))?;
+        let origin = Origin::of_uri(uri).expect("the policy admitted an absolute URI");
+        if self.grant.reroutes.target(&origin).is_none() {
+            self.check_resolution(&origin).await?;
+        }
+        Ok(origin)
+    }
+
+    /// Refuses a public origin whose name resolves to an address the plugin
+    /// must not reach (a metadata service, the LAN, this machine).
+    async fn check_resolution(&self, origin: &Origin) -> Result<(), (String, HttpError)> {
+        let lookup = tokio::net::lookup_host((origin.host(), origin.port()));
+        let addresses = tokio::time::timeout(self.limits.connect_timeout, lookup)
+            .await
+            .map_err(|_| ("DNS lookup timed out".to_string(), HttpError::DnsTimeout))?
+            .map_err(|e| {
+                (
+                    format!("DNS lookup failed: {e}"),
+                    HttpError::DnsError {
+                        rcode: None,
+                        info_code: None,
+                    },
+                )
+            })?;
+        for address in addresses {
+            if let Some(class) = forbidden_address_class(address.ip()) {
+                let denial = crate::egress::Denial::ForbiddenAddress {
+                    origin: origin.clone(),
+                    address: address.ip(),
+                    class,
+                };
+                return Err((denial.to_string(), HttpError::DestinationIpProhibited));
+            }
+        }
+        Ok(())
+    }
+
+    fn inject_secrets(&self, origin: &Origin, headers: &mut http::HeaderMap) {
+        for reserved in self.grant.reserved_headers() {
+            headers.remove(reserved);
+        }
+        for secret in &self.grant.secret_headers {
+            if &secret.origin == origin
+                && let Ok(mut value) = http::HeaderValue::from_str(secret.value.expose())
+            {
+                value.set_sensitive(true);
+                headers.insert(secret.header.clone(), value);
+            }
+        }
+    }
+
+    fn scrub_headers(&self, headers: &mut http::HeaderMap) {
+        if self.grant.scrubber.is_empty() {
+            return;
+        }
+        for value in headers.values_mut() {
+            if let Ok(text) = value.to_str()
+                && let std::borrow::Cow::Owned(clean) = self.grant.scrubber.text(text)
+                && let Ok(clean) = http::HeaderValue::from_str(&clean)
+            {
+                *value = clean;
+            }
+        }
+    }
+}
+
+/// The same URL on the rerouted origin.
+fn reroute(uri: &http::Uri, target: &Origin) -> http::Uri {
+    let scheme = match target.scheme() {
+        crate::egress::Scheme::Http => "http",
+        crate::egress::Scheme::Https => "https",
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    format!("{scheme}://{}{path}", target.authority())
+        .parse()
+        .expect("an origin and a valid path make a valid URI")
+}
+
+/// One spelling per URL, so evidence sources match ledger entries.
+fn normalize_url(url: &str) -> Option<String> {
+    url.parse::<http::Uri>().ok().map(|u| u.to_string())
+}
+
+/// The hooks object that lives in the store; all state is shared.
+pub struct Hooks {
+    pub outbound: Arc<Outbound>,
+}
+
+impl WasiHttpHooks for Hooks {
+    fn forbidden_header_filter(&mut self) -> ForbiddenHeaderFilter {
+        let reserved = self.outbound.grant.reserved_headers();
+        Arc::new(move |name| DEFAULT_FORBIDDEN_HEADERS.contains(name) || reserved.contains(name))
+    }
+
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                    ),
+                    HttpError,
+                >,
+            > + Send,
+    > {
+        drop(fut);
+        Box::new(self.outbound.clone().send(request, options))
+    }
+}
+
+/// A response body on its way to the guest: scrubbed, capped, hashed, counted;
+/// its ledger entry is written when it ends, fails, or is dropped unread.
+struct MeteredBody {
+    inner: WasiBody,
+    scrubber: StreamScrubber,
+    hasher: Sha256,
+    bytes: u64,
+    cap: u64,
+    /// The upstream body has ended; only the scrubber's held bytes were left.
+    inner_done: bool,
+    started: Instant,
+    exchange: Option<Exchange>,
+    outbound: Arc<Outbound>,
+}
+
+impl MeteredBody {
+    fn deliver(&mut self, data: Vec<u8>) -> Result<Bytes, HttpError> {
+        self.bytes += data.len() as u64;
+        if self.bytes > self.cap {
+            self.outbound
+                .counters
+                .truncated
+                .fetch_add(1, Ordering::Relaxed);
+            self.finish(
+                Outcome::Truncated,
+                Some(format!("response body exceeded the {} byte cap", self.cap)),
+            );
+            return Err(HttpError::HttpResponseBodySize(Some(self.cap)));
+        }
+        self.hasher.update(&data);
+        Ok(Bytes::from(data))
+    }
+
+    fn finish(&mut self, outcome: Outcome, detail: Option<String>) {
+        let Some(mut exchange) = self.exchange.take() else {
+            return;
+        };
+        exchange.outcome = outcome;
+        exchange.detail = detail;
+        exchange.duration_ms = self.started.elapsed().as_millis() as u64;
+        exchange.bytes = self.bytes;
+        exchange.body_sha256 = Some(hex::encode(self.hasher.clone().finalize()));
+        self.outbound
+            .counters
+            .response_bytes
+            .fetch_add(self.bytes, Ordering::Relaxed);
+        if outcome == Outcome::Failed {
+            self.outbound.counters.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        self.outbound.record(exchange);
+    }
+}
+
+impl Body for MeteredBody {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+        let this = &mut *self;
+        if this.inner_done || this.exchange.is_none() {
+            this.finish(Outcome::Complete, None);
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(data) => {
+                    let clean = this.scrubber.push(&data);
+                    Poll::Ready(Some(this.deliver(clean).map(Frame::data)))
+                }
+                Err(trailers) => Poll::Ready(Some(Ok(trailers))),
+            },
+            Poll::Ready(Some(Err(error))) => {
+                let detail = this.outbound.grant.scrubber.text(&error.to_string()).into_owned();
+                this.finish(Outcome::Failed, Some(detail));
+                Poll::Ready(Some(Err(error)))
+            }
+            Poll::Ready(None) => {
+                this.inner_done = true;
+                let rest = this.scrubber.finish();
+                if rest.is_empty() {
+                    this.finish(Outcome::Complete, None);
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(this.deliver(rest).map(Frame::data)))
+            }
+        }
+    }
+}
+
+impl Drop for MeteredBody {
+    fn drop(&mut self) {
+        self.finish(
+            Outcome::Abandoned,
+            Some("the plugin stopped reading the body".into()),
+        );
+    }
+}

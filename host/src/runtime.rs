@@ -1,0 +1,339 @@
+//! Loading an integration component and calling it inside the sandbox.
+//!
+//! One [`Runtime`] per process holds the engine (async, epoch interruption),
+//! the linker and the epoch ticker. [`Runtime::load`] reads a component,
+//! compiles it or takes it from the [`Cache`], checks it implements the
+//! contract and pre-instantiates it. [`Plugin::instantiate`] makes a fresh
+//! store per run with the run's [`Grant`] and [`Limits`]: no filesystem, no
+//! environment, no arguments, no sockets, stdio captured into the log, HTTP
+//! only through [`crate::outbound`]. Every export call goes through
+//! [`Session::guarded`], which resets the CPU budget, bounds the wall-clock
+//! time and turns traps into typed [`CallError`]s.
+
+use crate::bundle::EvidenceWriter;
+use crate::cache::{self, Cache};
+use crate::contract::{self, Check, ConfigEntry, Manifest, PluginError, PluginPre, Summary};
+use crate::grant::Grant;
+use crate::log::{Level, RunLog, Source};
+use crate::outbound::{Hooks, Outbound};
+use crate::sandbox::{EpochTicker, Limits, Meter, Violation};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// The evidence writer, shared by the store (which feeds it) and the run
+/// (which finishes it whatever the plugin did).
+pub type SharedEvidence = Arc<Mutex<EvidenceWriter>>;
+use std::time::Instant;
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Captured guest stdout or stderr, per call.
+const STDIO_CAPACITY: usize = 1 << 20;
+
+/// The engine and linker shared by every run in this process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<RunState>,
+    cache: Option<Cache>,
+    _ticker: EpochTicker,
+}
+
+/// A component that implements the contract, ready to instantiate.
+pub struct Plugin {
+    pre: PluginPre<RunState>,
+    pub component_sha256: String,
+    pub contract_version: String,
+    pub imports: Vec<String>,
+    pub origin: cache::Origin,
+    pub load_time: std::time::Duration,
+}
+
+/// Why a component cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid WebAssembly component: {message}")]
+    Invalid { path: String, message: String },
+    #[error(transparent)]
+    Contract(#[from] contract::ContractError),
+    #[error("the component imports something this host does not provide: {0}")]
+    Link(String),
+}
+
+/// Why a call into the plugin did not return normally.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("sandbox violation: {0}")]
+    Sandbox(#[from] Violation),
+    #[error("the plugin crashed: {0}")]
+    Trap(String),
+}
+
+impl Runtime {
+    /// An engine configured for sandboxed, async plugins.
+    pub fn new(cache: Option<Cache>) -> wasmtime::Result<Runtime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        contract::watchdog::integration::host::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |state: &mut RunState| state,
+        )?;
+        Ok(Runtime {
+            _ticker: EpochTicker::start(&engine),
+            engine,
+            linker,
+            cache,
+        })
+    }
+
+    /// Reads, compiles (or loads from the cache) and checks a component.
+    pub fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let started = Instant::now();
+        let display = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        let sha = cache::sha256_hex(&bytes);
+        let (component, origin) = match &self.cache {
+            Some(cache) => cache.load(&self.engine, &bytes, &sha),
+            None => Component::new(&self.engine, &bytes).map(|c| (c, cache::Origin::Compiled)),
+        }
+        .map_err(|e| LoadError::Invalid {
+            path: display,
+            message: format!("{e:#}"),
+        })?;
+        let contract_version = contract::contract_version(&component, &self.engine)?;
+        let imports = contract::imports(&component, &self.engine);
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        Ok(Plugin {
+            pre,
+            component_sha256: sha,
+            contract_version,
+            imports,
+            origin,
+            load_time: started.elapsed(),
+        })
+    }
+}
+
+/// Everything a run's store holds.
+pub struct RunState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: Hooks,
+    meter: Meter,
+    log: RunLog,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    /// Bytes of stdout and stderr already moved to the log.
+    stdio_logged: [usize; 2],
+    evidence: Option<SharedEvidence>,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+impl contract::watchdog::integration::types::Host for RunState {}
+
+impl contract::watchdog::integration::host::Host for RunState {
+    fn log(&mut self, level: contract::LogLevel, message: String) {
+        self.log.write(level.into(), Source::Plugin, &message);
+    }
+
+    fn emit(&mut self, batch: Vec<contract::Evidence>) -> Result<(), PluginError> {
+        let Some(writer) = self.evidence.as_ref() else {
+            return Err(PluginError::Internal(
+                "evidence is accepted only during collect".into(),
+            ));
+        };
+        let accepted = writer.lock().expect("evidence lock").accept(batch);
+        accepted.map(|_| ()).inspect_err(|e| {
+            self.log
+                .host(Level::Error, &format!("refused an evidence batch: {e:?}"));
+        })
+    }
+}
+
+/// One instance of a plugin, in its own store, for one run.
+pub struct Session {
+    store: Store<RunState>,
+    bindings: contract::Plugin,
+    limits: Limits,
+    outbound: Arc<Outbound>,
+}
+
+impl Plugin {
+    /// A fresh instance with the run's grant and limits. `evidence` is the
+    /// writer `emit` feeds, for `collect` only.
+    pub async fn instantiate(
+        &self,
+        grant: Arc<Grant>,
+        limits: Limits,
+        log: RunLog,
+        outbound: Arc<Outbound>,
+        evidence: Option<SharedEvidence>,
+    ) -> Result<Session, CallError> {
+        let stdout = MemoryOutputPipe::new(STDIO_CAPACITY);
+        let stderr = MemoryOutputPipe::new(STDIO_CAPACITY);
+        // Nothing but captured stdio: no env, args, preopens, sockets or DNS.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let engine = self.pre.engine();
+        let mut store = Store::new(
+            engine,
+            RunState {
+                wasi,
+                http: WasiHttpCtx::new(),
+                table: ResourceTable::new(),
+                hooks: Hooks {
+                    outbound: outbound.clone(),
+                },
+                meter: Meter::new(limits),
+                log: log.with_scrubber(grant.scrubber.clone()),
+                stdout,
+                stderr,
+                stdio_logged: [0, 0],
+                evidence,
+            },
+        );
+        store.limiter(|state| &mut state.meter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            ctx.data_mut().meter.tick(Instant::now())?;
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let bindings = guard(limits, self.pre.instantiate_async(&mut store)).await?;
+        Ok(Session {
+            store,
+            bindings,
+            limits,
+            outbound,
+        })
+    }
+}
+
+/// Runs a call with the wall-clock limit, turning traps into [`CallError`]s.
+async fn guard<R>(
+    limits: Limits,
+    call: impl Future<Output = wasmtime::Result<R>>,
+) -> Result<R, CallError> {
+    match tokio::time::timeout(limits.wall_per_call, call).await {
+        Err(_) => Err(Violation::WallClock {
+            limit: limits.wall_per_call,
+        }
+        .into()),
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => match error.downcast_ref::<Violation>() {
+            Some(violation) => Err(violation.clone().into()),
+            None => Err(CallError::Trap(format!("{error:#}"))),
+        },
+    }
+}
+
+impl Session {
+    fn begin(&mut self) {
+        self.store.data_mut().meter.start_call();
+        self.outbound
+            .set_deadline(Instant::now() + self.limits.wall_per_call);
+        self.store.set_epoch_deadline(1);
+    }
+
+    /// Moves what the guest printed into the log, line by line.
+    fn drain_stdio(&mut self) {
+        let state = self.store.data_mut();
+        let pipes = [(&state.stdout, Source::Stdout), (&state.stderr, Source::Stderr)];
+        for (i, (pipe, source)) in pipes.into_iter().enumerate() {
+            let bytes = pipe.contents();
+            let fresh = &bytes[state.stdio_logged[i].min(bytes.len())..];
+            for line in String::from_utf8_lossy(fresh).lines() {
+                state.log.write(Level::Info, source, line);
+            }
+            state.stdio_logged[i] = bytes.len();
+        }
+    }
+
+    async fn guarded<R>(
+        &mut self,
+        call: impl AsyncFnOnce(
+            &contract::exports::watchdog::integration::integration::Guest,
+            &mut Store<RunState>,
+        ) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        self.begin();
+        let iface = self.bindings.watchdog_integration_integration();
+        let result = guard(self.limits, call(iface, &mut self.store)).await;
+        self.drain_stdio();
+        result
+    }
+
+    pub async fn manifest(&mut self) -> Result<Manifest, CallError> {
+        self.guarded(async |i, s| i.call_manifest(s).await).await
+    }
+
+    pub async fn configure(
+        &mut self,
+        config: &[ConfigEntry],
+    ) -> Result<Result<(), PluginError>, CallError> {
+        self.guarded(async |i, s| i.call_configure(s, config).await)
+            .await
+    }
+
+    pub async fn validate(&mut self) -> Result<Result<Vec<Check>, PluginError>, CallError> {
+        self.guarded(async |i, s| i.call_validate(s).await).await
+    }
+
+    pub async fn collect(
+        &mut self,
+        checkpoint: Option<&str>,
+    ) -> Result<Result<Summary, PluginError>, CallError> {
+        self.guarded(async |i, s| i.call_collect(s, checkpoint).await)
+            .await
+    }
+
+    /// Ends the session, dropping the instance (and with it any response the
+    /// plugin left unread, which completes its ledger entry). Returns the
+    /// guest's peak linear memory.
+    pub fn finish(mut self) -> u64 {
+        self.drain_stdio();
+        self.store.data().meter.peak_memory
+    }
+}
