@@ -108,6 +108,7 @@ impl EvidenceWriter {
                 .write_all(line.as_bytes())
                 .map_err(|e| PluginError::Internal(format!("host cannot write evidence: {e}")))?;
         }
+        self.outbound.count_records(lines.len() as u64);
         Ok(lines.len())
     }
 
@@ -354,7 +355,9 @@ pub enum VerifyError {
     Chain(#[from] ledger::ChainError),
     #[error("ledger head {found} does not match run.json's {expected}")]
     LedgerHead { expected: String, found: String },
-    #[error("ledger head {found} does not match the expected head {expected} given on the command line")]
+    #[error(
+        "ledger head {found} does not match the expected head {expected} given on the command line"
+    )]
     ExpectedHead { expected: String, found: String },
     #[error("evidence.jsonl SHA-256 is {found}, run.json says {expected}: the evidence was edited")]
     EvidenceHash { expected: String, found: String },
@@ -414,7 +417,8 @@ pub fn verify(dir: &Path, expected_head: Option<&str>) -> Result<VerifyReport, V
             why: e.to_string(),
         })?;
         match carried.get(&record.source.ledger_seq) {
-            Some((method, url)) if *method == record.source.method && *url == record.source.url => {}
+            Some((method, url)) if *method == record.source.method && *url == record.source.url => {
+            }
             _ => {
                 return Err(VerifyError::Record {
                     line: line_no,

@@ -67,10 +67,12 @@ pub fn parse(
     manifest: &Manifest,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<RunConfig, ConfigError> {
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-        path: String::new(),
-        message: e.message().to_string(),
-    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: String::new(),
+            message: e.message().to_string(),
+        })?;
     let mut problems = Vec::new();
     let mut config = RunConfig::default();
     for (key, value) in &table {

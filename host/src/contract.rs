@@ -8,8 +8,8 @@
 //! semver-compatible name, so a plugin built against `0.1.0` loads in a host
 //! built against `0.1.7`. Other series are refused with a message naming both.
 
-use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -25,7 +25,8 @@ wasmtime::component::bindgen!({
 pub use exports::watchdog::integration::integration::{Check, Summary};
 pub use watchdog::integration::host::LogLevel;
 pub use watchdog::integration::types::{
-    CheckStatus, ConfigEntry, Error as PluginError, Evidence, Finding, FindingStatus, Manifest, Warning,
+    CheckStatus, ConfigEntry, Error as PluginError, Evidence, Finding, FindingStatus, Manifest,
+    Warning,
 };
 
 /// The contract version this host was built against.
@@ -81,7 +82,11 @@ pub fn contract_version(
 pub fn is_accepted(version: &str) -> bool {
     let mut parts = version.split(['.', '-', '+']);
     matches!(
-        (parts.next(), parts.next(), parts.next().map(str::parse::<u64>)),
+        (
+            parts.next(),
+            parts.next(),
+            parts.next().map(str::parse::<u64>)
+        ),
         (Some("0"), Some("1"), Some(Ok(_)))
     )
 }

@@ -76,7 +76,10 @@ impl Origin {
             _ => return None,
         };
         let authority = uri.authority()?;
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         Some(Origin {
             scheme,
             host: host.to_ascii_lowercase(),
@@ -107,11 +110,7 @@ impl Origin {
 
     /// True when the host is a loopback address or `localhost`.
     pub fn is_loopback(&self) -> bool {
-        self.host == "localhost"
-            || self
-                .host
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
+        self.host == "localhost" || self.host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -357,7 +356,9 @@ pub enum EgressError {
     BadPattern { pattern: String, why: String },
     #[error("method `{method}` is not a read method (GET, HEAD, or POST on a declared search)")]
     WriteMethod { method: String },
-    #[error("route `{spec}` must be ORIGIN=URL, such as https://api.example.com=http://127.0.0.1:8080")]
+    #[error(
+        "route `{spec}` must be ORIGIN=URL, such as https://api.example.com=http://127.0.0.1:8080"
+    )]
     BadRouteSpec { spec: String },
     #[error("route target {target} is not a loopback address; --route only reaches this machine")]
     NonLoopbackTarget { target: Origin },

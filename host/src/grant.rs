@@ -161,6 +161,9 @@ impl Grant {
 
     /// Header names the plugin may not set itself, because the host owns them.
     pub fn reserved_headers(&self) -> Vec<HeaderName> {
-        self.secret_headers.iter().map(|s| s.header.clone()).collect()
+        self.secret_headers
+            .iter()
+            .map(|s| s.header.clone())
+            .collect()
     }
 }

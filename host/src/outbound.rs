@@ -28,8 +28,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{
-    DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions,
-    WasiBody, WasiHttpHooks,
+    DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
+    WasiHttpHooks,
 };
 
 /// Counters for `run.json`.
@@ -51,6 +51,13 @@ struct Counters {
     response_bytes: AtomicU64,
 }
 
+/// Live counts a caller can show while a run works.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub requests: AtomicU64,
+    pub records: AtomicU64,
+}
+
 /// The shared state of a run's outbound traffic.
 pub struct Outbound {
     grant: Arc<Grant>,
@@ -61,6 +68,7 @@ pub struct Outbound {
     next_seq: AtomicU64,
     deadline: Mutex<Instant>,
     counters: Counters,
+    progress: Arc<Progress>,
     /// `(method, url)` of every exchange whose response arrived, to the request
     /// number that carried it: evidence must cite one of these.
     carried: Mutex<HashMap<(String, String), u64>>,
@@ -72,6 +80,7 @@ impl Outbound {
         limits: Limits,
         log: RunLog,
         ledger: Box<dyn Write + Send>,
+        progress: Arc<Progress>,
     ) -> Arc<Outbound> {
         Arc::new(Outbound {
             in_flight: Arc::new(Semaphore::new(limits.requests_in_flight.max(1))),
@@ -82,6 +91,7 @@ impl Outbound {
             next_seq: AtomicU64::new(0),
             deadline: Mutex::new(Instant::now() + limits.wall_per_call),
             counters: Counters::default(),
+            progress,
             carried: Mutex::new(HashMap::new()),
         })
     }
@@ -101,6 +111,11 @@ impl Outbound {
             .expect("carried lock")
             .get(&(method.to_string(), url.clone()))?;
         Some((seq, url))
+    }
+
+    /// Counts records written, for progress displays.
+    pub fn count_records(&self, n: u64) {
+        self.progress.records.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn traffic(&self) -> Traffic {
@@ -149,8 +164,13 @@ impl Outbound {
         let started = Instant::now();
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        self.progress.requests.fetch_add(1, Ordering::Relaxed);
         let method = request.method().as_str().to_string();
-        let url = self.grant.scrubber.text(&request.uri().to_string()).into_owned();
+        let url = self
+            .grant
+            .scrubber
+            .text(&request.uri().to_string())
+            .into_owned();
         let entry = |outcome, detail: Option<String>| Exchange {
             seq,
             time: crate::now_rfc3339(),
@@ -188,8 +208,14 @@ impl Outbound {
             Some(asked.unwrap_or(cap).min(cap).min(remaining))
         };
         let options = RequestOptions {
-            connect_timeout: bound(options.and_then(|o| o.connect_timeout), self.limits.connect_timeout),
-            first_byte_timeout: bound(options.and_then(|o| o.first_byte_timeout), self.limits.read_timeout),
+            connect_timeout: bound(
+                options.and_then(|o| o.connect_timeout),
+                self.limits.connect_timeout,
+            ),
+            first_byte_timeout: bound(
+                options.and_then(|o| o.first_byte_timeout),
+                self.limits.read_timeout,
+            ),
             between_bytes_timeout: bound(
                 options.and_then(|o| o.between_bytes_timeout),
                 self.limits.read_timeout,
@@ -246,11 +272,7 @@ impl Outbound {
     }
 
     /// Decides whether a request may leave, and for which origin.
-    async fn admit(
-        &self,
-        method: &str,
-        uri: &http::Uri,
-    ) -> Result<Origin, (String, HttpError)> {
+    async fn admit(&self, method: &str, uri: &http::Uri) -> Result<Origin, (String, HttpError)> {
         self.grant
             .egress
             .check(method, uri)
@@ -416,7 +438,10 @@ impl MeteredBody {
             .response_bytes
             .fetch_add(self.bytes, Ordering::Relaxed);
         if outcome == Outcome::Failed {
-            self.outbound.counters.failed.fetch_add(1, Ordering::Relaxed);
+            self.outbound
+                .counters
+                .failed
+                .fetch_add(1, Ordering::Relaxed);
         }
         self.outbound.record(exchange);
     }
@@ -445,7 +470,12 @@ impl Body for MeteredBody {
                 Err(trailers) => Poll::Ready(Some(Ok(trailers))),
             },
             Poll::Ready(Some(Err(error))) => {
-                let detail = this.outbound.grant.scrubber.text(&error.to_string()).into_owned();
+                let detail = this
+                    .outbound
+                    .grant
+                    .scrubber
+                    .text(&error.to_string())
+                    .into_owned();
                 this.finish(Outcome::Failed, Some(detail));
                 Poll::Ready(Some(Err(error)))
             }

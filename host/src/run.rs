@@ -13,7 +13,7 @@ use crate::contract::{Check, ConfigEntry, Manifest, PluginError};
 use crate::egress::Reroutes;
 use crate::grant::{Grant, ManifestError, check_manifest};
 use crate::log::{Level, RunLog};
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, Progress};
 use crate::runtime::{CallError, LoadError, Plugin, Runtime, Session, SharedEvidence};
 use crate::sandbox::Limits;
 use std::collections::BTreeMap;
@@ -126,6 +126,28 @@ pub struct Options {
     pub limits: Limits,
     pub reroutes: Reroutes,
     pub log: RunLog,
+    /// Live counts of the run in progress.
+    pub progress: Arc<Progress>,
+}
+
+impl Options {
+    pub fn new(limits: Limits, reroutes: Reroutes, log: RunLog) -> Options {
+        Options {
+            limits,
+            reroutes,
+            log,
+            progress: Arc::default(),
+        }
+    }
+
+    fn outbound(
+        &self,
+        grant: Arc<Grant>,
+        log: RunLog,
+        ledger: Box<dyn std::io::Write + Send>,
+    ) -> Arc<Outbound> {
+        Outbound::new(grant, self.limits, log, ledger, self.progress.clone())
+    }
 }
 
 /// A loaded component and its checked manifest.
@@ -137,12 +159,15 @@ pub struct Loaded {
 
 impl Loaded {
     /// Loads a component and reads its manifest with nothing granted.
-    pub async fn open(runtime: &Runtime, path: &Path, options: &Options) -> Result<Loaded, Failure> {
+    pub async fn open(
+        runtime: &Runtime,
+        path: &Path,
+        options: &Options,
+    ) -> Result<Loaded, Failure> {
         let plugin = runtime.load(path)?;
         let grant = Arc::new(Grant::empty());
-        let outbound = Outbound::new(
+        let outbound = options.outbound(
             grant.clone(),
-            options.limits,
             options.log.clone(),
             Box::new(std::io::sink()),
         );
@@ -189,16 +214,25 @@ impl Loaded {
                 value: value.clone(),
             })
             .collect();
-        session.configure(&entries).await?.map_err(Failure::Plugin)?;
+        session
+            .configure(&entries)
+            .await?
+            .map_err(Failure::Plugin)?;
         Ok(session)
     }
 
     /// Diagnoses the connection.
-    pub async fn validate(&self, config: &RunConfig, options: &Options) -> Result<Vec<Check>, Failure> {
+    pub async fn validate(
+        &self,
+        config: &RunConfig,
+        options: &Options,
+    ) -> Result<Vec<Check>, Failure> {
         let grant = self.grant(config, options)?;
         let log = options.log.with_scrubber(grant.scrubber.clone());
-        let outbound = Outbound::new(grant.clone(), options.limits, log, Box::new(std::io::sink()));
-        let mut session = self.configured(grant, config, options, outbound, None).await?;
+        let outbound = options.outbound(grant.clone(), log, Box::new(std::io::sink()));
+        let mut session = self
+            .configured(grant, config, options, outbound, None)
+            .await?;
         session.validate().await?.map_err(Failure::Plugin)
     }
 
@@ -218,9 +252,8 @@ impl Loaded {
         let log = options.log.with_scrubber(grant.scrubber.clone());
         log.keep_in(Box::new(std::fs::File::create(dir.join(bundle::LOG_FILE))?));
         let ledger = std::fs::File::create(dir.join(bundle::LEDGER_FILE))?;
-        let outbound = Outbound::new(
+        let outbound = options.outbound(
             grant.clone(),
-            options.limits,
             log.clone(),
             Box::new(std::io::BufWriter::new(ledger)),
         );
@@ -233,7 +266,13 @@ impl Loaded {
 
         let mut peak_memory = 0;
         let result = match self
-            .configured(grant, config, options, outbound.clone(), Some(writer.clone()))
+            .configured(
+                grant,
+                config,
+                options,
+                outbound.clone(),
+                Some(writer.clone()),
+            )
             .await
         {
             Err(failure) => Err(failure),
@@ -249,7 +288,9 @@ impl Loaded {
         };
         let totals = writer.lock().expect("evidence lock").finish()?;
         let (summary, failure) = match result {
-            Ok(summary) if totals.rejected > 0 => (Some(summary), Some(Failure::Evidence(totals.rejected))),
+            Ok(summary) if totals.rejected > 0 => {
+                (Some(summary), Some(Failure::Evidence(totals.rejected)))
+            }
             Ok(summary) => (Some(summary), None),
             Err(failure) => (None, Some(failure)),
         };
@@ -302,8 +343,14 @@ impl Loaded {
             plugin_counts,
             evidence_sha256: totals.sha256,
             evidence_rejected: totals.rejected,
-            findings: summary.as_ref().map(|s| s.findings.clone()).unwrap_or_default(),
-            warnings: summary.as_ref().map(|s| s.warnings.clone()).unwrap_or_default(),
+            findings: summary
+                .as_ref()
+                .map(|s| s.findings.clone())
+                .unwrap_or_default(),
+            warnings: summary
+                .as_ref()
+                .map(|s| s.warnings.clone())
+                .unwrap_or_default(),
             checkpoint_in: checkpoint,
             checkpoint: summary.and_then(|s| s.checkpoint),
             traffic: outbound.traffic(),

@@ -280,7 +280,10 @@ impl Session {
     /// Moves what the guest printed into the log, line by line.
     fn drain_stdio(&mut self) {
         let state = self.store.data_mut();
-        let pipes = [(&state.stdout, Source::Stdout), (&state.stderr, Source::Stderr)];
+        let pipes = [
+            (&state.stdout, Source::Stdout),
+            (&state.stderr, Source::Stderr),
+        ];
         for (i, (pipe, source)) in pipes.into_iter().enumerate() {
             let bytes = pipe.contents();
             let fresh = &bytes[state.stdio_logged[i].min(bytes.len())..];

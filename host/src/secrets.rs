@@ -112,7 +112,11 @@ impl StreamScrubber {
         }
         self.held.extend_from_slice(chunk);
         let scrubbed = self.scrubber.bytes(&self.held).into_owned();
-        let keep = self.scrubber.longest().saturating_sub(1).min(scrubbed.len());
+        let keep = self
+            .scrubber
+            .longest()
+            .saturating_sub(1)
+            .min(scrubbed.len());
         let cut = scrubbed.len() - keep;
         self.held = scrubbed[cut..].to_vec();
         scrubbed[..cut].to_vec()
@@ -182,7 +186,10 @@ mod tests {
                 out.extend(stream.push(&input[split..second]));
                 out.extend(stream.push(&input[second..]));
                 out.extend(stream.finish());
-                assert_eq!(out, b"xx[REDACTED]yy[REDACTED]", "split at {split},{second}");
+                assert_eq!(
+                    out, b"xx[REDACTED]yy[REDACTED]",
+                    "split at {split},{second}"
+                );
             }
         }
     }

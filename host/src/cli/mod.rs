@@ -1,0 +1,332 @@
+//! Command-line arguments and the commands behind them.
+
+mod report;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use watchdog_host::cache::Cache;
+use watchdog_host::egress::Reroutes;
+use watchdog_host::log::{Level, RunLog};
+use watchdog_host::run::{Collected, Failure, Loaded, Options, exit};
+use watchdog_host::runtime::Runtime;
+use watchdog_host::sandbox::Limits;
+use watchdog_host::secrets::Scrubber;
+use watchdog_host::{bundle, config};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success: the run completed and no finding failed
+  1  the run completed and at least one finding failed
+  2  invalid configuration or usage (also: the configured object was not found)
+  3  unauthorized or forbidden: the credential was rejected or lacks a permission
+  4  sandbox violation: memory, CPU or time limit, or a request the egress policy refused
+  5  plugin error: not an integration, bad manifest, crash, upstream failure, invalid evidence
+  6  host error: I/O or the runtime itself
+  7  partial: the run finished but some resources could not be read (see warnings)
+  8  verification failed: the bundle was edited or is incomplete";
+
+/// Runs WatchDog integration components in a sandbox and writes verifiable
+/// evidence bundles.
+///
+/// An integration is a WebAssembly component implementing the
+/// `watchdog:integration` contract (see wit/). The host gives it nothing but
+/// HTTP to the origins, methods and paths its manifest declares; injects
+/// secrets into its requests (the plugin never sees them); caps its memory,
+/// CPU and time; records every exchange in a hash-chained ledger; and writes
+/// what it collects into a bundle that `verify` can check.
+///
+/// Secrets come from the environment only: a secret field `api-key` is read
+/// from WATCHDOG_SECRET_API_KEY.
+#[derive(Parser, Debug)]
+#[command(name = "watchdog-host", version, after_help = EXIT_CODES)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log verbosity on stderr: -v for info, -vv for debug.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Folder for precompiled components (default: ~/.cache/watchdog-host).
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile the component on every run instead of using the cache.
+    #[arg(long, global = true)]
+    no_cache: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print a component's manifest, contract version, SHA-256 and imports.
+    ///
+    /// Refuses a component that does not implement the contract.
+    Inspect {
+        /// The component (.wasm).
+        plugin: PathBuf,
+    },
+    /// Diagnose the connection: one check per capability, with what to do.
+    Validate {
+        plugin: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Collect evidence into a new bundle folder.
+    ///
+    /// Prints the ledger head hash: keep it apart from the bundle, and pass it
+    /// to `verify --head` later to prove nothing was rewritten.
+    Collect {
+        plugin: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// The bundle folder to create (must not hold a bundle already).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Incremental state: read from FILE if it exists, and replaced with
+        /// the new checkpoint when the run completes or is partial.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Recompute a bundle's hash chain, evidence hash and counts.
+    Verify {
+        /// The bundle folder.
+        dir: PathBuf,
+        /// The ledger head printed by `collect`, kept apart from the bundle.
+        #[arg(long, value_name = "HASH")]
+        head: Option<String>,
+    },
+}
+
+/// What every run needs: configuration, reroutes and sandbox limits.
+#[derive(ClapArgs, Debug)]
+struct RunArgs {
+    /// TOML file with the non-secret configuration fields.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Send a declared origin to a loopback server instead, for tests and the
+    /// simulator: ORIGIN=URL, e.g. https://api.atlassian.com=http://127.0.0.1:8080.
+    /// Never widens the egress policy. Repeatable.
+    #[arg(long = "route", value_name = "ORIGIN=URL")]
+    routes: Vec<String>,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
+}
+
+/// Sandbox limits; the defaults suit a large organization.
+#[derive(ClapArgs, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Guest linear memory cap, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes >> 20)]
+    memory_mib: u64,
+    /// Guest CPU per call, seconds (time waiting on the network does not count).
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().cpu_per_call.as_secs())]
+    cpu_secs: u64,
+    /// Wall-clock time per call, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().wall_per_call.as_secs())]
+    wall_secs: u64,
+    /// Largest response body delivered to the plugin, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().response_bytes >> 20)]
+    response_mib: u64,
+    /// Requests waiting for a response at once.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().requests_in_flight)]
+    in_flight: usize,
+    /// Connect timeout per request, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().connect_timeout.as_secs())]
+    connect_timeout_secs: u64,
+    /// Time to first byte and between bytes of a response, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().read_timeout.as_secs())]
+    read_timeout_secs: u64,
+}
+
+impl SandboxArgs {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_mib << 20,
+            cpu_per_call: Duration::from_secs(self.cpu_secs),
+            wall_per_call: Duration::from_secs(self.wall_secs),
+            response_bytes: self.response_mib << 20,
+            requests_in_flight: self.in_flight,
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            read_timeout: Duration::from_secs(self.read_timeout_secs),
+        }
+    }
+}
+
+/// Runs a command; returns the exit code.
+pub async fn run(args: Args) -> u8 {
+    let echo = match args.verbose {
+        0 => Level::Warn,
+        1 => Level::Info,
+        _ => Level::Debug,
+    };
+    let log = RunLog::new(Some(echo), Scrubber::default());
+    let cache = (!args.no_cache)
+        .then(|| args.cache_dir.clone().or_else(Cache::default_dir))
+        .flatten()
+        .map(Cache::new);
+    let out = report::Printer { json: args.json };
+    match args.command {
+        Command::Verify { dir, head } => verify(&out, &dir, head.as_deref()),
+        Command::Inspect { plugin } => {
+            let runtime = match start_runtime(cache) {
+                Ok(runtime) => runtime,
+                Err(code) => return code,
+            };
+            let options = Options::new(Limits::default(), Reroutes::default(), log);
+            match Loaded::open(&runtime, &plugin, &options).await {
+                Ok(loaded) => {
+                    out.inspect(&loaded);
+                    exit::OK
+                }
+                Err(failure) => fail(&failure),
+            }
+        }
+        Command::Validate { plugin, run } => {
+            let runtime = match start_runtime(cache) {
+                Ok(runtime) => runtime,
+                Err(code) => return code,
+            };
+            let (loaded, config, options) = match prepare(&runtime, &plugin, &run, log).await {
+                Ok(prepared) => prepared,
+                Err(failure) => return fail(&failure),
+            };
+            match loaded.validate(&config, &options).await {
+                Ok(checks) => {
+                    out.checks(&checks);
+                    report::checks_exit_code(&checks)
+                }
+                Err(failure) => fail(&failure),
+            }
+        }
+        Command::Collect {
+            plugin,
+            run,
+            out: dir,
+            checkpoint,
+        } => {
+            let runtime = match start_runtime(cache) {
+                Ok(runtime) => runtime,
+                Err(code) => return code,
+            };
+            let (loaded, config, options) = match prepare(&runtime, &plugin, &run, log).await {
+                Ok(prepared) => prepared,
+                Err(failure) => return fail(&failure),
+            };
+            let previous = match checkpoint.as_deref().map(read_checkpoint).transpose() {
+                Ok(previous) => previous.flatten(),
+                Err(e) => return fail(&Failure::Io(e)),
+            };
+            match collect_with_progress(&loaded, &config, &options, &dir, previous, args.json).await
+            {
+                Ok(collected) => {
+                    if let Some(path) = &checkpoint
+                        && let Err(e) = save_checkpoint(path, &collected)
+                    {
+                        return fail(&Failure::Io(e));
+                    }
+                    out.collected(&collected);
+                    collected.exit_code()
+                }
+                Err(failure) => fail(&failure),
+            }
+        }
+    }
+}
+
+fn start_runtime(cache: Option<Cache>) -> Result<Runtime, u8> {
+    Runtime::new(cache).map_err(|e| {
+        eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
+        exit::HOST
+    })
+}
+
+/// Loads the component, reads its manifest, loads the configuration.
+async fn prepare(
+    runtime: &Runtime,
+    plugin: &Path,
+    run: &RunArgs,
+    log: RunLog,
+) -> Result<(Loaded, config::RunConfig, Options), Failure> {
+    let reroutes = Reroutes::parse(run.routes.iter().map(String::as_str)).map_err(|e| {
+        Failure::Config(config::ConfigError::Invalid(vec![format!("--route: {e}")]))
+    })?;
+    let options = Options::new(run.sandbox.limits(), reroutes, log);
+    let loaded = Loaded::open(runtime, plugin, &options).await?;
+    let config = config::load(&run.config, &loaded.manifest, |var| std::env::var(var).ok())?;
+    Ok((loaded, config, options))
+}
+
+/// Collects while a line on stderr shows records and requests so far.
+pub async fn collect_with_progress(
+    loaded: &Loaded,
+    config: &config::RunConfig,
+    options: &Options,
+    dir: &Path,
+    checkpoint: Option<String>,
+    quiet: bool,
+) -> Result<Collected, Failure> {
+    let progress = options.progress.clone();
+    let ticker = (!quiet).then(|| {
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(Duration::from_secs(2));
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                eprintln!(
+                    "  … {} records, {} requests",
+                    progress.records.load(Ordering::Relaxed),
+                    progress.requests.load(Ordering::Relaxed)
+                );
+            }
+        })
+    });
+    let result = loaded.collect(config, options, dir, checkpoint).await;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+    }
+    result
+}
+
+fn read_checkpoint(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => Ok(None),
+        Ok(text) => Ok(Some(text.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the checkpoint file when the run produced a new checkpoint; a
+/// failed run leaves the old one, so the next run reads from the same point.
+fn save_checkpoint(path: &Path, collected: &Collected) -> std::io::Result<()> {
+    let Some(checkpoint) = collected.run.checkpoint.as_ref() else {
+        return Ok(());
+    };
+    if collected.failure.is_some() {
+        return Ok(());
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, checkpoint)?;
+    std::fs::rename(tmp, path)
+}
+
+fn verify(out: &report::Printer, dir: &Path, head: Option<&str>) -> u8 {
+    match bundle::verify(dir, head) {
+        Ok(report) => {
+            out.verified(dir, &report);
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("VERIFICATION FAILED for {}: {e}", dir.display());
+            exit::VERIFY
+        }
+    }
+}
+
+fn fail(failure: &Failure) -> u8 {
+    eprintln!("error: {failure}");
+    failure.exit_code()
+}
