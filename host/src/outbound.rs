@@ -408,8 +408,7 @@ struct MeteredBody {
 
 impl MeteredBody {
     fn deliver(&mut self, data: Vec<u8>) -> Result<Bytes, HttpError> {
-        self.bytes += data.len() as u64;
-        if self.bytes > self.cap {
+        if self.bytes + data.len() as u64 > self.cap {
             self.outbound
                 .counters
                 .truncated
@@ -420,6 +419,7 @@ impl MeteredBody {
             );
             return Err(HttpError::HttpResponseBodySize(Some(self.cap)));
         }
+        self.bytes += data.len() as u64;
         self.hasher.update(&data);
         Ok(Bytes::from(data))
     }
