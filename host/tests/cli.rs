@@ -1,0 +1,229 @@
+//! The command line as an operator uses it: configuration from a file,
+//! secrets from the environment only, exit codes per kind of outcome, the
+//! ledger head printed for safekeeping, `verify` failing loudly on edits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use watchdog_components::fixtures::{NOT_A_PLUGIN, PROBE};
+use watchdog_e2e::{PROBE_TOKEN, ProbeServer};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("watchdog-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn host(args: &[&str], token: Option<&str>, cache: &Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_watchdog-host"));
+    command
+        .args(args)
+        .env("WATCHDOG_CACHE_DIR", cache)
+        .env_remove("WATCHDOG_SECRET_TOKEN");
+    if let Some(token) = token {
+        command.env("WATCHDOG_SECRET_TOKEN", token);
+    }
+    command.output().unwrap()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn write_config(dir: &Path, body: &str) -> String {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, body).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collect_prints_the_head_and_verify_checks_it() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("collect");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let out = dir.join("bundle");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let checkpoint = dir.join("checkpoint");
+    std::fs::write(&checkpoint, "before").unwrap();
+    let args = [
+        "collect",
+        PROBE,
+        "--config",
+        &config,
+        "--route",
+        &route,
+        "--out",
+        out.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--json",
+    ];
+    let output = host(&args, Some(PROBE_TOKEN), &dir.join("cache"));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    assert!(!text(&output).contains(PROBE_TOKEN));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let head = report["run"]["ledger_head"].as_str().unwrap().to_string();
+    assert_eq!(report["run"]["checkpoint_in"], "before");
+    assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "after-3");
+
+    let verified = host(
+        &["verify", out.to_str().unwrap(), "--head", &head],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&verified), 0, "{}", text(&verified));
+
+    let wrong_head = "0".repeat(64);
+    let refused = host(
+        &["verify", out.to_str().unwrap(), "--head", &wrong_head],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&refused), 8);
+    assert!(text(&refused).contains("VERIFICATION FAILED"));
+
+    // A second collection into the same folder is refused: bundles never mix.
+    let again = host(&args, Some(PROBE_TOKEN), &dir.join("cache"));
+    assert_eq!(code(&again), 6, "{}", text(&again));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_in_the_config_file_is_refused_without_echoing_it() {
+    let dir = scratch("secret-in-file");
+    let config = write_config(
+        &dir,
+        "behaviour = \"well-behaved\"\ntoken = \"leaked-4242\"\n",
+    );
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Some(PROBE_TOKEN),
+        &dir,
+    );
+    assert_eq!(code(&output), 2);
+    assert!(
+        text(&output).contains("WATCHDOG_SECRET_TOKEN"),
+        "{}",
+        text(&output)
+    );
+    assert!(!text(&output).contains("leaked-4242"));
+    assert!(!out.exists(), "nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_required_field_is_a_usage_error_before_anything_runs() {
+    let dir = scratch("missing-field");
+    let config = write_config(&dir, "");
+    let output = host(&["validate", PROBE, "--config", &config], None, &dir);
+    assert_eq!(code(&output), 2);
+    assert!(
+        text(&output).contains("`behaviour` (Behaviour) is required"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_to_a_public_address_is_refused() {
+    let dir = scratch("public-route");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let output = host(
+        &[
+            "validate",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            "https://api.example.com=http://203.0.113.5:80",
+        ],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&output), 2);
+    assert!(
+        text(&output).contains("not a loopback address"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sandbox_violation_exits_4() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("violation");
+    let config = write_config(&dir, "behaviour = \"loop\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "--cpu-secs",
+            "1",
+        ],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&output), 4, "{}", text(&output));
+    assert!(text(&output).contains("CPU"), "{}", text(&output));
+}
+
+#[test]
+fn inspect_refuses_a_component_that_is_not_an_integration() {
+    let dir = scratch("inspect");
+    let output = host(&["inspect", NOT_A_PLUGIN], None, &dir);
+    assert_eq!(code(&output), 5);
+    assert!(text(&output).contains("not a WatchDog integration"));
+    let probe = host(&["inspect", PROBE, "--json"], None, &dir);
+    assert_eq!(code(&probe), 0);
+    let report: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    assert_eq!(report["contract_version"], "0.1.0");
+    assert_eq!(report["manifest"]["id"], "probe");
+}
+
+#[test]
+fn a_second_load_comes_from_the_cache() {
+    let dir = scratch("cache");
+    let first = host(&["inspect", PROBE, "--json"], None, &dir);
+    let second = host(&["inspect", PROBE, "--json"], None, &dir);
+    let origin = |o: &Output| {
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["compiled"].clone()
+    };
+    assert_eq!(origin(&first), "compiled");
+    assert_eq!(origin(&second), "cached");
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let output = host(&["--help"], None, &scratch("help"));
+    let help = text(&output);
+    for line in [
+        "0  success",
+        "3  unauthorized or forbidden",
+        "4  sandbox violation",
+        "8  verification failed",
+    ] {
+        assert!(help.contains(line), "{line}");
+    }
+}
