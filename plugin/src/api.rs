@@ -1,0 +1,292 @@
+//! The Atlassian Cloud Admin endpoints this integration reads: their URLs,
+//! first-page parameters, the scope each needs (for 403 remedies), the
+//! resource names used in messages and the evidence kind each yields.
+//! Paths and scopes follow `shared/atlassian/admin-api-notes.md` §1–2.
+
+use serde_json::{Value, json};
+
+use crate::transport::Method;
+use crate::urls::{API_ORIGIN, encode_segment};
+
+/// Page size for v2 lists and searches. No maximum is documented; 100 is what
+/// third-party clients use and keeps one page well under the host's
+/// response-size cap.
+pub const PAGE_LIMIT: u32 = 100;
+/// Page size for the audit-log stream: its documented maximum.
+pub const EVENTS_LIMIT: u32 = 500;
+
+pub const KIND_ORG: &str = "atlassian.org";
+pub const KIND_DIRECTORY: &str = "atlassian.directory";
+pub const KIND_USER: &str = "atlassian.user";
+pub const KIND_GROUP: &str = "atlassian.group";
+pub const KIND_ROLE_ASSIGNMENT: &str = "atlassian.role-assignment";
+pub const KIND_DOMAIN: &str = "atlassian.domain";
+pub const KIND_POLICY: &str = "atlassian.policy";
+pub const KIND_EVENT: &str = "atlassian.event";
+pub const KIND_WORKSPACE: &str = "atlassian.workspace";
+pub const KIND_API_TOKEN: &str = "atlassian.api-token";
+
+/// Every request this integration can make, as manifest route patterns
+/// (`*` is one segment). The manifest declares exactly these; a test checks
+/// that every request of a full collection and validation matches one.
+pub const ROUTES: &[(Method, &str)] = &[
+    (Method::Get, "/admin/v1/orgs/*"),
+    (Method::Get, "/admin/v1/orgs/*/domains"),
+    (Method::Get, "/admin/v1/orgs/*/policies"),
+    (Method::Get, "/admin/v1/orgs/*/events-stream"),
+    (Method::Get, "/admin/v2/orgs/*/directories"),
+    (Method::Get, "/admin/v2/orgs/*/directories/*/users"),
+    (Method::Get, "/admin/v2/orgs/*/directories/*/groups"),
+    (
+        Method::Get,
+        "/admin/v2/orgs/*/directories/*/users/*/role-assignments",
+    ),
+    (
+        Method::Get,
+        "/admin/v2/orgs/*/directories/*/groups/*/role-assignments",
+    ),
+    (Method::Get, "/admin/api-access/v1/orgs/*/api-tokens"),
+    (Method::Post, "/admin/v2/orgs/*/directories/*/users/search"),
+    (Method::Post, "/admin/v2/orgs/*/directories/*/groups/search"),
+    (Method::Post, "/admin/v2/orgs/*/workspaces"),
+];
+
+/// An identifier placed in a URL path: the org id from the configuration, or
+/// a directory, account or group id the API returned. Built only through
+/// [`Segment::new`], so an id can never add a path segment, a query or a dot
+/// segment to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Segment {
+    raw: String,
+    encoded: String,
+}
+
+impl Segment {
+    /// Refuses ids that are empty or dot segments; encodes everything else.
+    pub fn new(id: &str) -> Result<Segment, String> {
+        if id.is_empty() || id == "." || id == ".." {
+            return Err(format!("{id:?} cannot be used as a path segment"));
+        }
+        Ok(Segment {
+            raw: id.to_owned(),
+            encoded: encode_segment(id),
+        })
+    }
+
+    /// `-`: every directory the key may manage (used by `validate` probes).
+    pub fn all_directories() -> Segment {
+        Segment::new("-").expect("'-' is a valid segment")
+    }
+
+    /// The id as the API wrote it.
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+}
+
+/// What a key needs to call an endpoint; drives the remedy of a 403.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// An API key with scopes needs this scope.
+    Scope(&'static str),
+    /// No scope is documented for the endpoint: it may only answer to an API
+    /// key without scopes (notes §1, AX-712).
+    UnscopedKey,
+}
+
+/// One readable list or object of the Admin APIs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Org,
+    Directories,
+    /// POST search with product access, groups and platform roles expanded.
+    UsersSearch(Segment),
+    /// GET list: the fallback when the search is refused; no product access
+    /// and no groups.
+    UsersList(Segment),
+    GroupsSearch(Segment),
+    /// Deprecated GET list (works until June 30, 2027).
+    GroupsList(Segment),
+    UserRoles {
+        directory: Segment,
+        account: Segment,
+    },
+    GroupRoles {
+        directory: Segment,
+        group: Segment,
+    },
+    Domains,
+    Policies,
+    /// The audit log, through the polling endpoint (never `/events`, which
+    /// is limited to 10 requests a minute).
+    EventsStream,
+    Workspaces,
+    ApiTokens,
+}
+
+impl Endpoint {
+    pub fn method(&self) -> Method {
+        match self {
+            Endpoint::UsersSearch(_) | Endpoint::GroupsSearch(_) | Endpoint::Workspaces => {
+                Method::Post
+            }
+            _ => Method::Get,
+        }
+    }
+
+    /// The URL without a query: origin and percent-encoded path.
+    pub fn url(&self, org: &Segment) -> String {
+        let org = &org.encoded;
+        let v2 = format!("/admin/v2/orgs/{org}");
+        let path = match self {
+            Endpoint::Org => format!("/admin/v1/orgs/{org}"),
+            Endpoint::Directories => format!("{v2}/directories"),
+            Endpoint::UsersSearch(d) => format!("{v2}/directories/{}/users/search", d.encoded),
+            Endpoint::UsersList(d) => format!("{v2}/directories/{}/users", d.encoded),
+            Endpoint::GroupsSearch(d) => format!("{v2}/directories/{}/groups/search", d.encoded),
+            Endpoint::GroupsList(d) => format!("{v2}/directories/{}/groups", d.encoded),
+            Endpoint::UserRoles { directory, account } => format!(
+                "{v2}/directories/{}/users/{}/role-assignments",
+                directory.encoded, account.encoded
+            ),
+            Endpoint::GroupRoles { directory, group } => format!(
+                "{v2}/directories/{}/groups/{}/role-assignments",
+                directory.encoded, group.encoded
+            ),
+            Endpoint::Domains => format!("/admin/v1/orgs/{org}/domains"),
+            Endpoint::Policies => format!("/admin/v1/orgs/{org}/policies"),
+            Endpoint::EventsStream => format!("/admin/v1/orgs/{org}/events-stream"),
+            Endpoint::Workspaces => format!("{v2}/workspaces"),
+            Endpoint::ApiTokens => format!("/admin/api-access/v1/orgs/{org}/api-tokens"),
+        };
+        format!("{API_ORIGIN}{path}")
+    }
+
+    /// Query parameters of the first page of a GET list. The audit log's
+    /// time window is added by the collector, which knows the checkpoint.
+    pub fn query(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Endpoint::Directories
+            | Endpoint::UsersList(_)
+            | Endpoint::GroupsList(_)
+            | Endpoint::UserRoles { .. }
+            | Endpoint::GroupRoles { .. } => vec![("limit", PAGE_LIMIT.to_string())],
+            Endpoint::EventsStream => vec![("limit", EVENTS_LIMIT.to_string())],
+            Endpoint::Org
+            | Endpoint::Domains
+            | Endpoint::Policies
+            | Endpoint::ApiTokens
+            | Endpoint::UsersSearch(_)
+            | Endpoint::GroupsSearch(_)
+            | Endpoint::Workspaces => Vec::new(),
+        }
+    }
+
+    /// The JSON body of the first page of a POST search. `platformRoles` is
+    /// expanded too: the GET shape carries it unasked, but the search lists
+    /// it among its expansions, so asking costs nothing and covers both.
+    pub fn body(&self) -> Option<Value> {
+        match self {
+            Endpoint::UsersSearch(_) => Some(json!({
+                "limit": PAGE_LIMIT,
+                "expand": ["productAccess", "groups", "platformRoles"],
+            })),
+            Endpoint::GroupsSearch(_) | Endpoint::Workspaces => {
+                Some(json!({ "limit": PAGE_LIMIT }))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn permission(&self) -> Permission {
+        match self {
+            Endpoint::Org => Permission::Scope("read:orgs:admin"),
+            Endpoint::Directories | Endpoint::UsersList(_) | Endpoint::UserRoles { .. } => {
+                Permission::Scope("read:directories:admin")
+            }
+            Endpoint::GroupsList(_) | Endpoint::GroupRoles { .. } => {
+                Permission::Scope("read:groups:admin")
+            }
+            Endpoint::Domains => Permission::Scope("read:domains:admin"),
+            Endpoint::EventsStream => Permission::Scope("read:events:admin"),
+            Endpoint::Workspaces => Permission::Scope("read:workspaces:admin"),
+            Endpoint::ApiTokens => Permission::Scope("read:tokens:admin"),
+            Endpoint::UsersSearch(_) | Endpoint::GroupsSearch(_) | Endpoint::Policies => {
+                Permission::UnscopedKey
+            }
+        }
+    }
+
+    /// What the endpoint reads, for warnings, errors and logs.
+    pub fn resource(&self) -> String {
+        match self {
+            Endpoint::Org => "organization".into(),
+            Endpoint::Directories => "directories".into(),
+            Endpoint::UsersSearch(d) | Endpoint::UsersList(d) => {
+                format!("users of directory {}", d.raw)
+            }
+            Endpoint::GroupsSearch(d) | Endpoint::GroupsList(d) => {
+                format!("groups of directory {}", d.raw)
+            }
+            Endpoint::UserRoles { account, .. } => {
+                format!("role assignments of user {}", account.raw)
+            }
+            Endpoint::GroupRoles { group, .. } => {
+                format!("role assignments of group {}", group.raw)
+            }
+            Endpoint::Domains => "domains".into(),
+            Endpoint::Policies => "policies".into(),
+            Endpoint::EventsStream => "audit log".into(),
+            Endpoint::Workspaces => "workspaces".into(),
+            Endpoint::ApiTokens => "user API tokens".into(),
+        }
+    }
+
+    /// The evidence kind of the endpoint's records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Endpoint::Org => KIND_ORG,
+            Endpoint::Directories => KIND_DIRECTORY,
+            Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => KIND_USER,
+            Endpoint::GroupsSearch(_) | Endpoint::GroupsList(_) => KIND_GROUP,
+            Endpoint::UserRoles { .. } | Endpoint::GroupRoles { .. } => KIND_ROLE_ASSIGNMENT,
+            Endpoint::Domains => KIND_DOMAIN,
+            Endpoint::Policies => KIND_POLICY,
+            Endpoint::EventsStream => KIND_EVENT,
+            Endpoint::Workspaces => KIND_WORKSPACE,
+            Endpoint::ApiTokens => KIND_API_TOKEN,
+        }
+    }
+
+    /// The endpoint to use when this one refuses a key (403) or does not
+    /// exist for it (404) on the first page. Whether scoped keys may call the
+    /// v2 searches is unconfirmed, so both answers are handled.
+    pub fn fallback(&self) -> Option<Endpoint> {
+        match self {
+            Endpoint::UsersSearch(d) => Some(Endpoint::UsersList(d.clone())),
+            Endpoint::GroupsSearch(d) => Some(Endpoint::GroupsList(d.clone())),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_cannot_escape_their_segment() {
+        for bad in ["", ".", ".."] {
+            assert!(Segment::new(bad).is_err(), "{bad:?} accepted");
+        }
+        let org = Segment::new("o").unwrap();
+        let sneaky = Endpoint::UserRoles {
+            directory: Segment::new("d").unwrap(),
+            account: Segment::new("../../x?y#z").unwrap(),
+        };
+        assert_eq!(
+            sneaky.url(&org),
+            "https://api.atlassian.com/admin/v2/orgs/o/directories/d/users/..%2F..%2Fx%3Fy%23z/role-assignments"
+        );
+    }
+}

@@ -1,0 +1,767 @@
+//! The collection: every list of the organization read as a cursor chain,
+//! the independent chains in parallel, each page emitted as it arrives.
+//!
+//! Order: the org object first and alone (it is the credential check: a 401
+//! or 404 there ends the run before anything else is asked). Then the
+//! directories, domains, policies, audit log, workspaces and API tokens start
+//! together; each directory adds a users chain and a groups chain, each
+//! admin-role holder a role-assignment chain, each group one too. Every
+//! round sends the next page of every ready chain (up to the in-flight cap);
+//! users and groups chains pause while many role-assignment chains are open,
+//! so the set of open chains stays bounded however large the org.
+//!
+//! Memory: a page at a time, plus the findings' aggregates, 16 bytes per
+//! emitted record to refuse duplicates (an account can appear in several
+//! directories), and a bounded window of recent audit-log ids. Audit events
+//! are not remembered one by one: the stream does not repeat them within a
+//! run, and the window catches any overlap with the previous run.
+//!
+//! Failures: a list that cannot be read becomes a warning naming the resource
+//! and the typed cause, marked incomplete, and the findings that need it turn
+//! `Unknown`; the rest goes on. Only a 401 or 404 on the org and a refused
+//! emit end the run with an error.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::api::{Endpoint, KIND_EVENT, KIND_USER, Segment};
+use crate::checkpoint::Checkpoint;
+use crate::checks::{Area, Tally};
+use crate::config::Config;
+use crate::contract::{Error, Evidence, KindCount, Level, Source, Summary, Warning};
+use crate::dates::{DAY_MS, format_ms, parse_iso_ms};
+use crate::fingerprint::fingerprint;
+use crate::manifest::EVIDENCE_KINDS;
+use crate::pagination::{Page, Pager, Position};
+use crate::retry::RetryPolicy;
+use crate::schedule::{Finished, Scheduler};
+use crate::transport::{Request, Sink, Transport};
+use crate::upstream::{malformed, remedy};
+
+/// How far back a first run (or a run whose checkpoint was rejected) reads
+/// the audit log: the same horizon as the inactivity checks.
+pub const AUDIT_WINDOW_DAYS: i64 = 90;
+/// How far before the last processed event a time-based resume starts, to
+/// absorb events processed slightly out of order.
+const OVERLAP_MS: i64 = 5 * 60 * 1000;
+/// The most recent audit-log ids carried in a checkpoint for de-duplication.
+const MAX_RECENT_IDS: usize = 1000;
+
+/// Tunables of a collection; the defaults suit production.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests sent together in one round: the host's in-flight cap.
+    pub max_in_flight: usize,
+    /// Pages one chain may read before it is stopped as endless.
+    pub max_pages_per_chain: u32,
+    /// Open role-assignment chains above which users and groups chains pause.
+    pub max_role_chains: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_in_flight: 8,
+            // 20 000 pages: 2 million users at 100 a page, 10 million events at 500.
+            max_pages_per_chain: 20_000,
+            max_role_chains: 256,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+type ChainId = u64;
+
+/// One list being paged.
+struct Chain {
+    endpoint: Endpoint,
+    pager: Pager,
+    /// The position of the page in flight; `None` for a list's first page.
+    at: Option<Position>,
+    pages: u32,
+    records: u64,
+}
+
+/// What to do with a chain after a page.
+enum Flow {
+    Next(Position),
+    End,
+    Failed(Error),
+}
+
+/// Audit-log bookkeeping for the checkpoint.
+struct Audit {
+    /// The checkpoint this run started from.
+    previous: Checkpoint,
+    previous_ids: HashSet<String>,
+    /// The stream's first request resumes at the checkpoint's position, so a
+    /// 400 means the position was rejected.
+    resuming_at_position: bool,
+    /// Where the next run resumes.
+    next: Option<Position>,
+    last_processed_ms: Option<i64>,
+    /// Ids of recent events, oldest first, and the same as a set.
+    window: VecDeque<(i64, String)>,
+    window_ids: HashSet<String>,
+    page_ids: Vec<String>,
+    last_page_ids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventTimes {
+    processed_at: Option<String>,
+    time: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EventView {
+    attributes: Option<EventTimes>,
+}
+
+impl Audit {
+    fn new(previous: Checkpoint) -> Audit {
+        Audit {
+            previous_ids: previous.recent_ids.iter().cloned().collect(),
+            resuming_at_position: false,
+            next: previous.next.clone(),
+            last_processed_ms: previous.last_processed_ms,
+            previous,
+            window: VecDeque::new(),
+            window_ids: HashSet::new(),
+            page_ids: Vec::new(),
+            last_page_ids: Vec::new(),
+        }
+    }
+
+    /// Notes an event of the current page; false if it was emitted before
+    /// (in the previous run's overlap, or earlier in this run).
+    fn sighting(&mut self, id: &str, raw: &RawValue) -> bool {
+        self.page_ids.push(id.to_owned());
+        if self.previous_ids.contains(id) || self.window_ids.contains(id) {
+            return false;
+        }
+        let time = serde_json::from_str::<EventView>(raw.get())
+            .ok()
+            .and_then(|e| e.attributes)
+            .and_then(|a| a.processed_at.or(a.time))
+            .and_then(|t| parse_iso_ms(&t));
+        let newest = time.max(self.last_processed_ms);
+        self.last_processed_ms = newest;
+        let at = time.or(newest).unwrap_or(i64::MIN);
+        self.window.push_back((at, id.to_owned()));
+        self.window_ids.insert(id.to_owned());
+        let horizon = newest.unwrap_or(i64::MIN).saturating_sub(OVERLAP_MS);
+        while self.window.len() > MAX_RECENT_IDS
+            || self.window.front().is_some_and(|(t, _)| *t < horizon)
+        {
+            if let Some((_, old)) = self.window.pop_front() {
+                self.window_ids.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Ends a page read at `at` that announced `next`. An empty page is the
+    /// stream's tail: its cursor (or, without one, its own position) is where
+    /// the next run polls. A page without a successor is read again next
+    /// time from its own position; its ids de-duplicate that.
+    fn page_end(&mut self, next: Option<Position>, at: Option<Position>) -> Flow {
+        let empty = self.page_ids.is_empty();
+        if !empty {
+            self.last_page_ids = std::mem::take(&mut self.page_ids);
+        }
+        match next {
+            Some(next) if !empty => {
+                self.next = Some(next.clone());
+                Flow::Next(next)
+            }
+            Some(next) => {
+                self.next = Some(next);
+                Flow::End
+            }
+            None => {
+                self.next = at;
+                Flow::End
+            }
+        }
+    }
+
+    /// The checkpoint for the next run; `None` when there is nothing to say.
+    fn checkpoint(&self) -> Option<String> {
+        let mut recent_ids = if self.last_page_ids.is_empty() {
+            self.previous.recent_ids.clone()
+        } else {
+            let mut ids = self.last_page_ids.clone();
+            ids.extend(self.window.iter().map(|(_, id)| id.clone()));
+            ids
+        };
+        recent_ids.sort();
+        recent_ids.dedup();
+        let checkpoint = Checkpoint {
+            next: self.next.clone(),
+            last_processed_ms: self.last_processed_ms,
+            recent_ids,
+        };
+        (!checkpoint.is_empty()).then(|| checkpoint.encode())
+    }
+}
+
+/// Which findings an endpoint's records feed.
+fn area(endpoint: &Endpoint) -> Option<Area> {
+    match endpoint {
+        Endpoint::Directories | Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => {
+            Some(Area::Users)
+        }
+        Endpoint::UserRoles { .. } => Some(Area::AdminRoles),
+        Endpoint::Domains => Some(Area::Domains),
+        Endpoint::Policies => Some(Area::Policies),
+        Endpoint::EventsStream => Some(Area::AuditLog),
+        Endpoint::ApiTokens => Some(Area::ApiTokens),
+        Endpoint::Org
+        | Endpoint::GroupsSearch(_)
+        | Endpoint::GroupsList(_)
+        | Endpoint::GroupRoles { .. }
+        | Endpoint::Workspaces => None,
+    }
+}
+
+fn is_role_chain(endpoint: &Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::UserRoles { .. } | Endpoint::GroupRoles { .. }
+    )
+}
+
+/// Chains whose records open role-assignment chains: held back while too
+/// many of those are open.
+fn opens_role_chains(endpoint: &Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::UsersSearch(_)
+            | Endpoint::UsersList(_)
+            | Endpoint::GroupsSearch(_)
+            | Endpoint::GroupsList(_)
+    )
+}
+
+/// A record's evidence id: the API's own id; for role assignments, which
+/// have none, `{accountId or groupId}:{resourceId}`.
+pub(crate) fn record_id(endpoint: &Endpoint, raw: &RawValue) -> Option<String> {
+    let field = |name: &str| -> Option<String> {
+        let fields: HashMap<String, &RawValue> = serde_json::from_str(raw.get()).ok()?;
+        let value: String = serde_json::from_str(fields.get(name)?.get()).ok()?;
+        (!value.is_empty()).then_some(value)
+    };
+    match endpoint {
+        Endpoint::Directories => field("directoryId"),
+        Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => field("accountId"),
+        Endpoint::UserRoles {
+            account: principal, ..
+        }
+        | Endpoint::GroupRoles {
+            group: principal, ..
+        } => field("resourceId").map(|r| format!("{}:{r}", principal.raw())),
+        _ => field("id"),
+    }
+}
+
+/// Runs a collection. See the module documentation.
+pub fn collect(
+    config: &Config,
+    limits: &Limits,
+    transport: &mut impl Transport,
+    sink: &mut impl Sink,
+    checkpoint: Option<String>,
+) -> Result<Summary, Error> {
+    let now_ms = transport.now_ms();
+    let mut run = Run {
+        org: &config.org,
+        limits,
+        now_ms,
+        transport,
+        sink,
+        scheduler: Scheduler::new(limits.max_in_flight, limits.retry.clone()),
+        chains: HashMap::new(),
+        next_id: 0,
+        role_chains: 0,
+        tally: Tally::new(now_ms, config.max_org_admins),
+        warnings: Vec::new(),
+        counts: BTreeMap::new(),
+        emitted: HashSet::new(),
+        audit: Audit::new(Checkpoint::default()),
+    };
+    if let Some(text) = checkpoint {
+        match Checkpoint::decode(&text) {
+            Ok(previous) => run.audit = Audit::new(previous),
+            Err(why) => run.warn(
+                "audit log",
+                format!("audit-log gap: {why}; the full window of {AUDIT_WINDOW_DAYS} days was read instead, so events from before it may be missing."),
+                None,
+                true,
+            ),
+        }
+    }
+    run.start(Endpoint::Org, Vec::new(), None);
+    run.drain()?;
+    for endpoint in [
+        Endpoint::Directories,
+        Endpoint::Domains,
+        Endpoint::Policies,
+        Endpoint::Workspaces,
+        Endpoint::ApiTokens,
+    ] {
+        run.start(endpoint, Vec::new(), None);
+    }
+    run.start_audit();
+    run.drain()?;
+    Ok(run.finish())
+}
+
+struct Run<'a, T: Transport, S: Sink> {
+    org: &'a Segment,
+    limits: &'a Limits,
+    now_ms: i64,
+    transport: &'a mut T,
+    sink: &'a mut S,
+    scheduler: Scheduler<ChainId>,
+    chains: HashMap<ChainId, Chain>,
+    next_id: ChainId,
+    role_chains: usize,
+    tally: Tally,
+    warnings: Vec<Warning>,
+    counts: BTreeMap<&'static str, u64>,
+    emitted: HashSet<u128>,
+    audit: Audit,
+}
+
+impl<T: Transport, S: Sink> Run<'_, T, S> {
+    fn warn(&mut self, resource: &str, message: String, cause: Option<Error>, incomplete: bool) {
+        self.sink
+            .log(Level::Warn, &format!("{resource}: {message}"));
+        self.warnings.push(Warning {
+            resource: resource.to_owned(),
+            message,
+            cause,
+            incomplete,
+        });
+    }
+
+    /// Opens a chain over `endpoint` whose first page is at `at`.
+    fn start(
+        &mut self,
+        endpoint: Endpoint,
+        extra: Vec<(&'static str, String)>,
+        at: Option<Position>,
+    ) {
+        let mut pager = Pager::new(&endpoint, self.org, extra, self.limits.max_pages_per_chain);
+        match pager.request(at.as_ref()) {
+            Ok(request) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                if is_role_chain(&endpoint) {
+                    self.role_chains += 1;
+                }
+                self.scheduler.submit(id, endpoint.clone(), request);
+                self.chains.insert(
+                    id,
+                    Chain {
+                        endpoint,
+                        pager,
+                        at,
+                        pages: 0,
+                        records: 0,
+                    },
+                );
+            }
+            Err(error) if endpoint == Endpoint::EventsStream && at.is_some() => {
+                self.audit_gap(error)
+            }
+            Err(error) => self.incomplete(&endpoint, 0, error),
+        }
+    }
+
+    /// Opens the audit-log chain: at the checkpoint's position, else shortly
+    /// before its last processed event, else over the full window.
+    fn start_audit(&mut self) {
+        self.tally.audit_resumed(!self.audit.previous.is_empty());
+        match (
+            self.audit.previous.next.clone(),
+            self.audit.previous.last_processed_ms,
+        ) {
+            (Some(position), _) => {
+                self.audit.resuming_at_position = true;
+                self.start(Endpoint::EventsStream, Vec::new(), Some(position));
+            }
+            (None, Some(ms)) => {
+                let from = ms.saturating_sub(OVERLAP_MS).to_string();
+                self.start(Endpoint::EventsStream, vec![("from", from)], None);
+            }
+            (None, None) => self.start_full_audit_window(),
+        }
+    }
+
+    fn start_full_audit_window(&mut self) {
+        self.audit.resuming_at_position = false;
+        let from = (self.now_ms - AUDIT_WINDOW_DAYS * DAY_MS).to_string();
+        self.start(Endpoint::EventsStream, vec![("from", from)], None);
+    }
+
+    /// The checkpoint's position was refused: say from when events may be
+    /// missing, and read the full window instead.
+    fn audit_gap(&mut self, cause: Error) {
+        let since = self
+            .audit
+            .previous
+            .last_processed_ms
+            .map_or_else(|| "the previous run".to_owned(), format_ms);
+        let from = format_ms(self.now_ms - AUDIT_WINDOW_DAYS * DAY_MS);
+        self.warn(
+            "audit log",
+            format!("audit-log gap: Atlassian refused the saved audit-log position, so the full window from {from} was read again; events processed after {since} may be missing, and events before it may repeat earlier runs."),
+            Some(cause),
+            true,
+        );
+        self.audit.next = None;
+        self.tally.audit_resumed(false);
+        self.start_full_audit_window();
+    }
+
+    /// Runs rounds until every chain has ended.
+    fn drain(&mut self) -> Result<(), Error> {
+        while !self.scheduler.is_idle() {
+            let chains = &self.chains;
+            let roles_full = self.role_chains >= self.limits.max_role_chains;
+            let round = self.scheduler.round(&mut *self.transport, |id| {
+                !roles_full
+                    || !chains
+                        .get(id)
+                        .is_some_and(|c| opens_role_chains(&c.endpoint))
+            });
+            for line in &round.retrying {
+                self.sink.log(Level::Info, line);
+            }
+            for finished in round.finished {
+                self.finished(finished)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finished(&mut self, finished: Finished<ChainId>) -> Result<(), Error> {
+        let Finished {
+            key: id,
+            endpoint,
+            request,
+            outcome,
+        } = finished;
+        match outcome {
+            Ok(response) => match self.page(id, &endpoint, &request, &response.body)? {
+                Flow::Next(position) => self.advance(id, position),
+                Flow::End => self.end(id),
+                Flow::Failed(error) => self.fail(id, error),
+            },
+            Err(error) => self.failed_request(id, &endpoint, error)?,
+        }
+        Ok(())
+    }
+
+    /// A request that failed for good: fatal for the org's credential
+    /// check, a fallback or a fresh audit window where one exists, else an
+    /// incomplete list.
+    fn failed_request(
+        &mut self,
+        id: ChainId,
+        endpoint: &Endpoint,
+        error: Error,
+    ) -> Result<(), Error> {
+        let first_page = self.chains.get(&id).is_some_and(|c| c.pages == 0);
+        if first_page {
+            if *endpoint == Endpoint::Org
+                && matches!(error, Error::Unauthorized(_) | Error::NotFound(_))
+            {
+                return Err(error);
+            }
+            if let Some(fallback) = endpoint.fallback()
+                && matches!(error, Error::Forbidden { .. } | Error::NotFound(_))
+            {
+                self.remove(id);
+                self.fall_back(endpoint, fallback, error);
+                return Ok(());
+            }
+            if *endpoint == Endpoint::EventsStream
+                && self.audit.resuming_at_position
+                && matches!(error, Error::Upstream { status: 400, .. })
+            {
+                self.remove(id);
+                self.audit_gap(error);
+                return Ok(());
+            }
+        }
+        self.fail(id, error);
+        Ok(())
+    }
+
+    fn fall_back(&mut self, refused: &Endpoint, fallback: Endpoint, cause: Error) {
+        let message = if refused.kind() == KIND_USER {
+            self.tally.incomplete(Area::ProductAccess);
+            format!(
+                "the user search was refused, so users are read from the user list, which reports neither product access nor group membership: findings that need them are Unknown. {}",
+                remedy(&cause)
+            )
+        } else {
+            format!(
+                "the group search was refused, so groups are read from the deprecated group list, which stops working after June 30, 2027. {}",
+                remedy(&cause)
+            )
+        };
+        self.warn(&refused.resource(), message, Some(cause), false);
+        self.start(fallback, Vec::new(), None);
+    }
+
+    fn advance(&mut self, id: ChainId, position: Position) {
+        let Some(chain) = self.chains.get_mut(&id) else {
+            return;
+        };
+        match chain.pager.request(Some(&position)) {
+            Ok(request) => {
+                chain.at = Some(position);
+                self.scheduler.submit(id, chain.endpoint.clone(), request);
+            }
+            Err(error) => self.fail(id, error),
+        }
+    }
+
+    fn remove(&mut self, id: ChainId) -> Option<Chain> {
+        let chain = self.chains.remove(&id)?;
+        if is_role_chain(&chain.endpoint) {
+            self.role_chains -= 1;
+        }
+        Some(chain)
+    }
+
+    fn end(&mut self, id: ChainId) {
+        if let Some(chain) = self.remove(id) {
+            let level = if is_role_chain(&chain.endpoint) {
+                Level::Debug
+            } else {
+                Level::Info
+            };
+            self.sink.log(
+                level,
+                &format!(
+                    "{}: {} records in {} pages",
+                    chain.endpoint.resource(),
+                    chain.records,
+                    chain.pages
+                ),
+            );
+        }
+    }
+
+    fn fail(&mut self, id: ChainId, error: Error) {
+        if let Some(chain) = self.remove(id) {
+            self.incomplete(&chain.endpoint, chain.records, error);
+        }
+    }
+
+    /// Reports a list that could not be read to its end.
+    fn incomplete(&mut self, endpoint: &Endpoint, records: u64, error: Error) {
+        if let Some(area) = area(endpoint) {
+            self.tally.incomplete(area);
+        }
+        let message = format!(
+            "could not be read completely ({records} records read): {error}. {}",
+            remedy(&error)
+        );
+        self.warn(&endpoint.resource(), message, Some(error), true);
+    }
+
+    /// Emits one page and decides how its chain goes on. Errors are fatal.
+    fn page(
+        &mut self,
+        id: ChainId,
+        endpoint: &Endpoint,
+        request: &Request,
+        body: &[u8],
+    ) -> Result<Flow, Error> {
+        let page = match Page::parse(body) {
+            Ok(page) => page,
+            Err(why) => return Ok(Flow::Failed(malformed(request, &why))),
+        };
+        let records = if *endpoint == Endpoint::Org {
+            page.object().map(|o| vec![o])
+        } else {
+            page.items()
+        };
+        let records = match records {
+            Ok(records) => records,
+            Err(why) => return Ok(Flow::Failed(malformed(request, &why))),
+        };
+        let kind = endpoint.kind();
+        let source = Source {
+            method: request.method.as_str().to_owned(),
+            url: request.url.clone(),
+        };
+        let mut batch = Vec::with_capacity(records.len());
+        let mut without_id = 0;
+        for raw in &records {
+            let Some(record) = record_id(endpoint, raw) else {
+                without_id += 1;
+                continue;
+            };
+            let first_sighting = if kind == KIND_EVENT {
+                self.audit.sighting(&record, raw)
+            } else {
+                self.emitted.insert(fingerprint(&[kind, &record]))
+            };
+            if !first_sighting {
+                continue;
+            }
+            self.observe(endpoint, &record, raw);
+            batch.push(Evidence {
+                kind: kind.to_owned(),
+                id: record,
+                source: source.clone(),
+                data: raw.get().to_owned(),
+            });
+        }
+        if without_id > 0 {
+            if let Some(area) = area(endpoint) {
+                self.tally.incomplete(area);
+            }
+            self.warn(
+                &endpoint.resource(),
+                format!(
+                    "{without_id} records of {} had no id and could not be emitted.",
+                    request.url
+                ),
+                None,
+                true,
+            );
+        }
+        let emitted = batch.len() as u64;
+        if !batch.is_empty() {
+            self.sink.emit(batch)?;
+        }
+        *self.counts.entry(kind).or_default() += emitted;
+        let Some(chain) = self.chains.get_mut(&id) else {
+            return Err(Error::Internal(format!(
+                "a page arrived for a closed chain ({})",
+                request.url
+            )));
+        };
+        chain.pages += 1;
+        chain.records += emitted;
+        let at = chain.at.clone();
+        Ok(match endpoint {
+            Endpoint::Org => Flow::End,
+            Endpoint::EventsStream => {
+                self.tally.events(emitted);
+                self.audit.page_end(page.next(), at)
+            }
+            _ => page.next().map_or(Flow::End, Flow::Next),
+        })
+    }
+
+    /// Feeds one new record to the findings and opens the chains it implies.
+    fn observe(&mut self, endpoint: &Endpoint, id: &str, raw: &RawValue) {
+        match endpoint {
+            Endpoint::Directories => match Segment::new(id) {
+                Ok(directory) => {
+                    self.start(Endpoint::UsersSearch(directory.clone()), Vec::new(), None);
+                    self.start(Endpoint::GroupsSearch(directory), Vec::new(), None);
+                }
+                Err(why) => {
+                    self.tally.incomplete(Area::Users);
+                    self.warn(
+                        "directories",
+                        format!("the users and groups of a directory cannot be read: {why}"),
+                        None,
+                        true,
+                    );
+                }
+            },
+            Endpoint::UsersSearch(directory) | Endpoint::UsersList(directory) => {
+                let expanded = matches!(endpoint, Endpoint::UsersSearch(_));
+                if self.tally.user(id, raw, expanded) {
+                    match Segment::new(id) {
+                        Ok(account) => self.start(
+                            Endpoint::UserRoles {
+                                directory: directory.clone(),
+                                account,
+                            },
+                            Vec::new(),
+                            None,
+                        ),
+                        Err(why) => {
+                            self.tally.incomplete(Area::AdminRoles);
+                            self.warn(
+                                &endpoint.resource(),
+                                format!("the role assignments of an admin cannot be read: {why}"),
+                                None,
+                                true,
+                            );
+                        }
+                    }
+                }
+            }
+            Endpoint::GroupsSearch(directory) | Endpoint::GroupsList(directory) => {
+                match Segment::new(id) {
+                    Ok(group) => self.start(
+                        Endpoint::GroupRoles {
+                            directory: directory.clone(),
+                            group,
+                        },
+                        Vec::new(),
+                        None,
+                    ),
+                    Err(why) => self.warn(
+                        &endpoint.resource(),
+                        format!("the role assignments of a group cannot be read: {why}"),
+                        None,
+                        true,
+                    ),
+                }
+            }
+            Endpoint::UserRoles { account, .. } => self.tally.user_roles(account.raw(), raw),
+            Endpoint::GroupRoles { group, .. } => self.tally.group_roles(group.raw(), raw),
+            Endpoint::Domains => self.tally.domain(id, raw),
+            Endpoint::Policies => self.tally.policy(raw),
+            Endpoint::ApiTokens => self.tally.api_token(id, raw),
+            Endpoint::Org | Endpoint::EventsStream | Endpoint::Workspaces => {}
+        }
+    }
+
+    fn finish(mut self) -> Summary {
+        if self.tally.audit_log_empty() {
+            self.warn(
+                "audit log",
+                format!("the audit log returned no events for the last {AUDIT_WINDOW_DAYS} days: the organization audit log needs Atlassian Guard (formerly Atlassian Access)."),
+                None,
+                false,
+            );
+        }
+        let counts = EVIDENCE_KINDS
+            .iter()
+            .map(|(kind, _)| KindCount {
+                kind: (*kind).to_owned(),
+                count: self.counts.get(kind).copied().unwrap_or(0),
+            })
+            .collect();
+        let findings = self.tally.findings(self.org.raw());
+        self.sink.log(
+            Level::Info,
+            &format!("collection done: {} warnings", self.warnings.len()),
+        );
+        Summary {
+            counts,
+            findings,
+            warnings: self.warnings,
+            checkpoint: self.audit.checkpoint(),
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! The one link resolver every list is paged with.
+//!
+//! A page announces its successor in `links.next` (or, for the audit-log
+//! stream and policies, also `meta.next`), in one of two forms:
+//! - a full URL (Organizations API v1): followed only if it is on the API
+//!   origin and on the same path as the list itself; query parameters of the
+//!   first page that the link dropped are added back (ACCESS-1603: the events
+//!   links lose `from`/`to`);
+//! - an opaque cursor (v2, API Access): passed back as the `cursor` query
+//!   parameter, or for POST searches as `cursor` in the JSON body.
+//!
+//! Guards: a position announced twice in one chain is an error (a repeating
+//! cursor would otherwise page forever), and so is a chain longer than a hard
+//! page cap.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::api::{Endpoint, Segment};
+use crate::contract::Error;
+use crate::fingerprint::fingerprint;
+use crate::transport::{Method, Request};
+use crate::urls::{API_ORIGIN, encode_query, query_has, query_value, split_api_url};
+
+/// Where the next page starts, as the previous page announced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Position {
+    Url(String),
+    Cursor(String),
+}
+
+impl Position {
+    /// Classifies an announced value; an empty one announces nothing.
+    fn parse(value: &str) -> Option<Position> {
+        if value.is_empty() {
+            None
+        } else if value.contains("://") {
+            Some(Position::Url(value.to_owned()))
+        } else if value.starts_with('/') {
+            Some(Position::Url(format!("{API_ORIGIN}{value}")))
+        } else {
+            Some(Position::Cursor(value.to_owned()))
+        }
+    }
+
+    fn text(&self) -> &str {
+        match self {
+            Position::Url(s) | Position::Cursor(s) => s,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+/// The envelope of a page: the records stay raw, so they are emitted exactly
+/// as received.
+#[derive(Deserialize)]
+pub struct Page<'a> {
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    links: Option<Next>,
+    meta: Option<Next>,
+}
+
+impl<'a> Page<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Page<'a>, String> {
+        serde_json::from_slice(body).map_err(|e| format!("not a page: {e}"))
+    }
+
+    /// `data` as a single object (the org).
+    pub fn object(&self) -> Result<&'a RawValue, String> {
+        self.data.ok_or_else(|| "no \"data\"".to_owned())
+    }
+
+    /// `data` as a list of records.
+    pub fn items(&self) -> Result<Vec<&'a RawValue>, String> {
+        let data = self.object()?;
+        serde_json::from_str(data.get()).map_err(|e| format!("\"data\" is not a list: {e}"))
+    }
+
+    /// The next page's position: `links.next`, else `meta.next`.
+    pub fn next(&self) -> Option<Position> {
+        [&self.links, &self.meta]
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.next.as_deref())
+            .find_map(Position::parse)
+    }
+}
+
+/// One cursor chain: builds the request of each page of one list.
+pub struct Pager {
+    method: Method,
+    /// Percent-encoded path on [`API_ORIGIN`], no query.
+    path: String,
+    /// First-page query parameters, not encoded; kept on every page.
+    params: Vec<(&'static str, String)>,
+    body: Option<Map<String, Value>>,
+    seen: HashSet<u128>,
+    pages: u32,
+    max_pages: u32,
+}
+
+impl Pager {
+    /// A chain over `endpoint`, with `extra` query parameters on top of the
+    /// endpoint's own.
+    pub fn new(
+        endpoint: &Endpoint,
+        org: &Segment,
+        extra: Vec<(&'static str, String)>,
+        max_pages: u32,
+    ) -> Pager {
+        let mut params = endpoint.query();
+        params.extend(extra);
+        Pager {
+            method: endpoint.method(),
+            path: endpoint.url(org)[API_ORIGIN.len()..].to_owned(),
+            params,
+            body: endpoint.body().and_then(|b| match b {
+                Value::Object(map) => Some(map),
+                _ => None,
+            }),
+            seen: HashSet::new(),
+            pages: 0,
+            max_pages,
+        }
+    }
+
+    /// The request for the page at `at`, or the first page for `None`.
+    pub fn request(&mut self, at: Option<&Position>) -> Result<Request, Error> {
+        self.pages += 1;
+        if self.pages > self.max_pages {
+            return Err(self.stop(format!(
+                "the list did not end within {} pages",
+                self.max_pages
+            )));
+        }
+        if let Some(at) = at
+            && !self.seen.insert(fingerprint(&[at.text()]))
+        {
+            let shown: String = at.text().chars().take(120).collect();
+            return Err(self.stop(format!(
+                "cursor repeated: the next page {shown:?} was already announced in this chain"
+            )));
+        }
+        let mut body = self.body.clone();
+        let mut query = String::new();
+        let cursor = match at {
+            None => None,
+            Some(Position::Cursor(cursor)) => Some(cursor.clone()),
+            Some(Position::Url(url)) => {
+                let link = split_api_url(url)
+                    .map_err(|why| self.stop(format!("next link refused: {why}")))?;
+                if link.path != self.path {
+                    return Err(self.stop(format!(
+                        "next link refused: it leads to another path ({})",
+                        link.path
+                    )));
+                }
+                if body.is_some() {
+                    let cursor = query_value(link.query, "cursor").ok_or_else(|| {
+                        self.stop("next link refused: it holds no cursor".to_owned())
+                    })?;
+                    Some(cursor)
+                } else {
+                    query.push_str(link.query);
+                    None
+                }
+            }
+        };
+        let mut params: Vec<(&str, &str)> = self
+            .params
+            .iter()
+            .filter(|(name, _)| !query_has(&query, name))
+            .map(|(n, v)| (*n, v.as_str()))
+            .collect();
+        match (&mut body, &cursor) {
+            (Some(body), Some(cursor)) => {
+                body.insert("cursor".into(), Value::String(cursor.clone()));
+            }
+            (None, Some(cursor)) => params.push(("cursor", cursor)),
+            _ => {}
+        }
+        for (name, value) in params {
+            if !query.is_empty() {
+                query.push('&');
+            }
+            query.push_str(&format!("{name}={}", encode_query(value)));
+        }
+        let url = if query.is_empty() {
+            format!("{API_ORIGIN}{}", self.path)
+        } else {
+            format!("{API_ORIGIN}{}?{query}", self.path)
+        };
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        let body = body.map(|b| {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+            serde_json::to_vec(&Value::Object(b)).expect("a JSON map serializes")
+        });
+        Ok(Request {
+            method: self.method,
+            url,
+            headers,
+            body,
+        })
+    }
+
+    fn stop(&self, why: String) -> Error {
+        Error::Upstream {
+            status: 0,
+            detail: format!("{} {API_ORIGIN}{}: {why}", self.method.as_str(), self.path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn org() -> Segment {
+        Segment::new("org-1").unwrap()
+    }
+
+    fn body_json(r: &Request) -> Value {
+        serde_json::from_slice(r.body.as_deref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn next_comes_from_links_then_meta() {
+        let both = br#"{"data":[],"links":{"next":"https://api.atlassian.com/x?cursor=a"},"meta":{"next":"a"}}"#;
+        let page = Page::parse(both).unwrap();
+        assert_eq!(
+            page.next(),
+            Some(Position::Url("https://api.atlassian.com/x?cursor=a".into()))
+        );
+        let meta_only = br#"{"data":[],"links":{"next":null},"meta":{"next":"b"}}"#;
+        assert_eq!(
+            Page::parse(meta_only).unwrap().next(),
+            Some(Position::Cursor("b".into()))
+        );
+        let end = br#"{"data":[],"links":{"self":"s"},"meta":null}"#;
+        assert_eq!(Page::parse(end).unwrap().next(), None);
+        let relative = br#"{"data":[],"links":{"next":"/admin/v1/orgs/o/domains?cursor=c"}}"#;
+        assert_eq!(
+            Page::parse(relative).unwrap().next(),
+            Some(Position::Url(
+                "https://api.atlassian.com/admin/v1/orgs/o/domains?cursor=c".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn data_must_be_a_list() {
+        let page = Page::parse(br#"{"data":{"id":"x"}}"#).unwrap();
+        assert!(page.items().is_err());
+        assert!(page.object().is_ok());
+        assert!(Page::parse(b"<html>").is_err());
+        assert!(Page::parse(br#"{"links":{}}"#).unwrap().items().is_err());
+    }
+
+    #[test]
+    fn cursors_go_to_the_query_of_gets() {
+        let dir = Segment::new("d-1").unwrap();
+        let mut pager = Pager::new(&Endpoint::UsersList(dir), &org(), vec![], 10);
+        let first = pager.request(None).unwrap();
+        assert_eq!(
+            first.url,
+            "https://api.atlassian.com/admin/v2/orgs/org-1/directories/d-1/users?limit=100"
+        );
+        assert_eq!(first.body, None);
+        let next = pager
+            .request(Some(&Position::Cursor("Y3Vyc29yLTI=".into())))
+            .unwrap();
+        assert_eq!(
+            next.url,
+            "https://api.atlassian.com/admin/v2/orgs/org-1/directories/d-1/users?limit=100&cursor=Y3Vyc29yLTI%3D"
+        );
+    }
+
+    #[test]
+    fn cursors_go_to_the_body_of_searches() {
+        let mut pager = Pager::new(&Endpoint::Workspaces, &org(), vec![], 10);
+        let first = pager.request(None).unwrap();
+        assert_eq!(body_json(&first), serde_json::json!({"limit": 100}));
+        assert!(
+            first
+                .headers
+                .contains(&("content-type".into(), "application/json".into()))
+        );
+        let next = pager.request(Some(&Position::Cursor("c2".into()))).unwrap();
+        assert_eq!(
+            next.url,
+            "https://api.atlassian.com/admin/v2/orgs/org-1/workspaces"
+        );
+        assert_eq!(
+            body_json(&next),
+            serde_json::json!({"limit": 100, "cursor": "c2"})
+        );
+        let via_url = pager
+            .request(Some(&Position::Url(
+                "https://api.atlassian.com/admin/v2/orgs/org-1/workspaces?cursor=c%2B3".into(),
+            )))
+            .unwrap();
+        assert_eq!(body_json(&via_url)["cursor"], "c+3");
+    }
+
+    #[test]
+    fn url_links_keep_the_first_page_parameters() {
+        let from = ("from", "1700000000000".to_owned());
+        let mut pager = Pager::new(&Endpoint::EventsStream, &org(), vec![from], 10);
+        let first = pager.request(None).unwrap();
+        assert_eq!(
+            first.url,
+            "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?limit=500&from=1700000000000"
+        );
+        let next = pager
+            .request(Some(&Position::Url(
+                "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?cursor=abc&limit=500"
+                    .into(),
+            )))
+            .unwrap();
+        assert_eq!(
+            next.url,
+            "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?cursor=abc&limit=500&from=1700000000000"
+        );
+    }
+
+    #[test]
+    fn url_links_elsewhere_are_refused() {
+        for link in [
+            "https://evil.example.com/admin/v1/orgs/org-1/domains?cursor=a",
+            "https://api.atlassian.com/admin/v1/orgs/org-1/users?cursor=a",
+            "https://api.atlassian.com/admin/v1/orgs/org-1/domains/../users",
+        ] {
+            let mut pager = Pager::new(&Endpoint::Domains, &org(), vec![], 10);
+            let err = pager
+                .request(Some(&Position::Url(link.into())))
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Upstream { status: 0, detail } if detail.contains("next link refused")),
+                "{link}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn repeats_and_endless_chains_stop() {
+        let mut pager = Pager::new(&Endpoint::ApiTokens, &org(), vec![], 3);
+        let a = Position::Cursor("a".into());
+        pager.request(None).unwrap();
+        pager.request(Some(&a)).unwrap();
+        let err = pager.request(Some(&a)).unwrap_err();
+        assert!(
+            matches!(err, Error::Upstream { detail, .. } if detail.contains("cursor repeated"))
+        );
+        let mut pager = Pager::new(&Endpoint::ApiTokens, &org(), vec![], 2);
+        pager.request(None).unwrap();
+        pager.request(Some(&Position::Cursor("1".into()))).unwrap();
+        let err = pager
+            .request(Some(&Position::Cursor("2".into())))
+            .unwrap_err();
+        assert!(matches!(err, Error::Upstream { detail, .. } if detail.contains("within 2 pages")));
+    }
+}

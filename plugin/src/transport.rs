@@ -1,0 +1,93 @@
+//! The seam between the integration's logic and the world: HTTP, time,
+//! randomness and the host's evidence sink. The wasm glue implements these
+//! traits over `wasi:http` and the host imports; tests implement them with a
+//! scripted fake, so every behaviour here is exercised natively.
+
+use std::time::Duration;
+
+use crate::contract::{Error, Evidence, Level};
+
+/// The HTTP methods the integration uses. There is no write method: the
+/// manifest declares POST only for read-type search endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+impl Method {
+    /// The upper-case name, as written in requests, manifests and sources.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+        }
+    }
+}
+
+/// One outgoing request, complete: the glue sends exactly this.
+///
+/// `headers` never holds `authorization`: the host injects the API key itself,
+/// so the key never enters the component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// JSON, for POST searches.
+    pub body: Option<Vec<u8>>,
+}
+
+/// One response. Header names are lower case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The first value of a header, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a request produced no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The host's egress policy refused the request. Never retried: the policy
+    /// will not change during a run.
+    Denied(String),
+    /// A deadline passed before a response arrived.
+    Timeout(String),
+    /// DNS, connection, TLS or a reset mid-body.
+    Network(String),
+}
+
+/// HTTP, clock and randomness, as the host provides them.
+pub trait Transport {
+    /// Sends the requests concurrently and returns their results in the same
+    /// order. The glue starts every request, then polls them all, so the
+    /// round takes as long as the slowest request, not the sum.
+    fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>>;
+    /// Waits. Retries wait through this so that tests run on a fake clock.
+    fn sleep(&mut self, duration: Duration);
+    /// Unix epoch milliseconds from the host clock.
+    fn now_ms(&self) -> i64;
+    /// Randomness for retry jitter.
+    fn random_u64(&mut self) -> u64;
+}
+
+/// Where evidence and log lines go: the host's `emit` and `log` imports.
+pub trait Sink {
+    /// Hands one batch to the host. An error means the host refused the batch;
+    /// the collection stops and returns it.
+    fn emit(&mut self, batch: Vec<Evidence>) -> Result<(), Error>;
+    /// Writes a line to the run's log.
+    fn log(&mut self, level: Level, message: &str);
+}

@@ -1,0 +1,272 @@
+//! Turns what Atlassian answered into typed errors, and typed errors into
+//! what the operator should do. Both error body shapes the Admin APIs are
+//! known to send are read (the spec's JSON:API `{"errors":[…]}` and the
+//! gateway's Spring-style `{"status","error","message","requestId"}`), and
+//! any other body is quoted, cleaned and shortened. Messages name the method
+//! and URL but never a header: the component does not see the API key, and
+//! keeps it that way in what it writes.
+
+use serde::Deserialize;
+
+use crate::api::{Endpoint, Permission};
+use crate::contract::Error;
+use crate::transport::{Request, Response};
+
+/// Longest upstream text quoted in a message.
+const MAX_QUOTE: usize = 300;
+
+pub const UNAUTHORIZED_REMEDY: &str = "The API key is invalid, expired or revoked: create a new key in admin.atlassian.com → Settings → API keys.";
+
+#[derive(Deserialize)]
+struct JsonApiErrors {
+    errors: Vec<JsonApiError>,
+}
+
+#[derive(Deserialize)]
+struct JsonApiError {
+    id: Option<String>,
+    code: Option<String>,
+    title: Option<String>,
+    detail: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpringError {
+    error: Option<String>,
+    message: Option<String>,
+    request_id: Option<String>,
+}
+
+/// What an error body says, in one line.
+pub fn describe_body(body: &[u8]) -> String {
+    let join = |parts: &[Option<&str>]| {
+        parts
+            .iter()
+            .flatten()
+            .filter(|p| !p.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(": ")
+    };
+    let text = if let Ok(e) = serde_json::from_slice::<JsonApiErrors>(body) {
+        e.errors
+            .iter()
+            .map(|e| {
+                let mut line = join(&[e.title.as_deref(), e.detail.as_deref()]);
+                if let Some(code) = &e.code {
+                    line.push_str(&format!(" (code {code})"));
+                }
+                if let Some(id) = &e.id {
+                    line.push_str(&format!(" (error id {id})"));
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    } else if let Ok(e) = serde_json::from_slice::<SpringError>(body)
+        && (e.error.is_some() || e.message.is_some())
+    {
+        let mut line = join(&[e.error.as_deref(), e.message.as_deref()]);
+        if let Some(id) = &e.request_id {
+            line.push_str(&format!(" (request id {id})"));
+        }
+        line
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    };
+    quote(&text)
+}
+
+/// Makes upstream text safe for one log line: control characters become
+/// spaces, runs of spaces collapse, and the length is capped.
+fn quote(text: &str) -> String {
+    let cleaned = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>();
+    let mut line = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        return "(empty body)".into();
+    }
+    if let Some((cut, _)) = line.char_indices().nth(MAX_QUOTE) {
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
+}
+
+/// The error for a final non-2xx answer. `attempts` is how many times the
+/// request was sent; `retry_after_ms` the last wait the upstream asked for.
+pub fn status_error(
+    endpoint: &Endpoint,
+    request: &Request,
+    response: &Response,
+    attempts: u32,
+    retry_after_ms: Option<u64>,
+) -> Error {
+    let status = response.status;
+    let said = describe_body(&response.body);
+    let what = format!("{} {}", request.method.as_str(), request.url);
+    let tries = if attempts == 1 {
+        String::new()
+    } else {
+        format!(" after {attempts} attempts")
+    };
+    match status {
+        401 => Error::Unauthorized(format!(
+            "{UNAUTHORIZED_REMEDY} ({what} answered 401: {said})"
+        )),
+        403 => {
+            let (missing, hint) = match endpoint.permission() {
+                Permission::Scope(scope) => (
+                    Some(scope.to_owned()),
+                    format!("the key needs the scope {scope}"),
+                ),
+                Permission::UnscopedKey => (
+                    None,
+                    "this endpoint is not documented for API keys with scopes: use an API key without scopes".to_owned(),
+                ),
+            };
+            Error::Forbidden {
+                resource: endpoint.resource(),
+                missing,
+                detail: format!("{what} answered 403: {said}; {hint}"),
+            }
+        }
+        404 if *endpoint == Endpoint::Org => Error::NotFound(format!(
+            "this organization ID is not reachable with this API key ({what} answered 404: {said})"
+        )),
+        404 => Error::NotFound(format!(
+            "{}: {what} answered 404: {said}",
+            endpoint.resource()
+        )),
+        429 => Error::RateLimited {
+            retry_after_ms,
+            detail: format!("{what}: still rate limited{tries}: {said}"),
+        },
+        _ => Error::Upstream {
+            status,
+            detail: format!("{what} answered {status}{tries}: {said}"),
+        },
+    }
+}
+
+/// The error for a 2xx answer whose body is not what the endpoint returns.
+pub fn malformed(request: &Request, problem: &str) -> Error {
+    Error::Upstream {
+        status: 0,
+        detail: format!(
+            "{} {} answered an unusable body: {}",
+            request.method.as_str(),
+            request.url,
+            quote(problem)
+        ),
+    }
+}
+
+/// What the operator should do about an error, in one sentence.
+pub fn remedy(error: &Error) -> String {
+    match error {
+        Error::InvalidConfig(_) => "Correct the configuration fields named above.".into(),
+        Error::Unauthorized(_) => UNAUTHORIZED_REMEDY.into(),
+        Error::Forbidden {
+            missing: Some(scope),
+            ..
+        } => format!(
+            "Add the scope {scope} to the API key (admin.atlassian.com → Settings → API keys), or use an API key without scopes."
+        ),
+        Error::Forbidden { missing: None, .. } => {
+            "Use an API key without scopes (admin.atlassian.com → Settings → API keys): this endpoint does not accept scoped keys.".into()
+        }
+        Error::NotFound(_) => "Check the Organization ID (admin.atlassian.com → Settings → API keys shows it) and that the API key was created in that organization.".into(),
+        Error::RateLimited { .. } => "Atlassian kept rate limiting the requests: run again later, or when other clients of this organization's Admin APIs are idle.".into(),
+        Error::Upstream { .. } => "Atlassian answered with an error: run again later; if it persists, report the request id above to Atlassian support.".into(),
+        Error::Network(_) | Error::Timeout(_) => "Check that the host allows and can reach https://api.atlassian.com, then run again.".into(),
+        Error::Internal(_) => "This is a bug in the integration: report it with the run's log.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Segment;
+    use crate::transport::Method;
+
+    fn request() -> Request {
+        Request {
+            method: Method::Get,
+            url: "https://api.atlassian.com/admin/v1/orgs/o/users".into(),
+            headers: vec![],
+            body: None,
+        }
+    }
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn json_api_errors_are_read() {
+        let body = r#"{"errors":[{"id":"e-1","status":"401","code":"unauthenticated","title":"Unauthorized","detail":"Token expired"}]}"#;
+        assert_eq!(
+            describe_body(body.as_bytes()),
+            "Unauthorized: Token expired (code unauthenticated) (error id e-1)"
+        );
+    }
+
+    #[test]
+    fn spring_errors_are_read() {
+        let body = r#"{"timestamp":"2025-06-06T06:03:27.122+00:00","path":"/api/admin/v1/orgs/x/users","status":403,"error":"Forbidden","message":"User has no permission to access resource.","requestId":"b4fce632-202784"}"#;
+        assert_eq!(
+            describe_body(body.as_bytes()),
+            "Forbidden: User has no permission to access resource. (request id b4fce632-202784)"
+        );
+    }
+
+    #[test]
+    fn other_bodies_are_quoted_cleanly() {
+        assert_eq!(
+            describe_body(b"<html>\r\n<b>Bad\tGateway</b></html>"),
+            "<html> <b>Bad Gateway</b></html>"
+        );
+        assert_eq!(describe_body(b""), "(empty body)");
+        assert_eq!(describe_body(b"{\"unrelated\":1}"), "{\"unrelated\":1}");
+        let long = "x".repeat(1000);
+        assert_eq!(
+            describe_body(long.as_bytes()).chars().count(),
+            MAX_QUOTE + 1
+        );
+    }
+
+    #[test]
+    fn statuses_map_to_typed_errors() {
+        let dir = Segment::new("d").unwrap();
+        let users = Endpoint::UsersList(dir.clone());
+        let r = request();
+        assert!(matches!(
+            status_error(&users, &r, &response(401, ""), 1, None),
+            Error::Unauthorized(m) if m.contains("create a new key")
+        ));
+        assert!(matches!(
+            status_error(&Endpoint::Org, &r, &response(404, ""), 1, None),
+            Error::NotFound(m) if m.contains("not reachable with this API key")
+        ));
+        assert!(matches!(
+            status_error(&users, &r, &response(429, ""), 6, Some(2000)),
+            Error::RateLimited { retry_after_ms: Some(2000), detail } if detail.contains("after 6 attempts")
+        ));
+        assert!(matches!(
+            status_error(&users, &r, &response(503, "busy"), 6, None),
+            Error::Upstream { status: 503, detail } if detail.contains("busy")
+        ));
+        assert!(matches!(
+            status_error(&Endpoint::UsersSearch(dir), &r, &response(403, ""), 1, None),
+            Error::Forbidden { missing: None, detail, .. } if detail.contains("without scopes")
+        ));
+    }
+}

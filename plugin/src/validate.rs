@@ -1,0 +1,262 @@
+//! The connection diagnosis: one check per capability, each pass, warn or
+//! fail with what to do about it. Each probe is the first-page request the
+//! collection itself makes, so a pass here means the collection's request
+//! works.
+//!
+//! The org is probed first. When the key is rejected (401), the org is not
+//! found for it (404) or Atlassian cannot be reached at all, no other check
+//! could say anything, so the typed error is returned instead of a list of
+//! identical failures (the WIT's "no check could run at all"). Otherwise the
+//! independent probes go out together (within the in-flight cap), then the
+//! role-assignment probe, which needs a user or group id from them.
+
+use crate::api::{Endpoint, Segment};
+use crate::collect::{AUDIT_WINDOW_DAYS, Limits, record_id};
+use crate::config::Config;
+use crate::contract::{Check, CheckStatus, Error};
+use crate::dates::DAY_MS;
+use crate::pagination::{Page, Pager};
+use crate::schedule::Scheduler;
+use crate::transport::Transport;
+use crate::upstream::{malformed, remedy};
+
+/// The ids of the records on a probe's first page, or why it failed.
+type Probe = Result<Vec<String>, Error>;
+
+/// Sends the first-page request of each endpoint, concurrently.
+fn probe(
+    config: &Config,
+    limits: &Limits,
+    transport: &mut impl Transport,
+    endpoints: Vec<(Endpoint, Vec<(&'static str, String)>)>,
+) -> Vec<Probe> {
+    let mut results: Vec<Probe> = vec![Ok(Vec::new()); endpoints.len()];
+    let mut scheduler = Scheduler::new(limits.max_in_flight, limits.retry.clone());
+    for (i, (endpoint, extra)) in endpoints.into_iter().enumerate() {
+        match Pager::new(&endpoint, &config.org, extra, 1).request(None) {
+            Ok(request) => scheduler.submit(i, endpoint, request),
+            Err(error) => results[i] = Err(error),
+        }
+    }
+    while !scheduler.is_idle() {
+        for finished in scheduler.round(transport, |_| true).finished {
+            let endpoint = &finished.endpoint;
+            results[finished.key] = finished.outcome.and_then(|response| {
+                let page = Page::parse(&response.body)
+                    .map_err(|why| malformed(&finished.request, &why))?;
+                let records = if *endpoint == Endpoint::Org {
+                    page.object().map(|o| vec![o])
+                } else {
+                    page.items()
+                }
+                .map_err(|why| malformed(&finished.request, &why))?;
+                Ok(records
+                    .iter()
+                    .filter_map(|r| record_id(endpoint, r))
+                    .collect())
+            });
+        }
+    }
+    results
+}
+
+fn check(id: &str, title: &str, status: CheckStatus, detail: String, remedy: String) -> Check {
+    Check {
+        id: id.into(),
+        title: title.into(),
+        status,
+        detail,
+        remedy,
+    }
+}
+
+/// A check that passes when its probe read a page and fails with the
+/// error's remedy otherwise.
+fn simple(id: &str, title: &str, probe: &Probe, what: &str) -> Check {
+    match probe {
+        Ok(ids) => check(
+            id,
+            title,
+            CheckStatus::Pass,
+            format!("{what} readable ({} on the first page).", ids.len()),
+            String::new(),
+        ),
+        Err(e) => failed(id, title, e),
+    }
+}
+
+fn failed(id: &str, title: &str, error: &Error) -> Check {
+    check(
+        id,
+        title,
+        CheckStatus::Fail,
+        error.to_string(),
+        remedy(error),
+    )
+}
+
+/// Runs the diagnosis. See the module documentation.
+pub fn validate(
+    config: &Config,
+    limits: &Limits,
+    transport: &mut impl Transport,
+) -> Result<Vec<Check>, Error> {
+    let all = Segment::all_directories;
+    let org_probe = probe(config, limits, transport, vec![(Endpoint::Org, Vec::new())]).remove(0);
+    let org_check = match &org_probe {
+        Ok(_) => check(
+            "org",
+            "Organization and API key",
+            CheckStatus::Pass,
+            format!(
+                "Organization {} is reachable with this API key.",
+                config.org.raw()
+            ),
+            String::new(),
+        ),
+        Err(
+            e @ (Error::Unauthorized(_)
+            | Error::NotFound(_)
+            | Error::Network(_)
+            | Error::Timeout(_)),
+        ) => {
+            return Err(e.clone());
+        }
+        Err(e) => failed("org", "Organization and API key", e),
+    };
+
+    let from = (transport.now_ms() - AUDIT_WINDOW_DAYS * DAY_MS).to_string();
+    let [
+        directories,
+        users_search,
+        users_list,
+        groups_search,
+        groups_list,
+        domains,
+        policies,
+        audit,
+        tokens,
+        workspaces,
+    ]: [Probe; 10] = probe(
+        config,
+        limits,
+        transport,
+        vec![
+            (Endpoint::Directories, Vec::new()),
+            (Endpoint::UsersSearch(all()), Vec::new()),
+            (Endpoint::UsersList(all()), Vec::new()),
+            (Endpoint::GroupsSearch(all()), Vec::new()),
+            (Endpoint::GroupsList(all()), Vec::new()),
+            (Endpoint::Domains, Vec::new()),
+            (Endpoint::Policies, Vec::new()),
+            (Endpoint::EventsStream, vec![("from", from)]),
+            (Endpoint::ApiTokens, Vec::new()),
+            (Endpoint::Workspaces, Vec::new()),
+        ],
+    )
+    .try_into()
+    .map_err(|_| Error::Internal("a probe went missing".into()))?;
+
+    let mut role_probes = Vec::new();
+    let first = |p: &Probe| p.as_ref().ok().and_then(|ids| ids.first().cloned());
+    if let Some(account) = first(&users_search)
+        .or_else(|| first(&users_list))
+        .and_then(|a| Segment::new(&a).ok())
+    {
+        role_probes.push((
+            Endpoint::UserRoles {
+                directory: all(),
+                account,
+            },
+            Vec::new(),
+        ));
+    }
+    if let Some(group) = first(&groups_search)
+        .or_else(|| first(&groups_list))
+        .and_then(|g| Segment::new(&g).ok())
+    {
+        role_probes.push((
+            Endpoint::GroupRoles {
+                directory: all(),
+                group,
+            },
+            Vec::new(),
+        ));
+    }
+    let role_results = probe(config, limits, transport, role_probes);
+
+    let users = match (&directories, &users_search, &users_list) {
+        (Err(e), _, _) => failed("users", "Directories and users", e),
+        (Ok(dirs), Ok(_), _) => check(
+            "users",
+            "Directories and users",
+            CheckStatus::Pass,
+            format!(
+                "{} directories; users readable with 2SV, roles, product access and groups.",
+                dirs.len()
+            ),
+            String::new(),
+        ),
+        (Ok(_), Err(search), Ok(_)) => check(
+            "users",
+            "Directories and users",
+            CheckStatus::Warn,
+            format!(
+                "Users are readable, but the user search was refused ({search}): product access and group membership will be Unknown, and so will the inactive-accounts finding."
+            ),
+            remedy(search),
+        ),
+        (Ok(_), Err(_), Err(list)) => failed("users", "Directories and users", list),
+    };
+    let groups = match (&groups_search, &groups_list) {
+        (Ok(_), _) => simple("groups", "Groups", &groups_search, "Groups"),
+        (Err(search), Ok(_)) => check(
+            "groups",
+            "Groups",
+            CheckStatus::Warn,
+            format!(
+                "Groups are readable only through the deprecated group list, which stops working after June 30, 2027: the group search was refused ({search})."
+            ),
+            remedy(search),
+        ),
+        (Err(_), Err(list)) => failed("groups", "Groups", list),
+    };
+    let roles = match role_results.iter().find_map(|r| r.as_ref().err()) {
+        Some(e) => failed("role-assignments", "Role assignments", e),
+        None if role_results.is_empty() => check(
+            "role-assignments",
+            "Role assignments",
+            CheckStatus::Warn,
+            "No user or group could be read, so role assignments (which say who is an org admin) could not be tried.".into(),
+            "Fix the users and groups checks first.".into(),
+        ),
+        None => check(
+            "role-assignments",
+            "Role assignments",
+            CheckStatus::Pass,
+            "Role assignments of users and groups are readable.".into(),
+            String::new(),
+        ),
+    };
+    let audit = match &audit {
+        Ok(events) if events.is_empty() => check(
+            "audit-log",
+            "Audit log",
+            CheckStatus::Warn,
+            format!("The audit log returned no events for the last {AUDIT_WINDOW_DAYS} days: the organization audit log needs Atlassian Guard."),
+            "Subscribe the organization to Atlassian Guard (formerly Atlassian Access) to get the audit log.".into(),
+        ),
+        _ => simple("audit-log", "Audit log", &audit, "Audit-log events"),
+    };
+    Ok(vec![
+        org_check,
+        users,
+        groups,
+        roles,
+        simple("domains", "Domains", &domains, "Domains"),
+        simple("policies", "Policies", &policies, "Policies"),
+        audit,
+        simple("api-tokens", "User API tokens", &tokens, "User API tokens"),
+        simple("workspaces", "Workspaces", &workspaces, "Workspaces"),
+    ])
+}
