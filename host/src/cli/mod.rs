@@ -1,6 +1,10 @@
 //! Command-line arguments and the commands behind them.
 
+#[cfg(feature = "dev-tools")]
+mod devtools;
 mod report;
+
+use report::Printer;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -89,6 +93,37 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
     },
+    /// Serve the simulated Atlassian organization on loopback until interrupted.
+    ///
+    /// Prints the organization ID and address; collect against it with
+    /// `--route https://api.atlassian.com=http://127.0.0.1:PORT`.
+    #[cfg(feature = "dev-tools")]
+    Sim {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// The API key the simulated organization accepts.
+        #[arg(long, value_name = "KEY")]
+        api_key: String,
+        #[command(flatten)]
+        org: devtools::SimArgs,
+    },
+    /// The whole job on the built-in simulated organization: start it, then
+    /// inspect, validate and collect with the Atlassian integration in the
+    /// sandbox, verify the bundle, and report.
+    #[cfg(feature = "dev-tools")]
+    Demo {
+        /// Bundle folder to create (default: watchdog-demo/run-<time>).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// A component to run instead of the built-in Atlassian integration.
+        #[arg(long, value_name = "PATH")]
+        plugin: Option<PathBuf>,
+        #[command(flatten)]
+        org: devtools::SimArgs,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    },
     /// Recompute a bundle's hash chain, evidence hash and counts.
     Verify {
         /// The bundle folder.
@@ -166,9 +201,28 @@ pub async fn run(args: Args) -> u8 {
         .then(|| args.cache_dir.clone().or_else(Cache::default_dir))
         .flatten()
         .map(Cache::new);
-    let out = report::Printer { json: args.json };
+    let out = Printer { json: args.json };
     match args.command {
         Command::Verify { dir, head } => verify(&out, &dir, head.as_deref()),
+        #[cfg(feature = "dev-tools")]
+        Command::Sim { port, api_key, org } => devtools::sim(port, api_key, &org).await,
+        #[cfg(feature = "dev-tools")]
+        Command::Demo {
+            out: dir,
+            plugin,
+            org,
+            sandbox,
+        } => {
+            let runtime = match start_runtime(cache) {
+                Ok(runtime) => runtime,
+                Err(code) => return code,
+            };
+            let dir = dir.unwrap_or_else(|| {
+                let stamp = watchdog_host::now_rfc3339().replace([':', '-'], "");
+                PathBuf::from("watchdog-demo").join(format!("run-{stamp}"))
+            });
+            devtools::demo(&runtime, &dir, plugin, &org, &sandbox, log, &out).await
+        }
         Command::Inspect { plugin } => {
             let runtime = match start_runtime(cache) {
                 Ok(runtime) => runtime,
@@ -313,7 +367,7 @@ fn save_checkpoint(path: &Path, collected: &Collected) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-fn verify(out: &report::Printer, dir: &Path, head: Option<&str>) -> u8 {
+fn verify(out: &Printer, dir: &Path, head: Option<&str>) -> u8 {
     match bundle::verify(dir, head) {
         Ok(report) => {
             out.verified(dir, &report);
