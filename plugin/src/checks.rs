@@ -13,7 +13,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use crate::collect::AUDIT_WINDOW_DAYS;
 use crate::contract::{Finding, FindingStatus, Severity};
 use crate::dates::{DAY_MS, parse_iso_ms};
 
@@ -343,8 +342,8 @@ impl Tally {
         self.audit_resumed = resumed;
     }
 
-    /// Whether the audit log was read, completely, from the start of the
-    /// window, and held nothing: the mark of an org without Atlassian Guard.
+    /// Whether the audit log was read, completely, from the start of what the
+    /// API retains, and held nothing: the mark of an org without Atlassian Guard.
     pub fn audit_log_empty(&self) -> bool {
         self.events == 0 && !self.audit_resumed && self.complete(&[Area::AuditLog])
     }
@@ -581,7 +580,7 @@ impl Tally {
             } else if self.audit_resumed {
                 "No new audit-log events since the previous run; the log is readable.".into()
             } else {
-                format!("The audit log holds no events for the last {AUDIT_WINDOW_DAYS} days: it needs Atlassian Guard.")
+                "The audit log holds no events at all: it needs Atlassian Guard.".to_owned()
             },
         ));
 

@@ -31,7 +31,7 @@ use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::config::Config;
 use crate::contract::{Error, Evidence, KindCount, Level, Source, Summary, Warning};
-use crate::dates::{DAY_MS, format_ms, parse_iso_ms};
+use crate::dates::{format_ms, parse_iso_ms};
 use crate::fingerprint::fingerprint;
 use crate::manifest::EVIDENCE_KINDS;
 use crate::pagination::{Page, Pager, Position};
@@ -40,9 +40,6 @@ use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
 use crate::upstream::{malformed, remedy};
 
-/// How far back a first run (or a run whose checkpoint was rejected) reads
-/// the audit log: the same horizon as the inactivity checks.
-pub const AUDIT_WINDOW_DAYS: i64 = 90;
 /// How far before the last processed event a time-based resume starts, to
 /// absorb events processed slightly out of order.
 const OVERLAP_MS: i64 = 5 * 60 * 1000;
@@ -281,7 +278,6 @@ pub fn collect(
     let mut run = Run {
         org: &config.org,
         limits,
-        now_ms,
         transport,
         sink,
         scheduler: Scheduler::new(limits.max_in_flight, limits.retry.clone()),
@@ -299,7 +295,7 @@ pub fn collect(
             Ok(previous) => run.audit = Audit::new(previous),
             Err(why) => run.warn(
                 "audit log",
-                format!("audit-log gap: {why}; the full window of {AUDIT_WINDOW_DAYS} days was read instead, so events from before it may be missing."),
+                format!("audit-log gap: {why}; the whole retained audit log was read instead, so events that fell out of retention since the previous run are missing."),
                 None,
                 true,
             ),
@@ -324,7 +320,6 @@ pub fn collect(
 struct Run<'a, T: Transport, S: Sink> {
     org: &'a Segment,
     limits: &'a Limits,
-    now_ms: i64,
     transport: &'a mut T,
     sink: &'a mut S,
     scheduler: Scheduler<ChainId>,
@@ -385,7 +380,8 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     }
 
     /// Opens the audit-log chain: at the checkpoint's position, else shortly
-    /// before its last processed event, else over the full window.
+    /// before its last processed event, else from the start of what the API
+    /// retains.
     fn start_audit(&mut self) {
         self.tally.audit_resumed(!self.audit.previous.is_empty());
         match (
@@ -404,24 +400,25 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         }
     }
 
+    /// Reads the whole audit log the API retains. A fixed horizon would be
+    /// measured against the clock, so what a first run reads would depend on
+    /// the day it runs; the API's own retention is the window.
     fn start_full_audit_window(&mut self) {
         self.audit.resuming_at_position = false;
-        let from = (self.now_ms - AUDIT_WINDOW_DAYS * DAY_MS).to_string();
-        self.start(Endpoint::EventsStream, vec![("from", from)], None);
+        self.start(Endpoint::EventsStream, Vec::new(), None);
     }
 
     /// The checkpoint's position was refused: say from when events may be
-    /// missing, and read the full window instead.
+    /// missing, and read everything retained instead.
     fn audit_gap(&mut self, cause: Error) {
         let since = self
             .audit
             .previous
             .last_processed_ms
             .map_or_else(|| "the previous run".to_owned(), format_ms);
-        let from = format_ms(self.now_ms - AUDIT_WINDOW_DAYS * DAY_MS);
         self.warn(
             "audit log",
-            format!("audit-log gap: Atlassian refused the saved audit-log position, so the full window from {from} was read again; events processed after {since} may be missing, and events before it may repeat earlier runs."),
+            format!("audit-log gap: Atlassian refused the saved audit-log position, so the whole retained audit log was read again; events processed after {since} that fell out of retention in the meantime are missing, and events before it repeat earlier runs."),
             Some(cause),
             true,
         );
@@ -740,7 +737,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         if self.tally.audit_log_empty() {
             self.warn(
                 "audit log",
-                format!("the audit log returned no events for the last {AUDIT_WINDOW_DAYS} days: the organization audit log needs Atlassian Guard (formerly Atlassian Access)."),
+                "the audit log returned no events at all: the organization audit log needs Atlassian Guard (formerly Atlassian Access).".to_owned(),
                 None,
                 false,
             );

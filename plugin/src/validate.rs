@@ -11,10 +11,9 @@
 //! role-assignment probe, which needs a user or group id from them.
 
 use crate::api::{Endpoint, Segment};
-use crate::collect::{AUDIT_WINDOW_DAYS, Limits, record_id};
+use crate::collect::{Limits, record_id};
 use crate::config::Config;
 use crate::contract::{Check, CheckStatus, Error};
-use crate::dates::DAY_MS;
 use crate::pagination::{Page, Pager};
 use crate::schedule::Scheduler;
 use crate::transport::Transport;
@@ -125,7 +124,6 @@ pub fn validate(
         Err(e) => failed("org", "Organization and API key", e),
     };
 
-    let from = (transport.now_ms() - AUDIT_WINDOW_DAYS * DAY_MS).to_string();
     let [
         directories,
         users_search,
@@ -149,7 +147,7 @@ pub fn validate(
             (Endpoint::GroupsList(all()), Vec::new()),
             (Endpoint::Domains, Vec::new()),
             (Endpoint::Policies, Vec::new()),
-            (Endpoint::EventsStream, vec![("from", from)]),
+            (Endpoint::EventsStream, vec![]),
             (Endpoint::ApiTokens, Vec::new()),
             (Endpoint::Workspaces, Vec::new()),
         ],
@@ -243,7 +241,7 @@ pub fn validate(
             "audit-log",
             "Audit log",
             CheckStatus::Warn,
-            format!("The audit log returned no events for the last {AUDIT_WINDOW_DAYS} days: the organization audit log needs Atlassian Guard."),
+            "The audit log returned no events at all: the organization audit log needs Atlassian Guard.".to_owned(),
             "Subscribe the organization to Atlassian Guard (formerly Atlassian Access) to get the audit log.".into(),
         ),
         _ => simple("audit-log", "Audit log", &audit, "Audit-log events"),

@@ -116,10 +116,9 @@ fn rejected_checkpoint_reports_gap_then_reads_full_window() {
         "the rejected cursor, then the three pages of the window"
     );
     assert!(
-        sends[1]
-            .1
-            .url
-            .ends_with(&format!("?limit=500&from={}", NOW_MS - 90 * DAY_MS))
+        sends[1].1.url.ends_with("/events-stream?limit=500"),
+        "the whole retained log, with no time bound: {}",
+        sends[1].1.url
     );
     // evt-0001 was emitted by the run that wrote the checkpoint.
     assert_eq!(sink.ids("atlassian.event"), ["evt-0002", "evt-0003"]);
@@ -133,10 +132,18 @@ fn a_checkpoint_without_a_position_resumes_by_time() {
     let mut fake = standard_org();
     let (summary, sink) = collect(&mut fake, Some(checkpoint.to_owned()));
     summary.unwrap();
-    let first = &fake.sent_to(&v1("/events-stream"))[0].1.url;
+    let sends = fake.sent_to(&v1("/events-stream"));
+    let from = format!("from={}", 1_748_779_203_000i64 - 5 * 60 * 1000);
+    assert!(sends[0].1.url.ends_with(&from), "{}", sends[0].1.url);
+    // The page-1 link was `…/events-stream?cursor=Yy0y`, without the time
+    // bound (ACCESS-1603): it is put back.
     assert!(
-        first.ends_with(&format!("from={}", 1_748_779_203_000i64 - 5 * 60 * 1000)),
-        "{first}"
+        sends[1]
+            .1
+            .url
+            .ends_with(&format!("?cursor=Yy0y&limit=500&{from}")),
+        "{}",
+        sends[1].1.url
     );
     assert_eq!(sink.ids("atlassian.event"), ["evt-0002", "evt-0003"]);
 }
