@@ -292,6 +292,9 @@ fn advance(flight: InFlight) -> InFlight {
                         Some(code) => http_error(code),
                         None => TransportError::Network(e.to_debug_string()),
                     };
+                    // The stream is the body's child: it must go first.
+                    drop(stream);
+                    drop(body);
                     return InFlight::Done(Err(error));
                 }
             }
