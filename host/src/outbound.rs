@@ -500,3 +500,89 @@ impl Drop for MeteredBody {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egress::{EgressPolicy, Reroutes, Route};
+    use crate::grant::SecretHeader;
+    use crate::secrets::{Scrubber, Secret};
+
+    fn outbound(origin: &str, reroutes: Reroutes) -> Arc<Outbound> {
+        let origin = Origin::parse(origin).unwrap();
+        let mut egress = EgressPolicy::deny_all();
+        egress.allow(origin.clone(), [Route::parse("GET", "/**").unwrap()]);
+        let secret = Secret::new("k-0123456789");
+        let grant = Grant {
+            egress,
+            secret_headers: vec![SecretHeader {
+                origin,
+                header: http::header::AUTHORIZATION,
+                value: Secret::new("Bearer k-0123456789"),
+            }],
+            reroutes,
+            evidence_kinds: Default::default(),
+            scrubber: Scrubber::new([&secret]),
+        };
+        Outbound::new(
+            Arc::new(grant),
+            Limits::default(),
+            RunLog::new(None, Scrubber::default()),
+            Box::new(std::io::sink()),
+            Arc::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_declared_origin_resolving_to_loopback_is_refused() {
+        let outbound = outbound("http://localhost:9", Reroutes::default());
+        let uri: http::Uri = "http://localhost:9/x".parse().unwrap();
+        let (why, code) = outbound.admit("GET", &uri).await.unwrap_err();
+        assert!(
+            matches!(code, HttpError::DestinationIpProhibited),
+            "{code:?}"
+        );
+        assert!(why.contains("loopback"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_rerouted_origin_may_reach_loopback() {
+        let reroutes = Reroutes::parse(["http://localhost:9=http://127.0.0.1:9"]).unwrap();
+        let outbound = outbound("http://localhost:9", reroutes);
+        let uri: http::Uri = "http://localhost:9/x".parse().unwrap();
+        assert!(outbound.admit("GET", &uri).await.is_ok());
+    }
+
+    #[test]
+    fn secrets_go_only_to_their_origin_and_replace_the_plugins_value() {
+        let outbound = outbound("https://api.example.com", Reroutes::default());
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "Bearer forged".parse().unwrap());
+        outbound.inject_secrets(
+            &Origin::parse("https://api.example.com").unwrap(),
+            &mut headers,
+        );
+        assert_eq!(headers["authorization"], "Bearer k-0123456789");
+        assert!(headers["authorization"].is_sensitive());
+
+        let mut elsewhere = http::HeaderMap::new();
+        elsewhere.insert("authorization", "Bearer forged".parse().unwrap());
+        outbound.inject_secrets(
+            &Origin::parse("https://other.example.com").unwrap(),
+            &mut elsewhere,
+        );
+        assert!(
+            elsewhere.get("authorization").is_none(),
+            "stripped, not injected"
+        );
+    }
+
+    #[test]
+    fn response_headers_echoing_a_secret_are_scrubbed() {
+        let outbound = outbound("https://api.example.com", Reroutes::default());
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-echo", "Bearer k-0123456789".parse().unwrap());
+        outbound.scrub_headers(&mut headers);
+        assert_eq!(headers["x-echo"], "Bearer [REDACTED]");
+    }
+}
