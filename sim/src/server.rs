@@ -1,0 +1,318 @@
+//! The loopback HTTP/1.1 server, its request pipeline, and [`SimHandle`] to run it.
+//!
+//! Every request goes through the same steps: count it, let the faults decide, wait the
+//! configured latency, take a rate-limit slot, then either the fault's replacement, a 429
+//! for an exhausted enforced window, or the API's answer; finally the body is delivered as a
+//! body fault says, with `X-RateLimit-*` headers on every response.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::api::{self, Call, Outcome};
+use crate::auth::Credentials;
+use crate::body::SimBody;
+use crate::clock::{iso_seconds, wall_now_ms};
+use crate::config::SimConfig;
+use crate::cursor::Cursors;
+use crate::errors::{ApiError, spring_forbidden};
+use crate::faults::{BodyEffect, FaultEngine, Plan, Replacement};
+use crate::pagination::Paginator;
+use crate::population::Population;
+use crate::prng::mix;
+use crate::ratelimit::{EVENTS_LIMIT, GENERAL_LIMIT, Quota, Window};
+use crate::routes::{Endpoint, route};
+
+/// Request bodies (search filters) larger than this are refused.
+const MAX_REQUEST_BODY: usize = 64 * 1024;
+
+/// State shared by every connection.
+struct Shared {
+    population: Arc<Population>,
+    credentials: Credentials,
+    cursors: Cursors,
+    latency: Duration,
+    faults: FaultEngine,
+    general_window: Window,
+    events_window: Window,
+    served: AtomicU64,
+    by_endpoint: [AtomicU64; Endpoint::ALL.len()],
+}
+
+/// The answer before delivery.
+struct Reply {
+    status: StatusCode,
+    body: Vec<u8>,
+    retry_after_secs: Option<u64>,
+    quota: Quota,
+}
+
+/// Returned to hyper to drop the connection without a response (the `reset` fault).
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by the reset fault")]
+struct ResetByFault;
+
+/// A running simulator. Dropping it stops the server; [`SimHandle::shutdown`] also waits.
+pub struct SimHandle {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// Generates the population, binds `127.0.0.1:{config.port}` (0 = an ephemeral port) and
+    /// serves in a tokio task until shut down.
+    pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
+        let SimConfig {
+            seed,
+            users,
+            events,
+            api_key,
+            key_expired,
+            scopes,
+            latency,
+            faults,
+            port,
+        } = config;
+        let population =
+            tokio::task::spawn_blocking(move || Population::generate(seed, users, events))
+                .await
+                .map_err(io::Error::other)?;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            cursors: Cursors::new(population.cursor_key()),
+            population: Arc::new(population),
+            credentials: Credentials::new(api_key, key_expired, scopes),
+            latency,
+            faults: FaultEngine::new(faults),
+            general_window: Window::new(GENERAL_LIMIT, false),
+            events_window: Window::new(EVENTS_LIMIT, true),
+            served: AtomicU64::new(0),
+            by_endpoint: std::array::from_fn(|_| AtomicU64::new(0)),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(accept(listener, Arc::clone(&shared), stopped));
+        Ok(SimHandle {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The organization id (a UUID derived from the seed).
+    pub fn org_id(&self) -> &str {
+        self.shared.population.org_id()
+    }
+
+    /// The truth being served.
+    pub fn population(&self) -> &Arc<Population> {
+        &self.shared.population
+    }
+
+    /// Appends `n` audit events after the existing ones; a poll cursor handed out before sees
+    /// exactly these.
+    pub fn append_events(&self, n: usize) {
+        self.shared.population.append_events(n);
+    }
+
+    /// Requests received, including ones refused, failed by faults or to unknown paths.
+    pub fn requests_served(&self) -> u64 {
+        self.shared.served.load(Ordering::Acquire)
+    }
+
+    /// Requests received for one endpoint (whatever their outcome).
+    pub fn requests_to(&self, endpoint: Endpoint) -> u64 {
+        self.shared.by_endpoint[endpoint as usize].load(Ordering::Acquire)
+    }
+
+    /// Stops accepting, drops every open connection (stalled ones included) and waits for the
+    /// server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Accepts connections until told to stop; dropping the set of connection tasks aborts them.
+async fn accept(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of descriptors or similar: back off briefly rather than spin.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = Arc::clone(&shared);
+                connections.spawn(async move {
+                    let service = service_fn(move |request| handle(Arc::clone(&shared), request));
+                    // Errors here are the client's or the reset fault's doing; nothing to report.
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+/// A request id for error bodies: deterministic in the request's sequence number.
+fn request_id(population: &Population, number: u64) -> String {
+    format!(
+        "{:08x}-{:06}",
+        mix(population.seed(), number) as u32,
+        number % 1_000_000
+    )
+}
+
+/// One request through the pipeline the module doc describes.
+async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Result<Response<SimBody>, ResetByFault> {
+    let number = shared.served.fetch_add(1, Ordering::AcqRel) + 1;
+    let path = request.uri().path().to_owned();
+    let endpoint = route(&path).map(|r| r.endpoint);
+    if let Some(endpoint) = endpoint {
+        shared.by_endpoint[endpoint as usize].fetch_add(1, Ordering::AcqRel);
+    }
+    let plan = shared.faults.plan(&path);
+    let delay = shared.latency + plan.delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if plan.replacement == Some(Replacement::Reset) {
+        return Err(ResetByFault);
+    }
+    let quota = if endpoint == Some(Endpoint::Events) {
+        shared.events_window.take()
+    } else {
+        shared.general_window.take()
+    };
+    let (outcome, retry_after_secs, quota) = match plan.replacement {
+        Some(Replacement::RateLimited {
+            retry_after_secs,
+            send_retry_after,
+        }) => (
+            Outcome::Error(ApiError::rate_limited()),
+            send_retry_after.then_some(retry_after_secs),
+            Quota {
+                remaining: 0,
+                reset_ms: wall_now_ms() + retry_after_secs as i64 * 1000,
+                ..quota
+            },
+        ),
+        Some(Replacement::ServerError(status)) => {
+            (Outcome::Error(ApiError::server(status)), None, quota)
+        }
+        Some(Replacement::Forbid) => (Outcome::Forbidden, None, quota),
+        _ if quota.exceeded => (
+            Outcome::Error(ApiError::rate_limited()),
+            Some(quota.retry_after_secs()),
+            quota,
+        ),
+        _ => (answer(&shared, request, &path, &plan).await, None, quota),
+    };
+    let id = request_id(&shared.population, number);
+    let (status, body) = match outcome {
+        Outcome::Json(body) => (StatusCode::OK, body),
+        Outcome::Error(error) => (error.status, error.body(&id)),
+        Outcome::Forbidden => (StatusCode::FORBIDDEN, spring_forbidden(&path, &id)),
+    };
+    Ok(deliver(
+        Reply {
+            status,
+            body,
+            retry_after_secs,
+            quota,
+        },
+        plan.body,
+    ))
+}
+
+/// The API's answer to a request that no fault replaced.
+async fn answer(shared: &Shared, request: Request<Incoming>, path: &str, plan: &Plan) -> Outcome {
+    let (parts, body) = request.into_parts();
+    let Ok(collected) = Limited::new(body, MAX_REQUEST_BODY).collect().await else {
+        return Outcome::Error(ApiError::bad_request(format!(
+            "request body unreadable or over {MAX_REQUEST_BODY} bytes"
+        )));
+    };
+    let body = collected.to_bytes();
+    let call = Call {
+        method: &parts.method,
+        path,
+        query: parts.uri.query(),
+        authorization: parts.headers.get(AUTHORIZATION),
+        host: parts.headers.get(HOST).and_then(|h| h.to_str().ok()),
+        body: &body,
+    };
+    let paginator = Paginator {
+        cursors: &shared.cursors,
+        repeat_cursor: plan.repeat_cursor,
+    };
+    api::respond(
+        &shared.population,
+        &shared.credentials,
+        &call,
+        paginator,
+        plan.link_origin.as_ref(),
+    )
+}
+
+/// The HTTP response for a reply, its body delivered as `effect` says.
+fn deliver(reply: Reply, effect: Option<BodyEffect>) -> Response<SimBody> {
+    let body = SimBody::new(reply.body, effect);
+    let mut response = Response::builder()
+        .status(reply.status)
+        .header(CONTENT_TYPE, "application/json")
+        .header(CONTENT_LENGTH, body.declared_len())
+        .header("x-ratelimit-limit", reply.quota.limit)
+        .header("x-ratelimit-remaining", reply.quota.remaining)
+        .header("x-ratelimit-reset", iso_seconds(reply.quota.reset_ms));
+    if let Some(secs) = reply.retry_after_secs {
+        response = response.header(RETRY_AFTER, secs);
+    }
+    response.body(body).expect("status and headers are valid")
+}
