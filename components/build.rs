@@ -11,11 +11,19 @@ use std::process::Command;
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest_dir.parent().expect("components/ sits in the workspace");
+    let root = manifest_dir
+        .parent()
+        .expect("components/ sits in the workspace");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
     let target_dir = out.join("wasm");
 
-    for watched in ["plugin/src", "plugin/Cargo.toml", "wit", "tests/fixtures", "Cargo.lock"] {
+    for watched in [
+        "plugin/src",
+        "plugin/Cargo.toml",
+        "wit",
+        "tests/fixtures",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
@@ -48,7 +56,13 @@ fn build(manifest: &Path, target_dir: &Path) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .arg("--target-dir")
         .arg(target_dir)
@@ -60,7 +74,9 @@ fn build(manifest: &Path, target_dir: &Path) {
         .env_remove("CARGO_PRIMARY_PACKAGE")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
         .env("CARGO_PROFILE_RELEASE_STRIP", "true");
-    let status = command.status().expect("running cargo for the guest components");
+    let status = command
+        .status()
+        .expect("running cargo for the guest components");
     if !status.success() {
         panic!(
             "building {} for wasm32-wasip2 failed; if the target is missing, run \

@@ -54,7 +54,10 @@ impl SimArgs {
         let faults = self
             .faults
             .iter()
-            .map(|spec| spec.parse::<Fault>().map_err(|e| format!("--fault {spec}: {e}")))
+            .map(|spec| {
+                spec.parse::<Fault>()
+                    .map_err(|e| format!("--fault {spec}: {e}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SimConfig {
             seed: self.seed,
@@ -112,7 +115,8 @@ pub async fn demo(
     log: RunLog,
     printer: &Printer,
 ) -> u8 {
-    let plugin = plugin.unwrap_or_else(|| PathBuf::from(watchdog_components::ATLASSIAN_CLOUD_ADMIN));
+    let plugin =
+        plugin.unwrap_or_else(|| PathBuf::from(watchdog_components::ATLASSIAN_CLOUD_ADMIN));
     let api_key = format!("demo-{:016x}", rand_seed());
     let config = match args.config(api_key.clone(), 0) {
         Ok(config) => config,
