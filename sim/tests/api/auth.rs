@@ -1,10 +1,9 @@
 //! Authentication, organization and scope checks, in the gateway's order.
 
-
 use std::collections::BTreeSet;
 
-use atlassian_sim::{Endpoint, SimConfig};
 use crate::common::{Client, start, start_default};
+use atlassian_sim::{Endpoint, SimConfig};
 use serde_json::{Value, json};
 
 fn assert_errors_shape(body: &Value, status: &str, code: &str) {

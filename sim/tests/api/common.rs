@@ -1,7 +1,6 @@
 //! A minimal HTTP/1.1 client over a raw loopback socket, so tests see exactly what the
 //! simulator writes (including truncated bodies and dropped connections).
 
-
 use std::net::SocketAddr;
 use std::time::Duration;
 

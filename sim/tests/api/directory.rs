@@ -1,10 +1,9 @@
 //! The v2 directory APIs against the population's truth.
 
-
 use std::collections::BTreeSet;
 
-use atlassian_sim::{ORG_ADMIN_ROLE, Population, SimHandle, UserStatus};
 use crate::common::{Client, start_default};
+use atlassian_sim::{ORG_ADMIN_ROLE, Population, SimHandle, UserStatus};
 use serde_json::{Value, json};
 
 /// Follows `links.next` cursors through a list, by GET (`path` + `query` first, then

@@ -1,8 +1,7 @@
 //! The audit log APIs: bulk walks, bounds, ordering, polling and the `/events` rate limit.
 
-
-use atlassian_sim::{Endpoint, Population, SimConfig};
 use crate::common::{Client, PUBLIC_ORIGIN, start, target_of};
+use atlassian_sim::{Endpoint, Population, SimConfig};
 use serde_json::Value;
 
 fn small() -> SimConfig {

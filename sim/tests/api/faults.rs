@@ -1,10 +1,9 @@
 //! Injected faults, observed over real loopback HTTP.
 
-
 use std::time::{Duration, Instant};
 
-use atlassian_sim::{Fault, SimConfig, SimHandle};
 use crate::common::{Client, KEY, exchange, parse, request_bytes, start, target_of};
+use atlassian_sim::{Fault, SimConfig, SimHandle};
 use serde_json::Value;
 
 async fn with_faults(specs: &[&str]) -> (SimHandle, Client) {
@@ -94,7 +93,7 @@ async fn reset_closes_the_connection_without_a_response() {
 async fn stall_sends_headers_and_half_the_body_then_nothing() {
     let (sim, client) = with_faults(&["stall:path=/domains"]).await;
     let request = request_bytes("GET", &client.v1("/domains"), Some(KEY), None);
-    let (raw, timed_out) = exchange(sim.addr(), &request, Duration::from_millis(700)).await;
+    let (raw, timed_out) = exchange(sim.addr(), &request, Duration::from_millis(1_500)).await;
     assert!(timed_out, "the body never completes");
     let reply = parse(&raw).expect("headers arrive");
     assert_eq!(reply.status, 200);

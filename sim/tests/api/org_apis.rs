@@ -1,9 +1,8 @@
 //! Organization-level APIs: the org, v1 managed accounts, domains, policies, workspaces,
 //! API tokens, and the headers every response carries.
 
-
-use atlassian_sim::{DomainStatus, SimConfig};
 use crate::common::{Client, PUBLIC_ORIGIN, start, start_default, target_of};
+use atlassian_sim::{DomainStatus, SimConfig};
 use serde_json::{Value, json};
 
 /// Follows v1 full-URL `links.next` from `first`; returns every item and the pages seen.

@@ -1,10 +1,9 @@
 //! The generated organization: determinism, coverage, scale and synthetic-only data.
 
-
 use std::collections::BTreeMap;
 
-use atlassian_sim::{ClaimStatus, DAY_MS, Population, SimConfig, UserStatus};
 use crate::common::{Client, start};
+use atlassian_sim::{ClaimStatus, DAY_MS, Population, SimConfig, UserStatus};
 use serde_json::{Value, json};
 
 fn fingerprint(pop: &Population) -> String {
