@@ -16,6 +16,7 @@ use crate::ledger;
 use crate::outbound::{Outbound, Traffic};
 use crate::sandbox::Limits;
 use crate::secrets::Scrubber;
+use crate::tape::Tape;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -211,6 +212,10 @@ pub struct RunRecord {
     /// Developer reroutes in force: a bundle made through one did not come
     /// from the public origin.
     pub routes: BTreeMap<String, String>,
+    /// A run that replayed a recording says so: its evidence came from the
+    /// recording, not from the network. A recording run names its folder.
+    #[serde(default, skip_serializing_if = "Tape::is_live")]
+    pub tape: Tape,
     pub limits: Limits,
     pub outcome: Outcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,6 +9,7 @@
 //! - [`secrets`]: secret values and the scrubber.
 //! - [`sandbox`]: memory, CPU and time limits and their enforcement.
 //! - [`outbound`]: every HTTP request, checked, carried, metered.
+//! - [`tape`]: responses recorded by a run and replayed with no network.
 //! - [`ledger`]: the hash chain of exchanges.
 //! - [`bundle`]: evidence, `run.json`, and verification.
 //! - [`cache`]: precompiled components.
@@ -16,11 +17,15 @@
 //! - [`config`]: the operator's configuration and secrets.
 //! - [`run`]: a run from start to end, as the CLI and embedders use it.
 //! - [`log`]: the run log.
+//! - [`conformance`]: the battery every integration must pass.
+//! - [`diff`]: what a new version of a plugin asks for beyond the old one.
 
 pub mod bundle;
 pub mod cache;
 pub mod config;
+pub mod conformance;
 pub mod contract;
+pub mod diff;
 pub mod egress;
 pub mod grant;
 pub mod ledger;
@@ -30,6 +35,7 @@ pub mod run;
 pub mod runtime;
 pub mod sandbox;
 pub mod secrets;
+pub mod tape;
 
 /// The current time as RFC 3339 UTC, the one timestamp format of bundles.
 pub fn now_rfc3339() -> String {

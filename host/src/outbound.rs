@@ -7,7 +7,10 @@
 //! strips headers the host owns and injects secret headers for their origin
 //! only; bounds timeouts by the call's remaining time; caps requests in flight;
 //! and wraps the response body to scrub secrets, cap its size, hash and count
-//! it, and write the ledger entry when the exchange ends.
+//! it, and write the ledger entry when the exchange ends. With a
+//! [`Tape`](crate::tape::Tape) it also records each response, or answers
+//! from a recording instead of the network once the policy admitted the
+//! request.
 
 use crate::egress::{Origin, forbidden_address_class};
 use crate::grant::Grant;
@@ -15,9 +18,10 @@ use crate::ledger::{Exchange, LedgerWriter, Outcome};
 use crate::log::{Level, RunLog};
 use crate::sandbox::Limits;
 use crate::secrets::StreamScrubber;
+use crate::tape::{OpenTape, Recorded, Recorder, Recording, Replay, TapeError};
 use bytes::Bytes;
 use http_body::{Body, Frame};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
@@ -56,6 +60,33 @@ struct Counters {
 pub struct Progress {
     pub requests: AtomicU64,
     pub records: AtomicU64,
+    /// Requests the egress policy refused, in every call (also `validate`,
+    /// which keeps no ledger).
+    pub denied: AtomicU64,
+}
+
+/// Response headers a replay does not serve: they framed the recorded
+/// connection, not the body now served whole from its file.
+const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding", "connection"];
+
+/// The future that drives a response's connection, as wasmtime-wasi-http
+/// expects it back.
+type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+
+/// A response on its way back, from the network or a recording.
+struct Carried {
+    response: http::Response<WasiBody>,
+    io: IoFuture,
+    /// What the ledger names as the place it really came from, if not the URL.
+    routed_to: Option<String>,
+}
+
+/// Why an admitted request got no response.
+struct NotCarried {
+    code: HttpError,
+    /// For the ledger, secrets scrubbed.
+    detail: String,
+    routed_to: Option<String>,
 }
 
 /// The shared state of a run's outbound traffic.
@@ -72,6 +103,9 @@ pub struct Outbound {
     /// `(method, url)` of every exchange whose response arrived, to the request
     /// number that carried it: evidence must cite one of these.
     carried: Mutex<HashMap<(String, String), u64>>,
+    tape: OpenTape,
+    /// The first request a replay could not answer.
+    replay_miss: Mutex<Option<TapeError>>,
 }
 
 impl Outbound {
@@ -81,6 +115,7 @@ impl Outbound {
         log: RunLog,
         ledger: Box<dyn Write + Send>,
         progress: Arc<Progress>,
+        tape: OpenTape,
     ) -> Arc<Outbound> {
         Arc::new(Outbound {
             in_flight: Arc::new(Semaphore::new(limits.requests_in_flight.max(1))),
@@ -93,7 +128,15 @@ impl Outbound {
             counters: Counters::default(),
             progress,
             carried: Mutex::new(HashMap::new()),
+            tape,
+            replay_miss: Mutex::new(None),
         })
+    }
+
+    /// The first request the replayed recording did not hold, if any: such a
+    /// run did not see what the recorded one saw.
+    pub fn take_replay_miss(&self) -> Option<TapeError> {
+        self.replay_miss.lock().expect("replay miss lock").take()
     }
 
     /// Sets when the current call must end; request timeouts never outlast it.
@@ -152,15 +195,9 @@ impl Outbound {
 
     async fn send(
         self: Arc<Self>,
-        mut request: http::Request<WasiBody>,
+        request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-    ) -> Result<
-        (
-            http::Response<WasiBody>,
-            Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-        ),
-        HttpError,
-    > {
+    ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
         let started = Instant::now();
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -189,6 +226,7 @@ impl Outbound {
             Ok(origin) => origin,
             Err((denial, code)) => {
                 self.counters.denied.fetch_add(1, Ordering::Relaxed);
+                self.progress.denied.fetch_add(1, Ordering::Relaxed);
                 self.log.host(
                     Level::Warn,
                     &format!("egress denied: {method} {url}: {denial}"),
@@ -197,11 +235,78 @@ impl Outbound {
                 return Err(code);
             }
         };
-        let routed_to = self.grant.reroutes.target(&origin).cloned();
-        if let Some(target) = &routed_to {
+        let carried = match &self.tape {
+            OpenTape::Replay(replay) => self.replayed(replay, &method, &url),
+            OpenTape::Live | OpenTape::Record(_) => self.carry(request, options, &origin).await,
+        };
+        let Carried {
+            response,
+            io,
+            routed_to,
+        } = match carried {
+            Ok(carried) => carried,
+            Err(not) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                let mut failed = entry(Outcome::Failed, Some(not.detail));
+                failed.routed_to = not.routed_to;
+                self.record(failed);
+                return Err(not.code);
+            }
+        };
+
+        let status = response.status().as_u16();
+        let normalized = normalize_url(&url);
+        if let Some(normalized) = &normalized {
+            self.carried
+                .lock()
+                .expect("carried lock")
+                .insert((method.clone(), normalized.clone()), seq);
+        }
+        let (mut parts, body) = response.into_parts();
+        self.scrub_headers(&mut parts.headers);
+        let recording = match &self.tape {
+            OpenTape::Record(recorder) => self.start_recording(
+                recorder,
+                seq,
+                &method,
+                normalized.as_deref().unwrap_or(&url),
+                status,
+                &parts.headers,
+            ),
+            OpenTape::Live | OpenTape::Replay(_) => None,
+        };
+        let mut head = entry(Outcome::Complete, None);
+        head.status = Some(status);
+        head.routed_to = routed_to;
+        let body = MeteredBody {
+            inner: body,
+            scrubber: self.grant.scrubber.stream(),
+            hasher: Sha256::new(),
+            bytes: 0,
+            cap: self.limits.response_bytes,
+            inner_done: false,
+            started,
+            exchange: Some(head),
+            recording,
+            outbound: self.clone(),
+        };
+        Ok((http::Response::from_parts(parts, body.boxed_unsync()), io))
+    }
+
+    /// Sends an admitted request over the network: rerouted if a developer
+    /// asked, with the secret headers, timeouts bounded by the call's
+    /// remaining time, within the cap on requests in flight.
+    async fn carry(
+        &self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        origin: &Origin,
+    ) -> Result<Carried, NotCarried> {
+        let target = self.grant.reroutes.target(origin).cloned();
+        if let Some(target) = &target {
             *request.uri_mut() = reroute(request.uri(), target);
         }
-        self.inject_secrets(&origin, request.headers_mut());
+        self.inject_secrets(origin, request.headers_mut());
 
         let remaining = self.remaining();
         let bound = |asked: Option<Duration>, cap: Duration| {
@@ -230,45 +335,101 @@ impl Outbound {
             .expect("the semaphore is never closed");
         let sent = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
         drop(permit);
-        let (response, io) = match sent {
-            Ok(sent) => sent,
-            Err(error) => {
-                self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                let detail = self.grant.scrubber.text(&error.to_string()).into_owned();
-                let mut failed = entry(Outcome::Failed, Some(detail));
-                failed.routed_to = routed_to.map(|t| t.to_string());
-                self.record(failed);
-                return Err(error);
+        let routed_to = target.map(|t| t.to_string());
+        match sent {
+            Ok((response, io)) => Ok(Carried {
+                response: response.map(|body| body.boxed_unsync()),
+                io: Box::new(io),
+                routed_to,
+            }),
+            Err(code) => Err(NotCarried {
+                detail: self.grant.scrubber.text(&code.to_string()).into_owned(),
+                code,
+                routed_to,
+            }),
+        }
+    }
+
+    /// Answers an admitted request from the recording being replayed, with
+    /// no network. A request the recording does not hold fails, and the
+    /// first such miss is kept for the run's outcome.
+    fn replayed(&self, replay: &Replay, method: &str, url: &str) -> Result<Carried, NotCarried> {
+        let routed_to = Some(replay.label());
+        let key = normalize_url(url).unwrap_or_else(|| url.to_string());
+        let not_carried = |detail: String| NotCarried {
+            code: HttpError::InternalError(Some(detail.clone())),
+            detail,
+            routed_to: routed_to.clone(),
+        };
+        let (recorded, body) = match replay.take(method, &key) {
+            Ok(found) => found,
+            Err(miss) => {
+                let detail = miss.to_string();
+                self.log.host(Level::Error, &detail);
+                self.replay_miss
+                    .lock()
+                    .expect("replay miss lock")
+                    .get_or_insert(miss);
+                return Err(not_carried(detail));
             }
         };
-
-        let status = response.status().as_u16();
-        if let Some(normalized) = normalize_url(&url) {
-            self.carried
-                .lock()
-                .expect("carried lock")
-                .insert((method.clone(), normalized), seq);
+        let mut response = http::Response::builder().status(recorded.status);
+        for (name, value) in &recorded.headers {
+            // The body is served whole from the file; the recorded framing
+            // describes a connection that no longer exists.
+            if !FRAMING_HEADERS.contains(&name.as_str()) {
+                response = response.header(name, value);
+            }
         }
-        let (mut parts, body) = response.into_parts();
-        self.scrub_headers(&mut parts.headers);
-        let mut head = entry(Outcome::Complete, None);
-        head.status = Some(status);
-        head.routed_to = routed_to.map(|t| t.to_string());
-        let body = MeteredBody {
-            inner: body.boxed_unsync(),
-            scrubber: self.grant.scrubber.stream(),
-            hasher: Sha256::new(),
-            bytes: 0,
-            cap: self.limits.response_bytes,
-            inner_done: false,
-            started,
-            exchange: Some(head),
-            outbound: self.clone(),
-        };
-        Ok((
-            http::Response::from_parts(parts, body.boxed_unsync()),
-            Box::new(io),
-        ))
+        let body = Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let response = response
+            .body(body)
+            .map_err(|e| not_carried(format!("recorded response for {method} {url}: {e}")))?;
+        Ok(Carried {
+            response,
+            io: Box::new(std::future::ready(Ok(()))),
+            routed_to,
+        })
+    }
+
+    /// Opens the body file of a response being recorded. A recording that
+    /// cannot be written is logged and the run goes on: the evidence and the
+    /// ledger are what the run is for.
+    fn start_recording(
+        &self,
+        recorder: &Recorder,
+        seq: u64,
+        method: &str,
+        url: &str,
+        status: u16,
+        headers: &http::HeaderMap,
+    ) -> Option<Recording> {
+        match recorder.body_file(seq) {
+            Ok((file, body)) => Some(Recording {
+                file,
+                entry: Recorded {
+                    seq,
+                    method: method.to_string(),
+                    url: url.to_string(),
+                    status,
+                    headers: headers
+                        .iter()
+                        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+                        .collect(),
+                    body,
+                    body_sha256: String::new(),
+                },
+            }),
+            Err(e) => {
+                self.log.host(
+                    Level::Error,
+                    &format!("cannot record the response to {method} {url}: {e}"),
+                );
+                None
+            }
+        }
     }
 
     /// Decides whether a request may leave, and for which origin.
@@ -278,7 +439,8 @@ impl Outbound {
             .check(method, uri)
             .map_err(|d| (d.to_string(), HttpError::HttpRequestDenied))?;
         let origin = Origin::of_uri(uri).expect("the policy admitted an absolute URI");
-        if self.grant.reroutes.target(&origin).is_none() {
+        let networked = !matches!(self.tape, OpenTape::Replay(_));
+        if networked && self.grant.reroutes.target(&origin).is_none() {
             self.check_resolution(&origin).await?;
         }
         Ok(origin)
@@ -374,18 +536,9 @@ impl WasiHttpHooks for Hooks {
         &mut self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<WasiBody>,
-                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-                    ),
-                    HttpError,
-                >,
-            > + Send,
-    > {
+        fut: IoFuture,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
+    {
         drop(fut);
         Box::new(self.outbound.clone().send(request, options))
     }
@@ -403,6 +556,8 @@ struct MeteredBody {
     inner_done: bool,
     started: Instant,
     exchange: Option<Exchange>,
+    /// The body file and index line, when the run records responses.
+    recording: Option<Recording>,
     outbound: Arc<Outbound>,
 }
 
@@ -421,6 +576,14 @@ impl MeteredBody {
         }
         self.bytes += data.len() as u64;
         self.hasher.update(&data);
+        if let Some(recording) = &mut self.recording
+            && let Err(e) = recording.file.write_all(&data)
+        {
+            self.outbound
+                .log
+                .host(Level::Error, &format!("cannot record a response body: {e}"));
+            self.recording = None;
+        }
         Ok(Bytes::from(data))
     }
 
@@ -432,7 +595,16 @@ impl MeteredBody {
         exchange.detail = detail;
         exchange.duration_ms = self.started.elapsed().as_millis() as u64;
         exchange.bytes = self.bytes;
-        exchange.body_sha256 = Some(hex::encode(self.hasher.clone().finalize()));
+        let sha256 = hex::encode(self.hasher.clone().finalize());
+        if let (Some(recording), OpenTape::Record(recorder)) =
+            (self.recording.take(), &self.outbound.tape)
+            && let Err(e) = recording.finish(recorder, outcome, &sha256)
+        {
+            self.outbound
+                .log
+                .host(Level::Error, &format!("cannot record a response: {e}"));
+        }
+        exchange.body_sha256 = Some(sha256);
         self.outbound
             .counters
             .response_bytes
@@ -530,6 +702,7 @@ mod tests {
             RunLog::new(None, Scrubber::default()),
             Box::new(std::io::sink()),
             Arc::default(),
+            OpenTape::Live,
         )
     }
 

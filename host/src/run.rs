@@ -5,7 +5,8 @@
 //! the manifest asks, with the operator's configuration and secrets, in a
 //! fresh instance; `collect` writes the bundle as evidence arrives and always
 //! finishes it, also when the plugin fails, so a partial run is reported as
-//! partial and never as an empty result.
+//! partial and never as an empty result. [`Options::tape`] records the
+//! responses of a run, or replays a recording with no network.
 
 use crate::bundle::{self, EvidenceWriter, HostInfo, Outcome, PluginInfo, RunRecord};
 use crate::config::RunConfig;
@@ -16,6 +17,7 @@ use crate::log::{Level, RunLog};
 use crate::outbound::{Outbound, Progress};
 use crate::runtime::{CallError, LoadError, Plugin, Runtime, Session, SharedEvidence};
 use crate::sandbox::Limits;
+use crate::tape::{OpenTape, Tape, TapeError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -35,6 +37,8 @@ pub enum Failure {
     Plugin(PluginError),
     #[error("the plugin emitted {0} invalid evidence record(s); they were refused")]
     Evidence(u64),
+    #[error(transparent)]
+    Tape(#[from] TapeError),
     #[error("host I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -65,7 +69,11 @@ impl Failure {
             Failure::Load(_) | Failure::Manifest(_) | Failure::Call(_) | Failure::Evidence(_) => {
                 exit::PLUGIN
             }
-            Failure::Io(_) => exit::HOST,
+            Failure::Tape(TapeError::Io { .. } | TapeError::Exists { .. }) | Failure::Io(_) => {
+                exit::HOST
+            }
+            Failure::Tape(TapeError::Index { .. } | TapeError::Unrecorded { .. }) => exit::USAGE,
+            Failure::Tape(TapeError::Tampered { .. }) => exit::VERIFY,
         }
     }
 
@@ -79,6 +87,7 @@ impl Failure {
             Failure::Call(CallError::Trap(_)) => "trap",
             Failure::Plugin(_) => "plugin",
             Failure::Evidence(_) => "evidence",
+            Failure::Tape(_) => "tape",
             Failure::Io(_) => "host",
         };
         let mut value = serde_json::json!({ "kind": kind, "message": self.to_string() });
@@ -120,7 +129,7 @@ pub fn describe(error: &PluginError) -> String {
     }
 }
 
-/// How the host runs plugins: limits, reroutes, logging.
+/// How the host runs plugins: limits, reroutes, logging, recording.
 #[derive(Clone)]
 pub struct Options {
     pub limits: Limits,
@@ -128,6 +137,9 @@ pub struct Options {
     pub log: RunLog,
     /// Live counts of the run in progress.
     pub progress: Arc<Progress>,
+    /// Whether `validate` and `collect` record their responses or replay a
+    /// recording (default: neither).
+    pub tape: Tape,
 }
 
 impl Options {
@@ -137,6 +149,7 @@ impl Options {
             reroutes,
             log,
             progress: Arc::default(),
+            tape: Tape::Live,
         }
     }
 
@@ -145,8 +158,9 @@ impl Options {
         grant: Arc<Grant>,
         log: RunLog,
         ledger: Box<dyn std::io::Write + Send>,
+        tape: OpenTape,
     ) -> Arc<Outbound> {
-        Outbound::new(grant, self.limits, log, ledger, self.progress.clone())
+        Outbound::new(grant, self.limits, log, ledger, self.progress.clone(), tape)
     }
 }
 
@@ -170,6 +184,7 @@ impl Loaded {
             grant.clone(),
             options.log.clone(),
             Box::new(std::io::sink()),
+            OpenTape::Live,
         );
         let mut session = plugin
             .instantiate(grant, options.limits, options.log.clone(), outbound, None)
@@ -221,6 +236,22 @@ impl Loaded {
         Ok(session)
     }
 
+    /// Configures a fresh instance and drops it: whether the plugin accepts
+    /// these values, with no request made.
+    pub async fn configure(&self, config: &RunConfig, options: &Options) -> Result<(), Failure> {
+        let grant = self.grant(config, options)?;
+        let log = options.log.with_scrubber(grant.scrubber.clone());
+        let outbound = options.outbound(
+            grant.clone(),
+            log,
+            Box::new(std::io::sink()),
+            OpenTape::Live,
+        );
+        self.configured(grant, config, options, outbound, None)
+            .await
+            .map(drop)
+    }
+
     /// Diagnoses the connection.
     pub async fn validate(
         &self,
@@ -229,11 +260,20 @@ impl Loaded {
     ) -> Result<Vec<Check>, Failure> {
         let grant = self.grant(config, options)?;
         let log = options.log.with_scrubber(grant.scrubber.clone());
-        let outbound = options.outbound(grant.clone(), log, Box::new(std::io::sink()));
+        let outbound = options.outbound(
+            grant.clone(),
+            log,
+            Box::new(std::io::sink()),
+            options.tape.open()?,
+        );
         let mut session = self
-            .configured(grant, config, options, outbound, None)
+            .configured(grant, config, options, outbound.clone(), None)
             .await?;
-        session.validate().await?.map_err(Failure::Plugin)
+        let checks = session.validate().await?.map_err(Failure::Plugin);
+        match outbound.take_replay_miss() {
+            Some(miss) => Err(miss.into()),
+            None => checks,
+        }
     }
 
     /// Collects into a new bundle folder. Problems found before the bundle
@@ -247,6 +287,7 @@ impl Loaded {
         checkpoint: Option<String>,
     ) -> Result<Collected, Failure> {
         let grant = self.grant(config, options)?;
+        let tape = options.tape.open()?;
         let dir = bundle::create_dir(out)?;
         let started_at = crate::now_rfc3339();
         let log = options.log.with_scrubber(grant.scrubber.clone());
@@ -256,6 +297,7 @@ impl Loaded {
             grant.clone(),
             log.clone(),
             Box::new(std::io::BufWriter::new(ledger)),
+            tape,
         );
         let writer = Arc::new(Mutex::new(EvidenceWriter::create(
             &dir,
@@ -287,6 +329,12 @@ impl Loaded {
             }
         };
         let totals = writer.lock().expect("evidence lock").finish()?;
+        // A replay that missed a request did not see what the recorded run
+        // saw, whatever the plugin made of the error.
+        let result = match (outbound.take_replay_miss(), result) {
+            (Some(miss), Ok(_)) | (Some(miss), Err(Failure::Plugin(_))) => Err(miss.into()),
+            (_, result) => result,
+        };
         let (summary, failure) = match result {
             Ok(summary) if totals.rejected > 0 => {
                 (Some(summary), Some(Failure::Evidence(totals.rejected)))
@@ -335,6 +383,7 @@ impl Loaded {
                 .iter()
                 .map(|(from, to)| (from.to_string(), to.to_string()))
                 .collect(),
+            tape: options.tape.clone(),
             limits: options.limits,
             outcome,
             error: failure.as_ref().map(Failure::to_json),

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use watchdog_components::ATLASSIAN_CLOUD_ADMIN;
 use watchdog_components::fixtures::{NOT_A_PLUGIN, PROBE};
 use watchdog_e2e::{PROBE_TOKEN, ProbeServer};
 
@@ -15,13 +16,17 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn host(args: &[&str], token: Option<&str>, cache: &Path) -> Output {
+    host_with_secret(args, "WATCHDOG_SECRET_TOKEN", token, cache)
+}
+
+fn host_with_secret(args: &[&str], var: &str, secret: Option<&str>, cache: &Path) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_watchdog-host"));
     command
         .args(args)
         .env("WATCHDOG_CACHE_DIR", cache)
-        .env_remove("WATCHDOG_SECRET_TOKEN");
-    if let Some(token) = token {
-        command.env("WATCHDOG_SECRET_TOKEN", token);
+        .env_remove(var);
+    if let Some(secret) = secret {
+        command.env(var, secret);
     }
     command.output().unwrap()
 }
@@ -215,6 +220,126 @@ fn a_second_load_comes_from_the_cache() {
 }
 
 #[test]
+fn conformance_names_the_failing_check_and_exits_5() {
+    let dir = scratch("conformance");
+    let garbage = write_config(&dir, "behaviour = \"garbage-json\"\n");
+    let failed = host(&["conformance", PROBE, "--config", &garbage], None, &dir);
+    assert_eq!(code(&failed), 5, "{}", text(&failed));
+    let table = text(&failed);
+    assert!(table.contains("FAIL   evidence"), "{table}");
+    assert!(
+        table.contains("FAILED: collect-unauthorized, evidence"),
+        "{table}"
+    );
+
+    let behaved = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let passed = host(
+        &["conformance", PROBE, "--config", &behaved, "--json"],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&passed), 0, "{}", text(&passed));
+    let report: serde_json::Value = serde_json::from_slice(&passed.stdout).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 9);
+}
+
+#[test]
+fn inspect_against_lists_only_what_the_new_version_asks_for_beyond_the_old() {
+    let dir = scratch("inspect-against");
+    let same = host(&["inspect", PROBE, "--against", PROBE], None, &dir);
+    assert_eq!(code(&same), 0);
+    assert!(
+        text(&same).contains("capabilities unchanged"),
+        "{}",
+        text(&same)
+    );
+
+    let grown = host(
+        &[
+            "inspect",
+            ATLASSIAN_CLOUD_ADMIN,
+            "--against",
+            PROBE,
+            "--json",
+        ],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&grown), 0, "{}", text(&grown));
+    let report: serde_json::Value = serde_json::from_slice(&grown.stdout).unwrap();
+    assert_eq!(report["grew"], true);
+    let diff = &report["diff"];
+    assert_eq!(
+        diff["origins"]["added"],
+        serde_json::json!(["https://api.atlassian.com"])
+    );
+    assert_eq!(
+        diff["origins"]["removed"],
+        serde_json::json!(["https://api.example.com"])
+    );
+    assert_eq!(diff["secrets"]["added"][0]["field"], "api-key");
+    assert_eq!(
+        diff["evidence_kinds"]["removed"],
+        serde_json::json!(["test.item"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn collect_records_and_replays_without_the_network_or_the_secret() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("record-replay");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let recording = dir.join("recording");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let live_out = dir.join("live");
+    let recorded = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            live_out.to_str().unwrap(),
+            "--record",
+            recording.to_str().unwrap(),
+        ],
+        Some(PROBE_TOKEN),
+        &dir,
+    );
+    assert_eq!(code(&recorded), 0, "{}", text(&recorded));
+    assert!(text(&recorded).contains("responses kept in"));
+
+    let replay_out = dir.join("replayed");
+    let replayed = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--out",
+            replay_out.to_str().unwrap(),
+            "--replay",
+            recording.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&replayed), 0, "{}", text(&replayed));
+    let report: serde_json::Value = serde_json::from_slice(&replayed.stdout).unwrap();
+    assert_eq!(report["run"]["tape"]["mode"], "replay");
+    assert_eq!(report["run"]["counts"]["test.item"], 4);
+    assert_eq!(
+        server.authorizations.lock().unwrap().len(),
+        2,
+        "the replay sent nothing"
+    );
+}
+
+#[test]
 fn help_documents_the_exit_codes() {
     let output = host(&["--help"], None, &scratch("help"));
     let help = text(&output);
@@ -225,5 +350,55 @@ fn help_documents_the_exit_codes() {
         "8  verification failed",
     ] {
         assert!(help.contains(line), "{line}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_key_never_appears_in_the_output_or_the_bundle() {
+    let key = "cli-secret-key-7d41e9";
+    let sim = atlassian_sim::SimHandle::start(atlassian_sim::SimConfig {
+        api_key: key.into(),
+        ..atlassian_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("atlassian");
+    let config = write_config(&dir, &format!("org-id = \"{}\"\n", sim.org_id()));
+    let route = format!("https://api.atlassian.com={}", sim.base_url());
+    let out = dir.join("bundle");
+    let run = |args: &[&str]| host_with_secret(args, "WATCHDOG_SECRET_API_KEY", Some(key), &dir);
+    let validate = run(&[
+        "validate",
+        ATLASSIAN_CLOUD_ADMIN,
+        "--config",
+        &config,
+        "--route",
+        &route,
+        "-vv",
+    ]);
+    assert_eq!(code(&validate), 0, "{}", text(&validate));
+    let collect = run(&[
+        "collect",
+        ATLASSIAN_CLOUD_ADMIN,
+        "--config",
+        &config,
+        "--route",
+        &route,
+        "--out",
+        out.to_str().unwrap(),
+        "-vv",
+    ]);
+    assert_eq!(
+        code(&collect),
+        1,
+        "the simulated org fails findings: {}",
+        text(&collect)
+    );
+    for output in [&validate, &collect] {
+        assert!(!text(output).contains(key));
+    }
+    for file in ["run.json", "evidence.jsonl", "ledger.jsonl", "log.jsonl"] {
+        let content = std::fs::read_to_string(out.join(file)).unwrap();
+        assert!(!content.contains(key), "{file}");
     }
 }

@@ -1,6 +1,6 @@
-//! Support for the end-to-end tests: a loopback server for the probe test
-//! component, and a harness that runs a component in the real host the way
-//! the CLI does.
+//! Support for the end-to-end tests: loopback servers for the probe test
+//! component and for the Python example's API, and a harness that runs a
+//! component in the real host the way the CLI does.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -10,6 +10,7 @@ use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use watchdog_host::cache::Cache;
 use watchdog_host::config::RunConfig;
 use watchdog_host::egress::Reroutes;
 use watchdog_host::log::{Level, RunLog};
@@ -85,6 +86,115 @@ impl ProbeServer {
     }
 }
 
+/// The secret the Python example's tests hand to the host.
+pub const HELLO_TOKEN: &str = "hello-token-8d3b6e20";
+/// The team the Hello Team API serves.
+pub const HELLO_TEAM: &str = "t-100";
+
+/// A loopback stand-in for the Hello Team API at `https://api.example.com`,
+/// the "public" API of the Python example (`examples/python-hello`):
+/// `GET /v1/teams/t-100` is the team, `GET /v1/teams/t-100/members[?page=N]`
+/// its members two a page; any other team is 404, and a request without
+/// `authorization: Bearer HELLO_TOKEN` is 401.
+pub struct HelloServer {
+    pub addr: SocketAddr,
+}
+
+impl HelloServer {
+    /// Members as `(id, two-step verification on)`.
+    pub const MEMBERS: [(&'static str, bool); 5] = [
+        ("m-1", true),
+        ("m-2", false),
+        ("m-3", true),
+        ("m-4", true),
+        ("m-5", false),
+    ];
+
+    pub async fn start() -> HelloServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let service =
+                        service_fn(|request: Request<hyper::body::Incoming>| async move {
+                            let (status, body) = HelloServer::answer(&request);
+                            Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(body.to_string())))
+                        });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        HelloServer { addr }
+    }
+
+    fn answer<B>(request: &Request<B>) -> (u16, serde_json::Value) {
+        let authorized = request
+            .headers()
+            .get("authorization")
+            .is_some_and(|v| v.as_bytes() == format!("Bearer {HELLO_TOKEN}").as_bytes());
+        if !authorized {
+            return (401, serde_json::json!({"error": "unauthorized"}));
+        }
+        let team = format!("/v1/teams/{HELLO_TEAM}");
+        let path = request.uri().path();
+        if path == team {
+            return (
+                200,
+                serde_json::json!({"id": HELLO_TEAM, "name": "Example Team"}),
+            );
+        }
+        if path != format!("{team}/members") {
+            return (404, serde_json::json!({"error": "not found"}));
+        }
+        let page: usize = request
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("page="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let members: Vec<serde_json::Value> = HelloServer::MEMBERS
+            .iter()
+            .skip((page - 1) * 2)
+            .take(2)
+            .map(|(id, mfa)| {
+                serde_json::json!({"id": id, "email": format!("{id}@example.com"), "mfa": mfa})
+            })
+            .collect();
+        let next = (page * 2 < HelloServer::MEMBERS.len()).then_some(page + 1);
+        (
+            200,
+            serde_json::json!({"members": members, "next_page": next}),
+        )
+    }
+
+    /// The `--route` that sends the API's origin here.
+    pub fn reroutes(&self) -> Reroutes {
+        Reroutes::parse([format!("https://api.example.com=http://{}", self.addr).as_str()]).unwrap()
+    }
+}
+
+/// The Python example component, built by `examples/python-hello/build`
+/// (which `scripts/test` runs before the tests).
+pub fn python_hello() -> PathBuf {
+    let path = std::env::var_os("WATCHDOG_PYTHON_HELLO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/examples/python-hello.wasm")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: build it with examples/python-hello/build (./scripts/test does)",
+        path.display()
+    );
+    path
+}
+
 /// A host set up like the CLI, writing bundles under a temporary folder.
 pub struct Harness {
     pub runtime: Runtime,
@@ -93,6 +203,16 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(name: &str) -> Harness {
+        Harness::with_cache(name, None)
+    }
+
+    /// A harness whose runtime keeps precompiled components in `cache`, for
+    /// components too large to compile in every test.
+    pub fn cached(name: &str, cache: &Path) -> Harness {
+        Harness::with_cache(name, Some(Cache::new(cache.to_path_buf())))
+    }
+
+    fn with_cache(name: &str, cache: Option<Cache>) -> Harness {
         let scratch = std::env::temp_dir().join(format!(
             "watchdog-e2e-{name}-{}-{}",
             std::process::id(),
@@ -103,7 +223,7 @@ impl Harness {
         ));
         std::fs::create_dir_all(&scratch).unwrap();
         Harness {
-            runtime: Runtime::new(None).unwrap(),
+            runtime: Runtime::new(cache).unwrap(),
             scratch,
         }
     }

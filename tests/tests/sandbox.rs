@@ -302,6 +302,7 @@ async fn an_empty_grant_denies_every_capability() {
         options.log.clone(),
         Box::new(std::io::sink()),
         Arc::default(),
+        watchdog_host::tape::OpenTape::Live,
     );
     let mut session = loaded
         .plugin

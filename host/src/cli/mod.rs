@@ -17,19 +17,21 @@ use watchdog_host::run::{Collected, Failure, Loaded, Options, exit};
 use watchdog_host::runtime::Runtime;
 use watchdog_host::sandbox::Limits;
 use watchdog_host::secrets::Scrubber;
-use watchdog_host::{bundle, config};
+use watchdog_host::tape::Tape;
+use watchdog_host::{bundle, config, conformance};
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success: the run completed and no finding failed
   1  the run completed and at least one finding failed
-  2  invalid configuration or usage (also: the configured object was not found)
+  2  invalid configuration or usage (also: the configured object was not found,
+     or a replayed recording lacks a request)
   3  unauthorized or forbidden: the credential was rejected or lacks a permission
   4  sandbox violation: memory, CPU or time limit, or a request the egress policy refused
   5  plugin error: not an integration, bad manifest, crash, upstream failure, invalid evidence
   6  host error: I/O or the runtime itself
   7  partial: the run finished but some resources could not be read (see warnings)
-  8  verification failed: the bundle was edited or is incomplete";
+  8  verification failed: the bundle (or a replayed recording) was edited or is incomplete";
 
 /// Runs WatchDog integration components in a sandbox and writes verifiable
 /// evidence bundles.
@@ -66,10 +68,43 @@ pub struct Args {
 enum Command {
     /// Print a component's manifest, contract version, SHA-256 and imports.
     ///
-    /// Refuses a component that does not implement the contract.
+    /// Refuses a component that does not implement the contract. With
+    /// `--against OLD`, prints instead what this version asks for beyond
+    /// the old one (origins, routes, secrets, evidence kinds) and what it no
+    /// longer asks for, so an upgrade is re-approved for what grew only.
     Inspect {
         /// The component (.wasm).
         plugin: PathBuf,
+        /// The version currently approved, to compare capabilities with.
+        #[arg(long, value_name = "OLD")]
+        against: Option<PathBuf>,
+    },
+    /// Run the battery every integration must pass, and print a pass/fail
+    /// table: the contract version it claims, a complete manifest,
+    /// `configure` refusing missing required fields, `validate` and
+    /// `collect` answering `unauthorized` to a loopback server that refuses
+    /// every request, no request outside the declared egress, well-formed
+    /// evidence of declared kinds, and no sandbox limit crossed.
+    ///
+    /// Nothing leaves this machine: every declared origin is rerouted to the
+    /// loopback server, and secrets are dummies. Exits 0 when every check
+    /// passes, 5 when any fails.
+    Conformance {
+        plugin: PathBuf,
+        /// TOML file with the non-secret configuration fields, as for
+        /// `collect` (default: a placeholder value in every required field).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Also collect from a recording made by `collect --record`, with no
+        /// network, and require that collection to complete.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
+        /// Keep the battery's bundles in DIR (default: a temporary folder,
+        /// removed afterwards).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
     },
     /// Diagnose the connection: one check per capability, with what to do.
     Validate {
@@ -92,6 +127,14 @@ enum Command {
         /// the new checkpoint when the run completes or is partial.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
+        /// Keep every response the host carried in DIR (bodies as the plugin
+        /// read them, secrets scrubbed), for `--replay` later.
+        #[arg(long, value_name = "DIR", conflicts_with = "replay")]
+        record: Option<PathBuf>,
+        /// Serve responses from a recording made with `--record`, through
+        /// the same egress policy, with no network. The bundle says so.
+        #[arg(long, value_name = "DIR")]
+        replay: Option<PathBuf>,
     },
     /// Serve the simulated Atlassian organization on loopback until interrupted.
     ///
@@ -223,16 +266,58 @@ pub async fn run(args: Args) -> u8 {
             });
             devtools::demo(&runtime, &dir, plugin, &org, &sandbox, log, &out).await
         }
-        Command::Inspect { plugin } => {
+        Command::Inspect { plugin, against } => {
             let runtime = match start_runtime(cache) {
                 Ok(runtime) => runtime,
                 Err(code) => return code,
             };
             let options = Options::new(Limits::default(), Reroutes::default(), log);
-            match Loaded::open(&runtime, &plugin, &options).await {
-                Ok(loaded) => {
-                    out.inspect(&loaded);
-                    exit::OK
+            let loaded = match Loaded::open(&runtime, &plugin, &options).await {
+                Ok(loaded) => loaded,
+                Err(failure) => return fail(&failure),
+            };
+            match against {
+                None => out.inspect(&loaded),
+                Some(old) => match Loaded::open(&runtime, &old, &options).await {
+                    Ok(old) => out.capability_diff(&old, &loaded),
+                    Err(failure) => return fail(&failure),
+                },
+            }
+            exit::OK
+        }
+        Command::Conformance {
+            plugin,
+            config,
+            replay,
+            out: keep,
+            sandbox,
+        } => {
+            let runtime = match start_runtime(cache) {
+                Ok(runtime) => runtime,
+                Err(code) => return code,
+            };
+            let work_dir = keep.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!(
+                    "watchdog-conformance-{}-{}",
+                    std::process::id(),
+                    watchdog_host::now_rfc3339().replace([':', '-'], "")
+                ))
+            });
+            let setup = conformance::Setup {
+                config,
+                limits: sandbox.limits(),
+                replay,
+                work_dir: work_dir.clone(),
+                log,
+            };
+            let result = conformance::run(&runtime, &plugin, &setup).await;
+            if keep.is_none() {
+                let _ = std::fs::remove_dir_all(&work_dir);
+            }
+            match result {
+                Ok(report) => {
+                    out.conformance(&report);
+                    report.exit_code()
                 }
                 Err(failure) => fail(&failure),
             }
@@ -242,10 +327,11 @@ pub async fn run(args: Args) -> u8 {
                 Ok(runtime) => runtime,
                 Err(code) => return code,
             };
-            let (loaded, config, options) = match prepare(&runtime, &plugin, &run, log).await {
-                Ok(prepared) => prepared,
-                Err(failure) => return fail(&failure),
-            };
+            let (loaded, config, options) =
+                match prepare(&runtime, &plugin, &run, log, Tape::Live).await {
+                    Ok(prepared) => prepared,
+                    Err(failure) => return fail(&failure),
+                };
             match loaded.validate(&config, &options).await {
                 Ok(checks) => {
                     out.checks(&checks);
@@ -259,12 +345,20 @@ pub async fn run(args: Args) -> u8 {
             run,
             out: dir,
             checkpoint,
+            record,
+            replay,
         } => {
             let runtime = match start_runtime(cache) {
                 Ok(runtime) => runtime,
                 Err(code) => return code,
             };
-            let (loaded, config, options) = match prepare(&runtime, &plugin, &run, log).await {
+            let tape = match (record, replay) {
+                (Some(dir), _) => Tape::Record(dir),
+                (None, Some(dir)) => Tape::Replay(dir),
+                (None, None) => Tape::Live,
+            };
+            let (loaded, config, options) = match prepare(&runtime, &plugin, &run, log, tape).await
+            {
                 Ok(prepared) => prepared,
                 Err(failure) => return fail(&failure),
             };
@@ -296,19 +390,28 @@ fn start_runtime(cache: Option<Cache>) -> Result<Runtime, u8> {
     })
 }
 
-/// Loads the component, reads its manifest, loads the configuration.
+/// Loads the component, reads its manifest, loads the configuration. A
+/// replay reaches no upstream, so a secret missing from the environment
+/// gets a dummy value there instead of stopping the run.
 async fn prepare(
     runtime: &Runtime,
     plugin: &Path,
     run: &RunArgs,
     log: RunLog,
+    tape: Tape,
 ) -> Result<(Loaded, config::RunConfig, Options), Failure> {
     let reroutes = Reroutes::parse(run.routes.iter().map(String::as_str)).map_err(|e| {
         Failure::Config(config::ConfigError::Invalid(vec![format!("--route: {e}")]))
     })?;
-    let options = Options::new(run.sandbox.limits(), reroutes, log);
+    let mut options = Options::new(run.sandbox.limits(), reroutes, log);
+    let replaying = matches!(tape, Tape::Replay(_));
+    options.tape = tape;
     let loaded = Loaded::open(runtime, plugin, &options).await?;
-    let config = config::load(&run.config, &loaded.manifest, |var| std::env::var(var).ok())?;
+    let config = config::load(&run.config, &loaded.manifest, |var| {
+        std::env::var(var)
+            .ok()
+            .or_else(|| replaying.then(|| conformance::DUMMY_SECRET.to_string()))
+    })?;
     Ok((loaded, config, options))
 }
 

@@ -2,8 +2,11 @@
 
 use std::path::Path;
 use watchdog_host::bundle::{Outcome, VerifyReport};
+use watchdog_host::conformance::{self, Verdict};
 use watchdog_host::contract::{Check, CheckStatus, FindingStatus};
+use watchdog_host::diff::{self, Change};
 use watchdog_host::run::{Collected, Loaded, describe, exit};
+use watchdog_host::tape::Tape;
 
 /// Prints either tables or JSON.
 pub struct Printer {
@@ -79,6 +82,105 @@ impl Printer {
         }
     }
 
+    /// What `new` asks for beyond `old`: the operator approves the added
+    /// lines only.
+    pub fn capability_diff(&self, old: &Loaded, new: &Loaded) {
+        let diff = diff::capabilities(&old.manifest, &new.manifest);
+        if self.json {
+            return self.emit_json(serde_json::json!({
+                "old": { "path": old.path, "version": old.manifest.version },
+                "new": { "path": new.path, "version": new.manifest.version },
+                "grew": diff.grew(),
+                "diff": diff,
+            }));
+        }
+        println!(
+            "{} {} → {}",
+            new.manifest.id, old.manifest.version, new.manifest.version
+        );
+        if old.manifest.id != new.manifest.id {
+            println!(
+                "note: these are different plugins ({} → {})",
+                old.manifest.id, new.manifest.id
+            );
+        }
+        if diff.is_empty() {
+            println!("capabilities unchanged: nothing to approve again");
+            return;
+        }
+        fn section<T>(title: &str, change: &Change<T>, show: impl Fn(&T) -> String) {
+            if change.added.is_empty() && change.removed.is_empty() {
+                return;
+            }
+            println!("{title}");
+            for item in &change.added {
+                println!("  + {}", show(item));
+            }
+            for item in &change.removed {
+                println!("  - {}", show(item));
+            }
+        }
+        section("origins", &diff.origins, |o| o.clone());
+        section("routes", &diff.routes, |r| {
+            format!("{:<5} {}{}", r.method, r.origin, r.path)
+        });
+        section("secrets", &diff.secrets, |s| {
+            format!(
+                "{} -> header `{}: {}` to {}",
+                s.field, s.header, s.template, s.origin
+            )
+        });
+        section("evidence kinds", &diff.evidence_kinds, |k| k.clone());
+        println!();
+        if diff.grew() {
+            println!("approve the lines marked + before running this version");
+        } else {
+            println!("this version asks for nothing new (only removals)");
+        }
+    }
+
+    /// The conformance table.
+    pub fn conformance(&self, report: &conformance::Report) {
+        if self.json {
+            return self.emit_json(serde_json::json!({
+                "plugin": report.plugin,
+                "passed": report.passed(),
+                "exit_code": report.exit_code(),
+                "checks": report.outcomes,
+            }));
+        }
+        if let Some(plugin) = &report.plugin {
+            println!("conformance of {plugin}");
+        }
+        println!(
+            "{:<6} {:<22} REQUIREMENT, then what was seen",
+            "RESULT", "CHECK"
+        );
+        for outcome in &report.outcomes {
+            let verdict = match outcome.verdict {
+                Verdict::Pass => "pass",
+                Verdict::Fail => "FAIL",
+                Verdict::Skip => "skip",
+            };
+            println!(
+                "{verdict:<6} {:<22} {}",
+                outcome.check.as_str(),
+                outcome.check.title()
+            );
+            if !outcome.detail.is_empty() {
+                println!("{:<6} {:<22} {}", "", "", outcome.detail);
+            }
+        }
+        println!();
+        let failed = report.failed();
+        if failed.is_empty() {
+            println!("every check passed");
+        } else {
+            let names: Vec<&str> = failed.iter().map(|c| c.as_str()).collect();
+            println!("FAILED: {}", names.join(", "));
+        }
+    }
+
     pub fn checks(&self, checks: &[Check]) {
         if self.json {
             return self.emit_json(serde_json::to_value(checks).unwrap_or_default());
@@ -131,6 +233,14 @@ impl Printer {
                 "routed       {} (evidence did NOT come from the public origin)",
                 routes.join(", ")
             );
+        }
+        match &run.tape {
+            Tape::Live => {}
+            Tape::Record(dir) => println!("recorded     responses kept in {}", dir.display()),
+            Tape::Replay(dir) => println!(
+                "replayed     from {} (evidence did NOT come from the network)",
+                dir.display()
+            ),
         }
         println!(
             "traffic      {} requests, {} denied, {} failed, {:.1} MiB",

@@ -1,0 +1,800 @@
+//! The conformance battery: what every integration must pass before it ships,
+//! whoever wrote it and in whatever language (`watchdog-host conformance`).
+//!
+//! It drives the plugin through the same [`Loaded`] runs as `validate` and
+//! `collect`, in the same sandbox, and judges what the host saw:
+//!
+//! - [`CheckId::Contract`]: the component exports the contract version its
+//!   manifest claims, and this host accepts it.
+//! - [`CheckId::Manifest`]: the manifest is valid and complete (labels and
+//!   help for every field, a header for every secret, routes on every
+//!   origin, described evidence kinds).
+//! - [`CheckId::Configure`]: `configure` accepts the conformance values and
+//!   refuses each required non-secret field's absence with `invalid-config`
+//!   naming it.
+//! - [`CheckId::ValidateUnauthorized`] and [`CheckId::CollectUnauthorized`]:
+//!   against a loopback server that answers 401 to everything (every
+//!   declared origin rerouted to it, dummy secrets), both return
+//!   `unauthorized`, not a crash, a hang or an empty success.
+//! - [`CheckId::Replay`]: with a recording (`--replay DIR`), a collection
+//!   served from it completes.
+//! - [`CheckId::Egress`]: no request in any of these runs left the declared
+//!   egress.
+//! - [`CheckId::Evidence`]: every record emitted was well formed, of a
+//!   declared kind and cited an exchange the host carried (the host's
+//!   evidence writer refuses anything else), and the counts the plugin
+//!   reported match what the host received.
+//! - [`CheckId::Limits`]: no call crossed a sandbox limit.
+//!
+//! The operator may pass the configuration values (the plugin may need a
+//! particular format); otherwise every non-secret field gets
+//! [`PLACEHOLDER`]. Secrets are always [`DUMMY_SECRET`]: no real credential
+//! is needed, and none could reach anything but the loopback server.
+
+use crate::config::{self, RunConfig};
+use crate::contract::{Manifest, PluginError};
+use crate::egress::Reroutes;
+use crate::grant::check_manifest;
+use crate::ledger;
+use crate::log::RunLog;
+use crate::run::{Collected, Failure, Loaded, Options, describe};
+use crate::runtime::{CallError, Runtime};
+use crate::sandbox::Limits;
+use crate::secrets::Secret;
+use crate::tape::Tape;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+/// The value every non-secret field gets when the operator gives none.
+pub const PLACEHOLDER: &str = "conformance-placeholder";
+/// The value of every secret: the loopback server refuses it anyway.
+pub const DUMMY_SECRET: &str = "conformance-dummy-secret";
+
+/// The checks, in the order they run and print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckId {
+    Contract,
+    Manifest,
+    Configure,
+    ValidateUnauthorized,
+    CollectUnauthorized,
+    Replay,
+    Egress,
+    Evidence,
+    Limits,
+}
+
+impl CheckId {
+    pub const ALL: [CheckId; 9] = [
+        CheckId::Contract,
+        CheckId::Manifest,
+        CheckId::Configure,
+        CheckId::ValidateUnauthorized,
+        CheckId::CollectUnauthorized,
+        CheckId::Replay,
+        CheckId::Egress,
+        CheckId::Evidence,
+        CheckId::Limits,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckId::Contract => "contract",
+            CheckId::Manifest => "manifest",
+            CheckId::Configure => "configure",
+            CheckId::ValidateUnauthorized => "validate-unauthorized",
+            CheckId::CollectUnauthorized => "collect-unauthorized",
+            CheckId::Replay => "replay",
+            CheckId::Egress => "egress",
+            CheckId::Evidence => "evidence",
+            CheckId::Limits => "limits",
+        }
+    }
+
+    /// What passing means, for the table.
+    pub fn title(self) -> &'static str {
+        match self {
+            CheckId::Contract => "implements the contract version it claims",
+            CheckId::Manifest => "manifest complete and consistent",
+            CheckId::Configure => "configure refuses missing required fields",
+            CheckId::ValidateUnauthorized => "validate on HTTP 401 is `unauthorized`",
+            CheckId::CollectUnauthorized => "collect on HTTP 401 is `unauthorized`",
+            CheckId::Replay => "collect from a recording completes",
+            CheckId::Egress => "no request outside the declared egress",
+            CheckId::Evidence => "evidence well formed and of declared kinds",
+            CheckId::Limits => "within the sandbox limits",
+        }
+    }
+}
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Not run: an earlier check made it meaningless, or its input (a
+    /// recording) was not given.
+    Skip,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub check: CheckId,
+    pub verdict: Verdict,
+    /// What was observed; for a failure, what to fix.
+    pub detail: String,
+}
+
+/// The battery's results, one per [`CheckId`], in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `id version` of the plugin, when its manifest could be read.
+    pub plugin: Option<String>,
+    pub outcomes: Vec<Outcome>,
+}
+
+impl Report {
+    /// True when no check failed.
+    pub fn passed(&self) -> bool {
+        self.failed().is_empty()
+    }
+
+    /// The checks that failed, in order.
+    pub fn failed(&self) -> Vec<CheckId> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.verdict == Verdict::Fail)
+            .map(|o| o.check)
+            .collect()
+    }
+
+    pub fn outcome(&self, check: CheckId) -> &Outcome {
+        self.outcomes
+            .iter()
+            .find(|o| o.check == check)
+            .expect("every check has an outcome")
+    }
+
+    /// 0 when every check passed, else 5 (plugin error).
+    pub fn exit_code(&self) -> u8 {
+        if self.passed() {
+            crate::run::exit::OK
+        } else {
+            crate::run::exit::PLUGIN
+        }
+    }
+}
+
+/// What the battery runs with.
+pub struct Setup {
+    /// A TOML file of non-secret values, as for `collect`; without one every
+    /// non-secret field gets [`PLACEHOLDER`].
+    pub config: Option<PathBuf>,
+    /// The limits judged by [`CheckId::Limits`]; the defaults unless a test
+    /// needs a misbehaviour caught sooner.
+    pub limits: Limits,
+    /// A recording (`collect --record`) to collect from, for [`CheckId::Replay`].
+    pub replay: Option<PathBuf>,
+    /// Where the battery's bundles go (one folder per collection).
+    pub work_dir: PathBuf,
+    pub log: RunLog,
+}
+
+/// Runs the battery. `Err` is kept for problems of the host or the
+/// operator's input (an unreadable config file, I/O); everything the plugin
+/// did is in the report.
+pub async fn run(runtime: &Runtime, component: &Path, setup: &Setup) -> Result<Report, Failure> {
+    let mut judge = Judge::default();
+    let options = Options::new(setup.limits, Reroutes::default(), setup.log.clone());
+    let loaded = match Loaded::open(runtime, component, &options).await {
+        Ok(loaded) => loaded,
+        Err(failure) => return judge.unopened(failure),
+    };
+    judge.plugin = Some(format!(
+        "{} {}",
+        loaded.manifest.id, loaded.manifest.version
+    ));
+    judge.contract(&loaded);
+    judge.manifest(&loaded.manifest);
+
+    let config = conformance_config(setup.config.as_deref(), &loaded.manifest)?;
+    judge.configure(&loaded, &config, &options).await;
+
+    let server = RefusingServer::start().await?;
+    let refused = Options::new(
+        setup.limits,
+        server.reroutes(&loaded.manifest)?,
+        setup.log.clone(),
+    );
+    judge.validate(&loaded, &config, &refused).await;
+    judge.denied += refused.progress.denied.load(Ordering::Relaxed);
+    let collected = loaded
+        .collect(
+            &config,
+            &refused,
+            &setup.work_dir.join("unauthorized"),
+            None,
+        )
+        .await;
+    judge.collect_unauthorized(collected)?;
+
+    match &setup.replay {
+        Some(dir) => {
+            let mut replaying = Options::new(setup.limits, Reroutes::default(), setup.log.clone());
+            replaying.tape = Tape::Replay(dir.clone());
+            let collected = loaded
+                .collect(&config, &replaying, &setup.work_dir.join("replay"), None)
+                .await;
+            judge.replay(collected)?;
+        }
+        None => judge.record(
+            CheckId::Replay,
+            Verdict::Skip,
+            "no recording given (`--replay DIR` of a `collect --record`)",
+        ),
+    }
+    Ok(judge.finish(setup.limits))
+}
+
+/// The configuration the battery runs with: the operator's values or
+/// placeholders, and a dummy for every secret.
+fn conformance_config(path: Option<&Path>, manifest: &Manifest) -> Result<RunConfig, Failure> {
+    let dummy = |_: &str| Some(DUMMY_SECRET.to_string());
+    match path {
+        Some(path) => Ok(config::load(path, manifest, dummy)?),
+        None => Ok(RunConfig {
+            values: manifest
+                .config
+                .iter()
+                .filter(|f| !f.secret && f.required)
+                .map(|f| (f.name.clone(), PLACEHOLDER.to_string()))
+                .collect(),
+            secrets: manifest
+                .config
+                .iter()
+                .filter(|f| f.secret)
+                .map(|f| (f.name.clone(), Secret::new(DUMMY_SECRET)))
+                .collect(),
+        }),
+    }
+}
+
+/// What is wrong with a manifest that loads but is not complete: fields an
+/// operator cannot fill in, secrets never sent, origins with nothing allowed.
+pub fn manifest_gaps(manifest: &Manifest) -> Vec<String> {
+    let mut gaps = Vec::new();
+    for (what, value) in [
+        ("name", &manifest.name),
+        ("version", &manifest.version),
+        ("description", &manifest.description),
+    ] {
+        if value.trim().is_empty() {
+            gaps.push(format!("the manifest has no {what}"));
+        }
+    }
+    if !is_semver(&manifest.version) {
+        gaps.push(format!(
+            "version `{}` is not MAJOR.MINOR.PATCH",
+            manifest.version
+        ));
+    }
+    for field in &manifest.config {
+        if field.label.trim().is_empty() || field.help.trim().is_empty() {
+            gaps.push(format!(
+                "config field `{}` needs a label and help for the operator",
+                field.name
+            ));
+        }
+        if field.secret && !manifest.secrets.iter().any(|s| s.field == field.name) {
+            gaps.push(format!(
+                "secret field `{}` has no secret header, so the host never sends it",
+                field.name
+            ));
+        }
+    }
+    if manifest.egress.is_empty() {
+        gaps.push("the manifest declares no egress: the plugin cannot read anything".into());
+    }
+    for rule in &manifest.egress {
+        if rule.routes.is_empty() {
+            gaps.push(format!(
+                "origin {} is declared with no route: nothing on it is reachable",
+                rule.origin
+            ));
+        }
+    }
+    if manifest.evidence_kinds.is_empty() {
+        gaps.push("the manifest declares no evidence kind".into());
+    }
+    for kind in &manifest.evidence_kinds {
+        if kind.description.trim().is_empty() {
+            gaps.push(format!("evidence kind `{}` has no description", kind.name));
+        }
+    }
+    gaps
+}
+
+fn is_semver(version: &str) -> bool {
+    let core = version.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Collects the outcomes, and what the runs saw for the checks judged at
+/// the end (egress, evidence, limits).
+#[derive(Default)]
+struct Judge {
+    plugin: Option<String>,
+    outcomes: Vec<Outcome>,
+    /// Requests the egress policy refused, over every run.
+    denied: u64,
+    /// The first refusal the ledgers explain.
+    denial: Option<String>,
+    evidence_problems: Vec<String>,
+    records: u64,
+    violations: Vec<String>,
+}
+
+impl Judge {
+    fn record(&mut self, check: CheckId, verdict: Verdict, detail: impl Into<String>) {
+        self.outcomes.push(Outcome {
+            check,
+            verdict,
+            detail: detail.into(),
+        });
+    }
+
+    /// The component could not be opened: say why under the check it fails,
+    /// and skip what cannot run without a manifest.
+    fn unopened(mut self, failure: Failure) -> Result<Report, Failure> {
+        let (check, detail) = match &failure {
+            Failure::Load(e) => (CheckId::Contract, e.to_string()),
+            Failure::Manifest(e) => (CheckId::Manifest, e.to_string()),
+            Failure::Call(CallError::Sandbox(v)) => {
+                self.violations.push(format!("manifest(): {v}"));
+                (CheckId::Manifest, format!("manifest() did not return: {v}"))
+            }
+            Failure::Call(CallError::Trap(why)) => {
+                (CheckId::Manifest, format!("manifest() crashed: {why}"))
+            }
+            _ => return Err(failure),
+        };
+        for id in CheckId::ALL {
+            if id == check {
+                self.record(id, Verdict::Fail, detail.clone());
+            } else if id < check {
+                let detail = "the component exports a contract version this host accepts";
+                self.record(id, Verdict::Pass, detail);
+            } else if id == CheckId::Limits && !self.violations.is_empty() {
+                let detail = self.violations.join("; ");
+                self.record(id, Verdict::Fail, detail);
+            } else {
+                self.record(id, Verdict::Skip, "not run: see the failure above");
+            }
+        }
+        Ok(Report {
+            plugin: None,
+            outcomes: self.outcomes,
+        })
+    }
+
+    fn contract(&mut self, loaded: &Loaded) {
+        let exported = &loaded.plugin.contract_version;
+        let claimed = &loaded.manifest.contract_version;
+        if exported == claimed {
+            self.record(
+                CheckId::Contract,
+                Verdict::Pass,
+                format!("exports watchdog:integration@{exported}, as the manifest claims"),
+            );
+        } else {
+            self.record(
+                CheckId::Contract,
+                Verdict::Fail,
+                format!(
+                    "exports watchdog:integration@{exported} but the manifest claims contract-version {claimed}"
+                ),
+            );
+        }
+    }
+
+    fn manifest(&mut self, manifest: &Manifest) {
+        let mut gaps = manifest_gaps(manifest);
+        if let Err(e) = check_manifest(manifest) {
+            gaps.insert(0, e.to_string());
+        }
+        if gaps.is_empty() {
+            self.record(
+                CheckId::Manifest,
+                Verdict::Pass,
+                format!(
+                    "{} origin(s), {} secret header(s), {} evidence kind(s)",
+                    manifest.egress.len(),
+                    manifest.secrets.len(),
+                    manifest.evidence_kinds.len()
+                ),
+            );
+        } else {
+            self.record(CheckId::Manifest, Verdict::Fail, gaps.join("; "));
+        }
+    }
+
+    /// `configure` accepts the whole configuration, and refuses it without
+    /// each required non-secret field, naming the field.
+    async fn configure(&mut self, loaded: &Loaded, config: &RunConfig, options: &Options) {
+        if let Err(failure) = loaded.configure(config, options).await {
+            let detail = format!(
+                "configure refused the conformance configuration ({}); pass --config with values it accepts",
+                self.call_failure("configure", &failure)
+            );
+            return self.record(CheckId::Configure, Verdict::Fail, detail);
+        }
+        let required: Vec<&str> = loaded
+            .manifest
+            .config
+            .iter()
+            .filter(|f| f.required && !f.secret)
+            .map(|f| f.name.as_str())
+            .collect();
+        let mut problems = Vec::new();
+        for field in &required {
+            let mut without = config.clone();
+            without.values.remove(*field);
+            match loaded.configure(&without, options).await {
+                Err(Failure::Plugin(PluginError::InvalidConfig(fields)))
+                    if fields.iter().any(|p| p.field == *field) => {}
+                Ok(()) => problems.push(format!("accepted a configuration without `{field}`")),
+                Err(failure) => problems.push(format!(
+                    "without `{field}`: {} instead of invalid-config naming `{field}`",
+                    self.call_failure("configure", &failure)
+                )),
+            }
+        }
+        if problems.is_empty() {
+            let detail = if required.is_empty() {
+                "accepts the configuration; no required non-secret field".to_string()
+            } else {
+                format!("refuses the absence of {}", required.join(", "))
+            };
+            self.record(CheckId::Configure, Verdict::Pass, detail);
+        } else {
+            self.record(CheckId::Configure, Verdict::Fail, problems.join("; "));
+        }
+    }
+
+    async fn validate(&mut self, loaded: &Loaded, config: &RunConfig, options: &Options) {
+        let (verdict, detail) = match loaded.validate(config, options).await {
+            Err(Failure::Plugin(PluginError::Unauthorized(why))) => {
+                (Verdict::Pass, format!("unauthorized: {why}"))
+            }
+            Ok(checks) => (
+                Verdict::Fail,
+                format!(
+                    "returned {} check(s) instead of the unauthorized error, though every request was refused",
+                    checks.len()
+                ),
+            ),
+            Err(failure) => (
+                Verdict::Fail,
+                format!(
+                    "{} instead of unauthorized",
+                    self.call_failure("validate", &failure)
+                ),
+            ),
+        };
+        self.record(CheckId::ValidateUnauthorized, verdict, detail);
+    }
+
+    fn collect_unauthorized(
+        &mut self,
+        collected: Result<Collected, Failure>,
+    ) -> Result<(), Failure> {
+        let (verdict, detail) = match self.observe(collected)? {
+            Some(Failure::Plugin(PluginError::Unauthorized(why))) => {
+                (Verdict::Pass, format!("unauthorized: {why}"))
+            }
+            None => (
+                Verdict::Fail,
+                "completed, though every request was refused: a rejected credential must be an error, not an empty result".to_string(),
+            ),
+            Some(failure) => (
+                Verdict::Fail,
+                format!(
+                    "{} instead of unauthorized",
+                    self.call_failure("collect", &failure)
+                ),
+            ),
+        };
+        self.record(CheckId::CollectUnauthorized, verdict, detail);
+        Ok(())
+    }
+
+    fn replay(&mut self, collected: Result<Collected, Failure>) -> Result<(), Failure> {
+        let (verdict, detail) = match self.observe(collected)? {
+            None => (
+                Verdict::Pass,
+                "the collection from the recording completed".to_string(),
+            ),
+            Some(failure) => (Verdict::Fail, self.call_failure("collect", &failure)),
+        };
+        self.record(CheckId::Replay, verdict, detail);
+        Ok(())
+    }
+
+    /// Takes in what a collection saw for the final checks; returns its
+    /// failure. A failure before the bundle existed is the host's or the
+    /// operator's, not the plugin's, and ends the battery.
+    fn observe(
+        &mut self,
+        collected: Result<Collected, Failure>,
+    ) -> Result<Option<Failure>, Failure> {
+        let collected = collected?;
+        let run = &collected.run;
+        self.denied += run.traffic.denied;
+        if self.denial.is_none() && run.traffic.denied > 0 {
+            self.denial = first_denial(&collected.dir);
+        }
+        self.records += run.evidence_records;
+        if run.evidence_rejected > 0 {
+            let why = collected
+                .failure
+                .as_ref()
+                .map_or_else(String::new, |f| format!(": {f}"));
+            self.evidence_problems
+                .push(format!("{} record(s) refused{why}", run.evidence_rejected));
+        }
+        if collected.failure.is_none() && run.plugin_counts != run.counts {
+            self.evidence_problems.push(format!(
+                "the plugin reported counts {:?} but emitted {:?}",
+                run.plugin_counts, run.counts
+            ));
+        }
+        Ok(collected.failure)
+    }
+
+    /// A failed call in words; a sandbox violation is also noted for
+    /// [`CheckId::Limits`].
+    fn call_failure(&mut self, call: &str, failure: &Failure) -> String {
+        match failure {
+            Failure::Call(CallError::Sandbox(v)) => {
+                self.violations.push(format!("{call}: {v}"));
+                format!("a sandbox violation ({v})")
+            }
+            Failure::Call(CallError::Trap(why)) => format!("a crash ({why})"),
+            Failure::Plugin(error) => describe(error),
+            other => other.to_string(),
+        }
+    }
+
+    fn finish(mut self, limits: Limits) -> Report {
+        if self.denied == 0 {
+            self.record(
+                CheckId::Egress,
+                Verdict::Pass,
+                "every request was within the declared origins, methods and paths",
+            );
+        } else {
+            let why = self.denial.clone().unwrap_or_default();
+            self.record(
+                CheckId::Egress,
+                Verdict::Fail,
+                format!(
+                    "{} request(s) refused by the egress policy: {why}",
+                    self.denied
+                ),
+            );
+        }
+        if self.evidence_problems.is_empty() {
+            let detail = match self.records {
+                0 => "no record emitted in these runs; a recording (--replay) exercises this check"
+                    .to_string(),
+                n => format!("{n} record(s) emitted, none refused"),
+            };
+            self.record(CheckId::Evidence, Verdict::Pass, detail);
+        } else {
+            let detail = self.evidence_problems.join("; ");
+            self.record(CheckId::Evidence, Verdict::Fail, detail);
+        }
+        if self.violations.is_empty() {
+            self.record(
+                CheckId::Limits,
+                Verdict::Pass,
+                format!(
+                    "no limit crossed (memory {} MiB, CPU {} s and wall clock {} s per call)",
+                    limits.memory_bytes >> 20,
+                    limits.cpu_per_call.as_secs_f64(),
+                    limits.wall_per_call.as_secs_f64()
+                ),
+            );
+        } else {
+            let detail = self.violations.join("; ");
+            self.record(CheckId::Limits, Verdict::Fail, detail);
+        }
+        self.outcomes.sort_by_key(|o| o.check);
+        Report {
+            plugin: self.plugin,
+            outcomes: self.outcomes,
+        }
+    }
+}
+
+/// Why the ledger says the first refused request was refused.
+fn first_denial(bundle: &Path) -> Option<String> {
+    let file = std::fs::File::open(bundle.join(crate::bundle::LEDGER_FILE)).ok()?;
+    let chain = ledger::verify(std::io::BufReader::new(file)).ok()?;
+    chain
+        .entries
+        .into_iter()
+        .find(|e| e.outcome == ledger::Outcome::Denied)
+        .map(|e| format!("{} {}: {}", e.method, e.url, e.detail.unwrap_or_default()))
+}
+
+/// A loopback server that answers every request with 401, the way an API
+/// answers a revoked key. Stops when dropped.
+struct RefusingServer {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RefusingServer {
+    async fn start() -> std::io::Result<RefusingServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let service = service_fn(|_request| async {
+                        hyper::Response::builder()
+                            .status(401)
+                            .header("content-type", "application/json")
+                            .header("www-authenticate", "Bearer realm=\"conformance\"")
+                            .body(Full::new(Bytes::from_static(
+                                br#"{"code":401,"message":"Unauthorized: the credential was rejected"}"#,
+                            )))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ok(RefusingServer { addr, task })
+    }
+
+    /// Every origin the manifest declares, sent here.
+    fn reroutes(&self, manifest: &Manifest) -> Result<Reroutes, Failure> {
+        let specs: Vec<String> = manifest
+            .egress
+            .iter()
+            .map(|rule| format!("{}=http://{}", rule.origin, self.addr))
+            .collect();
+        Reroutes::parse(specs.iter().map(String::as_str))
+            .map_err(|e| Failure::Config(config::ConfigError::Invalid(vec![e.to_string()])))
+    }
+}
+
+impl Drop for RefusingServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::watchdog::integration::types::{
+        ConfigField, EgressRule, EvidenceKind, Route, SecretHeader,
+    };
+
+    fn complete() -> Manifest {
+        Manifest {
+            id: "example".into(),
+            name: "Example".into(),
+            version: "1.2.3".into(),
+            contract_version: "0.1.0".into(),
+            description: "Reads an example.".into(),
+            config: vec![ConfigField {
+                name: "token".into(),
+                label: "Token".into(),
+                help: "From the settings page.".into(),
+                required: true,
+                secret: true,
+            }],
+            egress: vec![EgressRule {
+                origin: "https://api.example.com".into(),
+                routes: vec![Route {
+                    method: "GET".into(),
+                    path: "/items".into(),
+                }],
+            }],
+            secrets: vec![SecretHeader {
+                field: "token".into(),
+                origin: "https://api.example.com".into(),
+                header: "authorization".into(),
+                template: "Bearer {token}".into(),
+            }],
+            evidence_kinds: vec![EvidenceKind {
+                name: "example.item".into(),
+                description: "An item.".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_complete_manifest_has_no_gaps() {
+        assert_eq!(manifest_gaps(&complete()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_secret_never_sent_is_a_gap() {
+        let mut m = complete();
+        m.secrets.clear();
+        assert_eq!(
+            manifest_gaps(&m),
+            ["secret field `token` has no secret header, so the host never sends it"]
+        );
+    }
+
+    #[test]
+    fn undescribed_kinds_unhelpful_fields_and_empty_origins_are_gaps() {
+        let mut m = complete();
+        m.evidence_kinds[0].description.clear();
+        m.config[0].help.clear();
+        m.egress[0].routes.clear();
+        m.version = "1.2".into();
+        assert_eq!(manifest_gaps(&m).len(), 4, "{:?}", manifest_gaps(&m));
+    }
+
+    #[test]
+    fn placeholders_fill_required_fields_and_dummies_every_secret() {
+        let mut m = complete();
+        m.config.push(ConfigField {
+            name: "org".into(),
+            label: "Org".into(),
+            help: "The org.".into(),
+            required: true,
+            secret: false,
+        });
+        let config = conformance_config(None, &m).unwrap();
+        assert_eq!(config.values["org"], PLACEHOLDER);
+        assert_eq!(config.secrets["token"].expose(), DUMMY_SECRET);
+    }
+
+    #[test]
+    fn a_report_with_one_failure_exits_as_a_plugin_error() {
+        let report = Report {
+            plugin: None,
+            outcomes: vec![
+                Outcome {
+                    check: CheckId::Contract,
+                    verdict: Verdict::Pass,
+                    detail: String::new(),
+                },
+                Outcome {
+                    check: CheckId::Replay,
+                    verdict: Verdict::Skip,
+                    detail: String::new(),
+                },
+                Outcome {
+                    check: CheckId::Egress,
+                    verdict: Verdict::Fail,
+                    detail: String::new(),
+                },
+            ],
+        };
+        assert_eq!(report.failed(), [CheckId::Egress]);
+        assert_eq!(report.exit_code(), crate::run::exit::PLUGIN);
+    }
+}

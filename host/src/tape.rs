@@ -1,0 +1,383 @@
+//! Record and replay: the responses a run carried, kept so that a later run
+//! can be served them back with no network.
+//!
+//! One mechanism for every plugin, whatever its language, because it sits in
+//! the HTTP hook ([`crate::outbound`]) and not in the plugin. `collect
+//! --record DIR` writes each response the host carried to `DIR`: the body as
+//! the plugin received it (secrets already scrubbed by the host) in
+//! `responses/<seq>.body`, and its method, URL, status and scrubbed headers as
+//! one line of `responses.jsonl`. `--replay DIR` answers each request from
+//! there after the egress policy has admitted it, so a replay is held to the
+//! same policy as a live run; a request the recording does not hold fails
+//! with [`TapeError::Unrecorded`], never with a trip to the network.
+
+use crate::ledger;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The index of a recording, one [`Recorded`] a line.
+pub const INDEX_FILE: &str = "responses.jsonl";
+/// The folder of response bodies inside a recording.
+pub const BODIES_DIR: &str = "responses";
+
+/// Where a run's responses come from, and whether they are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", content = "dir", rename_all = "kebab-case")]
+pub enum Tape {
+    /// From the network; nothing kept.
+    #[default]
+    Live,
+    /// From the network, each response kept in the folder.
+    Record(PathBuf),
+    /// From the folder's recording; nothing reaches the network.
+    Replay(PathBuf),
+}
+
+impl Tape {
+    pub fn is_live(&self) -> bool {
+        *self == Tape::Live
+    }
+
+    /// Opens the tape for one run: creates the recording, or reads it.
+    pub fn open(&self) -> Result<OpenTape, TapeError> {
+        Ok(match self {
+            Tape::Live => OpenTape::Live,
+            Tape::Record(dir) => OpenTape::Record(Recorder::create(dir)?),
+            Tape::Replay(dir) => OpenTape::Replay(Replay::open(dir)?),
+        })
+    }
+}
+
+/// A [`Tape`] opened for a run.
+pub enum OpenTape {
+    Live,
+    Record(Recorder),
+    Replay(Replay),
+}
+
+/// One line of `responses.jsonl`: a response as the plugin received it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The ledger entry of the recorded exchange.
+    pub seq: u64,
+    pub method: String,
+    /// The URL the plugin asked for, as the ledger spells it.
+    pub url: String,
+    pub status: u16,
+    /// Response headers, secrets scrubbed.
+    pub headers: Vec<(String, String)>,
+    /// The body file, relative to the recording folder.
+    pub body: String,
+    /// SHA-256 of the body file, as in the ledger entry.
+    pub body_sha256: String,
+}
+
+/// Why a recording cannot be made or served.
+#[derive(Debug, thiserror::Error)]
+pub enum TapeError {
+    #[error("{dir} already holds a recording ({INDEX_FILE})")]
+    Exists { dir: PathBuf },
+    #[error("recording {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("recording {dir}, {INDEX_FILE} line {line}: {why}")]
+    Index {
+        dir: PathBuf,
+        line: usize,
+        why: String,
+    },
+    #[error("recording {dir}: the body of {url} does not match its SHA-256 (edited)")]
+    Tampered { dir: PathBuf, url: String },
+    #[error(
+        "the recording holds no response for {method} {url} (or fewer than the plugin asked for); record again with `collect --record`"
+    )]
+    Unrecorded { method: String, url: String },
+}
+
+/// Writes a recording as a run goes.
+pub struct Recorder {
+    dir: PathBuf,
+    index: Mutex<BufWriter<File>>,
+}
+
+impl Recorder {
+    /// Creates the recording folder; refuses one that holds a recording
+    /// already, so two runs never mix.
+    pub fn create(dir: &Path) -> Result<Recorder, TapeError> {
+        let io = |source| TapeError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        if dir.join(INDEX_FILE).exists() {
+            return Err(TapeError::Exists {
+                dir: dir.to_path_buf(),
+            });
+        }
+        std::fs::create_dir_all(dir.join(BODIES_DIR)).map_err(io)?;
+        let index = File::create(dir.join(INDEX_FILE)).map_err(io)?;
+        Ok(Recorder {
+            dir: dir.to_path_buf(),
+            index: Mutex::new(BufWriter::new(index)),
+        })
+    }
+
+    /// The body file of exchange `seq`, and its name relative to the folder.
+    pub fn body_file(&self, seq: u64) -> std::io::Result<(BufWriter<File>, String)> {
+        let name = format!("{BODIES_DIR}/{seq}.body");
+        Ok((BufWriter::new(File::create(self.dir.join(&name))?), name))
+    }
+
+    /// Adds a response whose body file is complete.
+    pub fn append(&self, recorded: &Recorded) -> std::io::Result<()> {
+        let mut index = self.index.lock().expect("recording lock");
+        serde_json::to_writer(&mut *index, recorded)?;
+        index.write_all(b"\n")?;
+        index.flush()
+    }
+}
+
+/// Serves a recording back, response by response.
+pub struct Replay {
+    dir: PathBuf,
+    /// Per `(method, url)`, the responses not served yet, in the order they
+    /// were carried: a URL asked for twice gets its two responses in turn.
+    queue: Mutex<HashMap<(String, String), VecDeque<Recorded>>>,
+}
+
+impl Replay {
+    pub fn open(dir: &Path) -> Result<Replay, TapeError> {
+        let file = File::open(dir.join(INDEX_FILE)).map_err(|source| TapeError::Io {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let mut all = Vec::new();
+        for (index, line) in BufReader::new(file).lines().enumerate() {
+            let bad = |why: String| TapeError::Index {
+                dir: dir.to_path_buf(),
+                line: index + 1,
+                why,
+            };
+            let line = line.map_err(|e| bad(e.to_string()))?;
+            let recorded: Recorded = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+            if recorded.body.contains("..") || Path::new(&recorded.body).is_absolute() {
+                return Err(bad(format!(
+                    "body path `{}` leaves the folder",
+                    recorded.body
+                )));
+            }
+            all.push(recorded);
+        }
+        all.sort_by_key(|r| r.seq);
+        let mut queue: HashMap<(String, String), VecDeque<Recorded>> = HashMap::new();
+        for recorded in all {
+            queue
+                .entry((recorded.method.clone(), recorded.url.clone()))
+                .or_default()
+                .push_back(recorded);
+        }
+        Ok(Replay {
+            dir: dir.to_path_buf(),
+            queue: Mutex::new(queue),
+        })
+    }
+
+    /// What the ledger says a replayed exchange was routed to.
+    pub fn label(&self) -> String {
+        format!("replay:{}", self.dir.display())
+    }
+
+    /// The next recorded response for `method url`, with its body, which
+    /// must still hash as recorded: an edited recording feeds no evidence.
+    pub fn take(&self, method: &str, url: &str) -> Result<(Recorded, Vec<u8>), TapeError> {
+        let recorded = self
+            .queue
+            .lock()
+            .expect("replay lock")
+            .get_mut(&(method.to_string(), url.to_string()))
+            .and_then(VecDeque::pop_front)
+            .ok_or_else(|| TapeError::Unrecorded {
+                method: method.to_string(),
+                url: url.to_string(),
+            })?;
+        let body =
+            std::fs::read(self.dir.join(&recorded.body)).map_err(|source| TapeError::Io {
+                dir: self.dir.clone(),
+                source,
+            })?;
+        if hex::encode(Sha256::digest(&body)) != recorded.body_sha256 {
+            return Err(TapeError::Tampered {
+                dir: self.dir.clone(),
+                url: recorded.url,
+            });
+        }
+        Ok((recorded, body))
+    }
+}
+
+/// A response being recorded: its body file fills as the plugin reads, and
+/// its index line is written when the exchange ends with the body whole or
+/// deliberately left unread. A cut or failed body is not kept: a replay
+/// serves the response that followed it (the plugin's retry) instead.
+pub struct Recording {
+    pub file: BufWriter<File>,
+    pub entry: Recorded,
+}
+
+impl Recording {
+    /// Ends the recording of one exchange; `body_sha256` is the ledger's.
+    pub fn finish(
+        mut self,
+        recorder: &Recorder,
+        outcome: ledger::Outcome,
+        body_sha256: &str,
+    ) -> std::io::Result<()> {
+        self.file.flush()?;
+        if matches!(
+            outcome,
+            ledger::Outcome::Complete | ledger::Outcome::Abandoned
+        ) {
+            self.entry.body_sha256 = body_sha256.to_string();
+            recorder.append(&self.entry)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("watchdog-tape-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn record(recorder: &Recorder, seq: u64, url: &str, body: &[u8]) {
+        let sha256 = hex::encode(Sha256::digest(body));
+        let (mut file, name) = recorder.body_file(seq).unwrap();
+        file.write_all(body).unwrap();
+        let recording = Recording {
+            file,
+            entry: Recorded {
+                seq,
+                method: "GET".into(),
+                url: url.into(),
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: name,
+                body_sha256: String::new(),
+            },
+        };
+        recording
+            .finish(recorder, ledger::Outcome::Complete, &sha256)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_url_asked_twice_replays_its_responses_in_order_then_misses() {
+        let dir = scratch("order");
+        let recorder = Recorder::create(&dir).unwrap();
+        record(&recorder, 1, "https://api.example.com/a", b"second");
+        record(&recorder, 0, "https://api.example.com/a", b"first");
+        drop(recorder);
+
+        let replay = Replay::open(&dir).unwrap();
+        let url = "https://api.example.com/a";
+        assert_eq!(replay.take("GET", url).unwrap().1, b"first");
+        assert_eq!(replay.take("GET", url).unwrap().1, b"second");
+        assert!(matches!(
+            replay.take("GET", url),
+            Err(TapeError::Unrecorded { method, url: u }) if method == "GET" && u == url
+        ));
+        assert!(matches!(
+            replay.take("HEAD", url),
+            Err(TapeError::Unrecorded { .. })
+        ));
+    }
+
+    #[test]
+    fn an_edited_body_is_refused() {
+        let dir = scratch("edited");
+        let recorder = Recorder::create(&dir).unwrap();
+        record(
+            &recorder,
+            0,
+            "https://api.example.com/a",
+            b"{\"admin\":false}",
+        );
+        drop(recorder);
+        std::fs::write(dir.join(BODIES_DIR).join("0.body"), b"{\"admin\":true}").unwrap();
+        let replay = Replay::open(&dir).unwrap();
+        assert!(matches!(
+            replay.take("GET", "https://api.example.com/a"),
+            Err(TapeError::Tampered { url, .. }) if url == "https://api.example.com/a"
+        ));
+    }
+
+    #[test]
+    fn a_folder_holding_a_recording_is_not_recorded_over() {
+        let dir = scratch("exists");
+        drop(Recorder::create(&dir).unwrap());
+        assert!(matches!(
+            Recorder::create(&dir),
+            Err(TapeError::Exists { .. })
+        ));
+    }
+
+    #[test]
+    fn a_cut_body_is_not_kept() {
+        let dir = scratch("cut");
+        let recorder = Recorder::create(&dir).unwrap();
+        let (file, body) = recorder.body_file(0).unwrap();
+        let recording = Recording {
+            file,
+            entry: Recorded {
+                seq: 0,
+                method: "GET".into(),
+                url: "https://api.example.com/big".into(),
+                status: 200,
+                headers: vec![],
+                body,
+                body_sha256: String::new(),
+            },
+        };
+        recording
+            .finish(&recorder, ledger::Outcome::Truncated, "ab")
+            .unwrap();
+        drop(recorder);
+        let replay = Replay::open(&dir).unwrap();
+        assert!(matches!(
+            replay.take("GET", "https://api.example.com/big"),
+            Err(TapeError::Unrecorded { .. })
+        ));
+    }
+
+    #[test]
+    fn a_body_path_outside_the_folder_is_refused() {
+        let dir = scratch("escape");
+        std::fs::create_dir_all(&dir).unwrap();
+        let line = serde_json::to_string(&Recorded {
+            seq: 0,
+            method: "GET".into(),
+            url: "https://api.example.com/".into(),
+            status: 200,
+            headers: vec![],
+            body: "../../etc/passwd".into(),
+            body_sha256: String::new(),
+        })
+        .unwrap();
+        std::fs::write(dir.join(INDEX_FILE), line).unwrap();
+        assert!(matches!(
+            Replay::open(&dir),
+            Err(TapeError::Index { line: 1, .. })
+        ));
+    }
+}

@@ -1,0 +1,215 @@
+//! The conformance battery on real components: the Atlassian integration and
+//! the well-behaved probe pass it; each misbehaviour of the probe fails it,
+//! named by the check that caught it.
+
+use atlassian_sim::{SimConfig, SimHandle};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use watchdog_components::ATLASSIAN_CLOUD_ADMIN;
+use watchdog_components::fixtures::PROBE;
+use watchdog_e2e::{Harness, config};
+use watchdog_host::conformance::{self, CheckId, Report, Setup, Verdict};
+use watchdog_host::log::{Level, RunLog};
+use watchdog_host::run::exit;
+use watchdog_host::sandbox::Limits;
+use watchdog_host::secrets::Scrubber;
+use watchdog_host::tape::Tape;
+
+/// Runs the battery with an optional config file body and recording.
+async fn battery(
+    harness: &Harness,
+    component: &str,
+    config: Option<&str>,
+    limits: Limits,
+    replay: Option<PathBuf>,
+) -> Report {
+    let config = config.map(|body| {
+        let path = harness.scratch.join("config.toml");
+        std::fs::write(&path, body).unwrap();
+        path
+    });
+    let setup = Setup {
+        config,
+        limits,
+        replay,
+        work_dir: harness.scratch.join("conformance"),
+        log: RunLog::new(Some(Level::Error), Scrubber::default()),
+    };
+    conformance::run(&harness.runtime, Path::new(component), &setup)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_atlassian_integration_passes_with_placeholders() {
+    let harness = Harness::new("conformance-atlassian");
+    let report = battery(
+        &harness,
+        ATLASSIAN_CLOUD_ADMIN,
+        None,
+        Limits::default(),
+        None,
+    )
+    .await;
+    assert!(report.passed(), "{report:#?}");
+    assert_eq!(report.exit_code(), exit::OK);
+    assert_eq!(
+        report.plugin.as_deref().map(|p| p.split(' ').next()),
+        Some(Some("atlassian-cloud-admin"))
+    );
+    assert_eq!(report.outcome(CheckId::Replay).verdict, Verdict::Skip);
+    assert!(
+        report.outcome(CheckId::Configure).detail.contains("org-id"),
+        "{:?}",
+        report.outcome(CheckId::Configure)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_atlassian_integration_passes_on_a_recording_of_the_simulator() {
+    const KEY: &str = "conformance-key-61c0a9";
+    let sim = SimHandle::start(SimConfig {
+        api_key: KEY.into(),
+        users: 40,
+        events: 200,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let harness = Harness::new("conformance-recorded");
+    let recording = harness.scratch.join("recording");
+    let reroutes = watchdog_host::egress::Reroutes::parse([format!(
+        "https://api.atlassian.com={}",
+        sim.base_url()
+    )
+    .as_str()])
+    .unwrap();
+    let mut options = harness.options(Limits::default(), reroutes);
+    options.tape = Tape::Record(recording.clone());
+    let loaded = harness.open(ATLASSIAN_CLOUD_ADMIN, &options).await;
+    let org = sim.org_id().to_string();
+    let recorded = harness
+        .collect(
+            &loaded,
+            &config(&[("org-id", &org)], &[("api-key", KEY)]),
+            &options,
+            "live",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(recorded.failure.is_none(), "{:?}", recorded.failure);
+    sim.shutdown().await;
+
+    let report = battery(
+        &harness,
+        ATLASSIAN_CLOUD_ADMIN,
+        Some(&format!("org-id = \"{org}\"\n")),
+        Limits::default(),
+        Some(recording),
+    )
+    .await;
+    assert!(report.passed(), "{report:#?}");
+    assert_eq!(report.outcome(CheckId::Replay).verdict, Verdict::Pass);
+    assert!(
+        report
+            .outcome(CheckId::Evidence)
+            .detail
+            .starts_with(&format!("{} record(s)", recorded.run.evidence_records)),
+        "{:?}",
+        report.outcome(CheckId::Evidence)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_well_behaved_probe_passes() {
+    let harness = Harness::new("conformance-probe");
+    let report = battery(
+        &harness,
+        PROBE,
+        Some("behaviour = \"well-behaved\"\n"),
+        Limits::default(),
+        None,
+    )
+    .await;
+    assert!(report.passed(), "{report:#?}");
+}
+
+/// The checks a probe behaviour fails. Every misbehaviour also fails
+/// `collect-unauthorized`: it does its mischief instead of reporting the
+/// rejected credential.
+async fn failed_checks(behaviour: &str, limits: Limits) -> Vec<CheckId> {
+    let harness = Harness::new(&format!("conformance-{behaviour}"));
+    let report = battery(
+        &harness,
+        PROBE,
+        Some(&format!("behaviour = \"{behaviour}\"\n")),
+        limits,
+        None,
+    )
+    .await;
+    assert_eq!(report.exit_code(), exit::PLUGIN, "{behaviour}");
+    report.failed()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_loop_fails_the_limits() {
+    let limits = Limits {
+        cpu_per_call: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    assert_eq!(
+        failed_checks("loop", limits).await,
+        [CheckId::CollectUnauthorized, CheckId::Limits]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_memory_bomb_fails_the_limits_at_the_default_cap() {
+    assert_eq!(
+        failed_checks("memory-bomb", Limits::default()).await,
+        [CheckId::CollectUnauthorized, CheckId::Limits]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_outside_the_declared_egress_fail_egress() {
+    for behaviour in ["undeclared-origin", "write-method"] {
+        assert_eq!(
+            failed_checks(behaviour, Limits::default()).await,
+            [CheckId::CollectUnauthorized, CheckId::Egress],
+            "{behaviour}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_evidence_fails_evidence() {
+    for behaviour in ["garbage-json", "missing-id", "uncited"] {
+        assert_eq!(
+            failed_checks(behaviour, Limits::default()).await,
+            [CheckId::CollectUnauthorized, CheckId::Evidence],
+            "{behaviour}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_that_is_not_an_integration_fails_the_contract_and_skips_the_rest() {
+    let harness = Harness::new("conformance-not-a-plugin");
+    let report = battery(
+        &harness,
+        watchdog_components::fixtures::NOT_A_PLUGIN,
+        None,
+        Limits::default(),
+        None,
+    )
+    .await;
+    assert_eq!(report.failed(), [CheckId::Contract]);
+    assert!(
+        report.outcomes[1..]
+            .iter()
+            .all(|o| o.verdict == Verdict::Skip),
+        "{report:#?}"
+    );
+}
