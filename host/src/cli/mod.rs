@@ -234,6 +234,24 @@ impl SandboxArgs {
 
 /// Runs a command; returns the exit code.
 pub async fn run(args: Args) -> u8 {
+    match execute(args).await {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+/// Turns a failure into its exit code, reporting it on stderr on the way.
+trait OrExit<T> {
+    fn or_exit(self) -> Result<T, u8>;
+}
+
+impl<T> OrExit<T> for Result<T, Failure> {
+    fn or_exit(self) -> Result<T, u8> {
+        self.map_err(|failure| fail(&failure))
+    }
+}
+
+/// Runs a command. `Err` is the exit code of a failure already reported.
+async fn execute(args: Args) -> Result<u8, u8> {
     let echo = match args.verbose {
         0 => Level::Warn,
         1 => Level::Info,
@@ -246,9 +264,9 @@ pub async fn run(args: Args) -> u8 {
         .map(Cache::new);
     let out = Printer { json: args.json };
     match args.command {
-        Command::Verify { dir, head } => verify(&out, &dir, head.as_deref()),
+        Command::Verify { dir, head } => Ok(verify(&out, &dir, head.as_deref())),
         #[cfg(feature = "dev-tools")]
-        Command::Sim { port, api_key, org } => devtools::sim(port, api_key, &org).await,
+        Command::Sim { port, api_key, org } => Ok(devtools::sim(port, api_key, &org).await),
         #[cfg(feature = "dev-tools")]
         Command::Demo {
             out: dir,
@@ -256,34 +274,25 @@ pub async fn run(args: Args) -> u8 {
             org,
             sandbox,
         } => {
-            let runtime = match start_runtime(cache) {
-                Ok(runtime) => runtime,
-                Err(code) => return code,
-            };
+            let runtime = start_runtime(cache)?;
             let dir = dir.unwrap_or_else(|| {
                 let stamp = watchdog_host::now_rfc3339().replace([':', '-'], "");
                 PathBuf::from("watchdog-demo").join(format!("run-{stamp}"))
             });
-            devtools::demo(&runtime, &dir, plugin, &org, &sandbox, log, &out).await
+            Ok(devtools::demo(&runtime, &dir, plugin, &org, &sandbox, log, &out).await)
         }
         Command::Inspect { plugin, against } => {
-            let runtime = match start_runtime(cache) {
-                Ok(runtime) => runtime,
-                Err(code) => return code,
-            };
+            let runtime = start_runtime(cache)?;
             let options = Options::new(Limits::default(), Reroutes::default(), log);
-            let loaded = match Loaded::open(&runtime, &plugin, &options).await {
-                Ok(loaded) => loaded,
-                Err(failure) => return fail(&failure),
-            };
+            let loaded = Loaded::open(&runtime, &plugin, &options).await.or_exit()?;
             match against {
                 None => out.inspect(&loaded),
-                Some(old) => match Loaded::open(&runtime, &old, &options).await {
-                    Ok(old) => out.capability_diff(&old, &loaded),
-                    Err(failure) => return fail(&failure),
-                },
+                Some(old) => {
+                    let old = Loaded::open(&runtime, &old, &options).await.or_exit()?;
+                    out.capability_diff(&old, &loaded);
+                }
             }
-            exit::OK
+            Ok(exit::OK)
         }
         Command::Conformance {
             plugin,
@@ -292,10 +301,7 @@ pub async fn run(args: Args) -> u8 {
             out: keep,
             sandbox,
         } => {
-            let runtime = match start_runtime(cache) {
-                Ok(runtime) => runtime,
-                Err(code) => return code,
-            };
+            let runtime = start_runtime(cache)?;
             let work_dir = keep.clone().unwrap_or_else(|| {
                 std::env::temp_dir().join(format!(
                     "watchdog-conformance-{}-{}",
@@ -314,31 +320,18 @@ pub async fn run(args: Args) -> u8 {
             if keep.is_none() {
                 let _ = std::fs::remove_dir_all(&work_dir);
             }
-            match result {
-                Ok(report) => {
-                    out.conformance(&report);
-                    report.exit_code()
-                }
-                Err(failure) => fail(&failure),
-            }
+            let report = result.or_exit()?;
+            out.conformance(&report);
+            Ok(report.exit_code())
         }
         Command::Validate { plugin, run } => {
-            let runtime = match start_runtime(cache) {
-                Ok(runtime) => runtime,
-                Err(code) => return code,
-            };
-            let (loaded, config, options) =
-                match prepare(&runtime, &plugin, &run, log, Tape::Live).await {
-                    Ok(prepared) => prepared,
-                    Err(failure) => return fail(&failure),
-                };
-            match loaded.validate(&config, &options).await {
-                Ok(checks) => {
-                    out.checks(&checks);
-                    report::checks_exit_code(&checks)
-                }
-                Err(failure) => fail(&failure),
-            }
+            let runtime = start_runtime(cache)?;
+            let (loaded, config, options) = prepare(&runtime, &plugin, &run, log, Tape::Live)
+                .await
+                .or_exit()?;
+            let checks = loaded.validate(&config, &options).await.or_exit()?;
+            out.checks(&checks);
+            Ok(report::checks_exit_code(&checks))
         }
         Command::Collect {
             plugin,
@@ -348,37 +341,33 @@ pub async fn run(args: Args) -> u8 {
             record,
             replay,
         } => {
-            let runtime = match start_runtime(cache) {
-                Ok(runtime) => runtime,
-                Err(code) => return code,
-            };
+            let runtime = start_runtime(cache)?;
             let tape = match (record, replay) {
                 (Some(dir), _) => Tape::Record(dir),
                 (None, Some(dir)) => Tape::Replay(dir),
                 (None, None) => Tape::Live,
             };
-            let (loaded, config, options) = match prepare(&runtime, &plugin, &run, log, tape).await
-            {
-                Ok(prepared) => prepared,
-                Err(failure) => return fail(&failure),
-            };
-            let previous = match checkpoint.as_deref().map(read_checkpoint).transpose() {
-                Ok(previous) => previous.flatten(),
-                Err(e) => return fail(&Failure::Io(e)),
-            };
-            match collect_with_progress(&loaded, &config, &options, &dir, previous, args.json).await
-            {
-                Ok(collected) => {
-                    if let Some(path) = &checkpoint
-                        && let Err(e) = save_checkpoint(path, &collected)
-                    {
-                        return fail(&Failure::Io(e));
-                    }
-                    out.collected(&collected);
-                    collected.exit_code()
-                }
-                Err(failure) => fail(&failure),
+            let (loaded, config, options) = prepare(&runtime, &plugin, &run, log, tape)
+                .await
+                .or_exit()?;
+            let previous = checkpoint
+                .as_deref()
+                .map(read_checkpoint)
+                .transpose()
+                .map_err(Failure::Io)
+                .or_exit()?
+                .flatten();
+            let collected =
+                collect_with_progress(&loaded, &config, &options, &dir, previous, args.json)
+                    .await
+                    .or_exit()?;
+            if let Some(path) = &checkpoint {
+                save_checkpoint(path, &collected)
+                    .map_err(Failure::Io)
+                    .or_exit()?;
             }
+            out.collected(&collected);
+            Ok(collected.exit_code())
         }
     }
 }
