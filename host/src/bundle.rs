@@ -311,14 +311,20 @@ impl HostInfo {
     }
 }
 
-/// Writes `run.json` atomically (a reader never sees half of it).
-pub fn write_run(dir: &Path, run: &RunRecord) -> std::io::Result<()> {
+/// Writes `run.json` atomically (a reader never sees half of it), with every
+/// secret scrubbed from what the plugin contributed (warnings, errors,
+/// findings); returns the record as written.
+pub fn write_run(dir: &Path, run: RunRecord, scrubber: &Scrubber) -> std::io::Result<RunRecord> {
+    let text = serde_json::to_string_pretty(&run)?;
+    let text = scrubber.text(&text);
+    let run: RunRecord = serde_json::from_str(&text)?;
     let tmp = dir.join(".run.json.tmp");
     let mut file = File::create(&tmp)?;
-    serde_json::to_writer_pretty(&mut file, run)?;
+    file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()?;
-    std::fs::rename(tmp, dir.join(RUN_FILE))
+    std::fs::rename(tmp, dir.join(RUN_FILE))?;
+    Ok(run)
 }
 
 /// Creates the bundle folder; refuses one that already holds a bundle, so a
@@ -457,4 +463,65 @@ pub fn verify(dir: &Path, expected_head: Option<&str>) -> Result<VerifyReport, V
         counts,
         outcome: run.outcome,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::PluginError;
+    use crate::secrets::Secret;
+
+    #[test]
+    fn run_json_never_holds_a_secret_even_if_the_plugin_wrote_one() {
+        let dir = std::env::temp_dir().join(format!("watchdog-run-json-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = Secret::new("s3cr3t-value-99");
+        let run = RunRecord {
+            format: FORMAT.into(),
+            plugin: PluginInfo {
+                id: "p".into(),
+                name: "P".into(),
+                version: "1".into(),
+                contract_version: "0.1.0".into(),
+                component_sha256: String::new(),
+            },
+            host: HostInfo::current(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            config: BTreeMap::new(),
+            secrets: vec!["api-key".into()],
+            routes: BTreeMap::new(),
+            tape: Default::default(),
+            limits: Limits::default(),
+            outcome: Outcome::Partial,
+            error: None,
+            counts: BTreeMap::new(),
+            plugin_counts: BTreeMap::new(),
+            evidence_records: 0,
+            evidence_sha256: String::new(),
+            evidence_rejected: 0,
+            findings: vec![],
+            warnings: vec![Warning {
+                resource: "users".into(),
+                message: "upstream said: Bearer s3cr3t-value-99 is wrong".into(),
+                cause: Some(PluginError::Unauthorized("s3cr3t-value-99".into())),
+                incomplete: true,
+            }],
+            checkpoint_in: None,
+            checkpoint: None,
+            traffic: Traffic::default(),
+            ledger_head: String::new(),
+            ledger_entries: 0,
+            guest_peak_memory: 0,
+        };
+        let written = write_run(&dir, run, &Scrubber::new([&secret])).unwrap();
+        let text = std::fs::read_to_string(dir.join(RUN_FILE)).unwrap();
+        assert!(!text.contains("s3cr3t-value-99"));
+        assert!(text.contains("Bearer [REDACTED] is wrong"));
+        assert_eq!(
+            written.warnings[0].message,
+            "upstream said: Bearer [REDACTED] is wrong"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

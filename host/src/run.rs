@@ -309,7 +309,7 @@ impl Loaded {
         let mut peak_memory = 0;
         let result = match self
             .configured(
-                grant,
+                grant.clone(),
                 config,
                 options,
                 outbound.clone(),
@@ -407,7 +407,7 @@ impl Loaded {
             ledger_entries,
             guest_peak_memory: peak_memory,
         };
-        bundle::write_run(&dir, &run)?;
+        let run = bundle::write_run(&dir, run, &grant.scrubber)?;
         log.flush();
         Ok(Collected { dir, run, failure })
     }
