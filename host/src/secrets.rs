@@ -111,15 +111,20 @@ impl StreamScrubber {
             return chunk.to_vec();
         }
         self.held.extend_from_slice(chunk);
-        let scrubbed = self.scrubber.bytes(&self.held).into_owned();
+        // Every response body passes here: without a secret in it, the held
+        // bytes themselves are passed on, and only the short tail is copied.
+        let replaced = match self.scrubber.bytes(&self.held) {
+            Cow::Owned(replaced) => Some(replaced),
+            Cow::Borrowed(_) => None,
+        };
+        let mut scrubbed = replaced.unwrap_or_else(|| std::mem::take(&mut self.held));
         let keep = self
             .scrubber
             .longest()
             .saturating_sub(1)
             .min(scrubbed.len());
-        let cut = scrubbed.len() - keep;
-        self.held = scrubbed[cut..].to_vec();
-        scrubbed[..cut].to_vec()
+        self.held = scrubbed.split_off(scrubbed.len() - keep);
+        scrubbed
     }
 
     /// The end of the stream: whatever is still held, scrubbed.
@@ -129,11 +134,13 @@ impl StreamScrubber {
     }
 }
 
+/// Every byte of every response body is searched: a vectorised search, not
+/// a comparison at every offset (which was a tenth of a collection's time).
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 fn replace_all(haystack: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {

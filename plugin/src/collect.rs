@@ -21,9 +21,9 @@
 //! `Unknown`; the rest goes on. Only a 401 or 404 on the org and a refused
 //! emit end the run with an error.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::api::{Endpoint, KIND_EVENT, KIND_USER, Segment};
@@ -32,6 +32,7 @@ use crate::checks::{Area, Tally};
 use crate::config::Config;
 use crate::contract::{Error, Evidence, KindCount, Level, Source, Summary, Warning};
 use crate::dates::{format_ms, parse_iso_ms};
+use crate::fields;
 use crate::fingerprint::fingerprint;
 use crate::manifest::EVIDENCE_KINDS;
 use crate::pagination::{Page, Pager, Position};
@@ -107,18 +108,6 @@ struct Audit {
     last_page_ids: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EventTimes {
-    processed_at: Option<String>,
-    time: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct EventView {
-    attributes: Option<EventTimes>,
-}
-
 impl Audit {
     fn new(previous: Checkpoint) -> Audit {
         Audit {
@@ -134,18 +123,14 @@ impl Audit {
         }
     }
 
-    /// Notes an event of the current page; false if it was emitted before
-    /// (in the previous run's overlap, or earlier in this run).
-    fn sighting(&mut self, id: &str, raw: &RawValue) -> bool {
+    /// Notes an event of the current page, processed at `time`; false if it
+    /// was emitted before (in the previous run's overlap, or earlier in this
+    /// run).
+    fn sighting(&mut self, id: &str, time: Option<i64>) -> bool {
         self.page_ids.push(id.to_owned());
         if self.previous_ids.contains(id) || self.window_ids.contains(id) {
             return false;
         }
-        let time = serde_json::from_str::<EventView>(raw.get())
-            .ok()
-            .and_then(|e| e.attributes)
-            .and_then(|a| a.processed_at.or(a.time))
-            .and_then(|t| parse_iso_ms(&t));
         let newest = time.max(self.last_processed_ms);
         self.last_processed_ms = newest;
         let at = time.or(newest).unwrap_or(i64::MIN);
@@ -248,10 +233,9 @@ fn opens_role_chains(endpoint: &Endpoint) -> bool {
 /// A record's evidence id: the API's own id; for role assignments, which
 /// have none, `{accountId or groupId}:{resourceId}`.
 pub(crate) fn record_id(endpoint: &Endpoint, raw: &RawValue) -> Option<String> {
-    let field = |name: &str| -> Option<String> {
-        let fields: HashMap<String, &RawValue> = serde_json::from_str(raw.get()).ok()?;
-        let value: String = serde_json::from_str(fields.get(name)?.get()).ok()?;
-        (!value.is_empty()).then_some(value)
+    let field = |name: &str| {
+        let [value] = fields::strings(raw, [&[name]]);
+        value.filter(|v| !v.is_empty()).map(Cow::into_owned)
     };
     match endpoint {
         Endpoint::Directories => field("directoryId"),
@@ -264,6 +248,32 @@ pub(crate) fn record_id(endpoint: &Endpoint, raw: &RawValue) -> Option<String> {
         } => field("resourceId").map(|r| format!("{}:{r}", principal.raw())),
         _ => field("id"),
     }
+}
+
+/// A record's evidence id and, for an audit event, when it was processed
+/// (else when it happened): an event's are read together, in one pass.
+fn identify(endpoint: &Endpoint, raw: &RawValue) -> (Option<String>, Option<i64>) {
+    if *endpoint != Endpoint::EventsStream {
+        return (record_id(endpoint, raw), None);
+    }
+    let [id, processed_at, time] = fields::strings(
+        raw,
+        [
+            &["id"],
+            &["attributes", "processedAt"],
+            &["attributes", "time"],
+        ],
+    );
+    let time = processed_at.or(time).and_then(|t| parse_iso_ms(&t));
+    (id.filter(|id| !id.is_empty()).map(Cow::into_owned), time)
+}
+
+/// Hands the waiting batches to the host, in order, until one is refused.
+fn emit_all(sink: &mut impl Sink, unsent: &mut Vec<Vec<Evidence>>) -> Result<(), Error> {
+    for batch in unsent.drain(..) {
+        sink.emit(batch)?;
+    }
+    Ok(())
 }
 
 /// Runs a collection. See the module documentation.
@@ -288,6 +298,7 @@ pub fn collect(
         warnings: Vec::new(),
         counts: BTreeMap::new(),
         emitted: HashSet::new(),
+        unsent: Vec::new(),
         audit: Audit::new(Checkpoint::default()),
     };
     if let Some(text) = checkpoint {
@@ -330,6 +341,8 @@ struct Run<'a, T: Transport, S: Sink> {
     warnings: Vec<Warning>,
     counts: BTreeMap<&'static str, u64>,
     emitted: HashSet<u128>,
+    /// Pages' evidence not yet handed to the host (see [`Run::drain`]).
+    unsent: Vec<Vec<Evidence>>,
     audit: Audit,
 }
 
@@ -428,16 +441,28 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     }
 
     /// Runs rounds until every chain has ended.
+    ///
+    /// The evidence of a round's pages goes to the host while the next
+    /// round's requests are in flight: the host's checking and writing then
+    /// overlap the wait for the network instead of adding to every round.
+    /// A batch the host refuses still ends the run, one round later.
     fn drain(&mut self) -> Result<(), Error> {
         while !self.scheduler.is_idle() {
             let chains = &self.chains;
             let roles_full = self.role_chains >= self.limits.max_role_chains;
-            let round = self.scheduler.round(&mut *self.transport, |id| {
-                !roles_full
-                    || !chains
-                        .get(id)
-                        .is_some_and(|c| opens_role_chains(&c.endpoint))
-            });
+            let (sink, unsent) = (&mut *self.sink, &mut self.unsent);
+            let mut refused = Ok(());
+            let round = self.scheduler.round(
+                &mut *self.transport,
+                |id| {
+                    !roles_full
+                        || !chains
+                            .get(id)
+                            .is_some_and(|c| opens_role_chains(&c.endpoint))
+                },
+                &mut || refused = emit_all(sink, unsent),
+            );
+            refused?;
             for line in &round.retrying {
                 self.sink.log(Level::Info, line);
             }
@@ -445,7 +470,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 self.finished(finished)?;
             }
         }
-        Ok(())
+        emit_all(self.sink, &mut self.unsent)
     }
 
     fn finished(&mut self, finished: Finished<ChainId>) -> Result<(), Error> {
@@ -606,12 +631,12 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         let mut batch = Vec::with_capacity(records.len());
         let mut without_id = 0;
         for raw in &records {
-            let Some(record) = record_id(endpoint, raw) else {
+            let (Some(record), time) = identify(endpoint, raw) else {
                 without_id += 1;
                 continue;
             };
             let first_sighting = if kind == KIND_EVENT {
-                self.audit.sighting(&record, raw)
+                self.audit.sighting(&record, time)
             } else {
                 self.emitted.insert(fingerprint(&[kind, &record]))
             };
@@ -642,7 +667,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         }
         let emitted = batch.len() as u64;
         if !batch.is_empty() {
-            self.sink.emit(batch)?;
+            self.unsent.push(batch);
         }
         *self.counts.entry(kind).or_default() += emitted;
         let Some(chain) = self.chains.get_mut(&id) else {

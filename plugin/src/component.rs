@@ -3,8 +3,9 @@
 //! as its sink. Built only for `wasm32`; everything else in this crate is
 //! plain Rust, tested natively.
 //!
-//! [`WasiTransport::send_all`] starts every request of a batch at once
-//! (`outgoing-handler.handle` returns a future response immediately) and then
+//! [`WasiTransport::send_all_meanwhile`] starts every request of a batch at
+//! once (`outgoing-handler.handle` returns a future response immediately),
+//! runs the caller's `meanwhile` work while the host carries them, and then
 //! drives them all, heads and bodies, with one `wasi:io/poll.poll` over every
 //! pending pollable, so independent lists are fetched in parallel without an
 //! async runtime in the guest.
@@ -112,6 +113,14 @@ enum InFlight {
 
 impl Transport for WasiTransport {
     fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>> {
+        self.send_all_meanwhile(requests, &mut || {})
+    }
+
+    fn send_all_meanwhile(
+        &mut self,
+        requests: Vec<Request>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Vec<Result<Response, TransportError>> {
         let mut flights: Vec<InFlight> = requests
             .iter()
             .map(|r| match start(r) {
@@ -119,6 +128,7 @@ impl Transport for WasiTransport {
                 Err(e) => InFlight::Done(Err(e)),
             })
             .collect();
+        meanwhile();
         loop {
             let pending: Vec<usize> = (0..flights.len())
                 .filter(|&i| !matches!(flights[i], InFlight::Done(_)))

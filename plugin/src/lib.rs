@@ -18,6 +18,7 @@ mod component;
 mod config;
 pub mod contract;
 mod dates;
+mod fields;
 mod fingerprint;
 mod manifest;
 mod pagination;

@@ -61,28 +61,67 @@ struct Next {
 
 /// The envelope of a page: the records stay raw, so they are emitted exactly
 /// as received.
-#[derive(Deserialize)]
 pub struct Page<'a> {
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
+    data: Data<'a>,
+    links: Option<Next>,
+    meta: Option<Next>,
+}
+
+/// A page's `data`.
+enum Data<'a> {
+    Missing,
+    /// A list: its records, found in the same pass as the envelope.
+    Items(Vec<&'a RawValue>),
+    /// Anything else, such as the org's object.
+    Other(&'a RawValue),
+}
+
+/// A page as JSON, with `data` read as `D`.
+#[derive(Deserialize)]
+struct Envelope<D> {
+    data: Option<D>,
     links: Option<Next>,
     meta: Option<Next>,
 }
 
 impl<'a> Page<'a> {
+    /// Reads the envelope. A list's records are split out in the same pass,
+    /// so a page is scanned once, not once for the envelope and again for
+    /// its records (pages are most of a collection's work); only a page
+    /// whose `data` is not a list, like the org, is read a second time.
     pub fn parse(body: &'a [u8]) -> Result<Page<'a>, String> {
-        serde_json::from_slice(body).map_err(|e| format!("not a page: {e}"))
+        if let Ok(list) = serde_json::from_slice::<Envelope<Vec<&'a RawValue>>>(body) {
+            return Ok(Page {
+                data: list.data.map_or(Data::Missing, Data::Items),
+                links: list.links,
+                meta: list.meta,
+            });
+        }
+        let other: Envelope<&'a RawValue> =
+            serde_json::from_slice(body).map_err(|e| format!("not a page: {e}"))?;
+        Ok(Page {
+            data: other.data.map_or(Data::Missing, Data::Other),
+            links: other.links,
+            meta: other.meta,
+        })
     }
 
     /// `data` as a single object (the org).
     pub fn object(&self) -> Result<&'a RawValue, String> {
-        self.data.ok_or_else(|| "no \"data\"".to_owned())
+        match &self.data {
+            Data::Other(data) => Ok(data),
+            Data::Items(_) => Err("\"data\" is a list, not an object".to_owned()),
+            Data::Missing => Err("no \"data\"".to_owned()),
+        }
     }
 
     /// `data` as a list of records.
     pub fn items(&self) -> Result<Vec<&'a RawValue>, String> {
-        let data = self.object()?;
-        serde_json::from_str(data.get()).map_err(|e| format!("\"data\" is not a list: {e}"))
+        match &self.data {
+            Data::Items(items) => Ok(items.clone()),
+            Data::Other(_) => Err("\"data\" is not a list".to_owned()),
+            Data::Missing => Err("no \"data\"".to_owned()),
+        }
     }
 
     /// The next page's position: `links.next`, else `meta.next`.

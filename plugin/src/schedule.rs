@@ -70,10 +70,12 @@ impl<K> Scheduler<K> {
     /// sleeps until the earliest retry is due instead. `may_send` lets the
     /// caller hold back requests for back-pressure; if it would hold back
     /// every queued request it is ignored, so a round always makes progress.
+    /// `meanwhile` runs once, while the round's requests are in flight.
     pub fn round(
         &mut self,
         transport: &mut impl Transport,
         may_send: impl Fn(&K) -> bool,
+        meanwhile: &mut dyn FnMut(),
     ) -> Round<K> {
         let mut round = Round {
             finished: Vec::new(),
@@ -93,6 +95,7 @@ impl<K> Scheduler<K> {
         }
         self.queue = waiting;
         if batch.is_empty() {
+            meanwhile();
             if let Some(due) = self
                 .queue
                 .iter()
@@ -105,7 +108,7 @@ impl<K> Scheduler<K> {
             return round;
         }
         let requests = batch.iter().map(|p| p.request.clone()).collect::<Vec<_>>();
-        let answers = transport.send_all(requests);
+        let answers = transport.send_all_meanwhile(requests, meanwhile);
         if answers.len() != batch.len() {
             let bug = format!(
                 "the transport answered {} of {} requests",

@@ -75,6 +75,17 @@ pub trait Transport {
     /// order. The glue starts every request, then polls them all, so the
     /// round takes as long as the slowest request, not the sum.
     fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>>;
+    /// [`Transport::send_all`], running `meanwhile` while the requests are
+    /// on their way, so that work left from earlier answers overlaps the
+    /// wait for these instead of adding to it. The default runs it first.
+    fn send_all_meanwhile(
+        &mut self,
+        requests: Vec<Request>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Vec<Result<Response, TransportError>> {
+        meanwhile();
+        self.send_all(requests)
+    }
     /// Waits. Retries wait through this so that tests run on a fake clock.
     fn sleep(&mut self, duration: Duration);
     /// Unix epoch milliseconds from the host clock.

@@ -38,7 +38,7 @@ fn probe(
         }
     }
     while !scheduler.is_idle() {
-        for finished in scheduler.round(transport, |_| true).finished {
+        for finished in scheduler.round(transport, |_| true, &mut || {}).finished {
             let endpoint = &finished.endpoint;
             results[finished.key] = finished.outcome.and_then(|response| {
                 let page = Page::parse(&response.body)
