@@ -20,7 +20,6 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::fs::File;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -106,22 +105,6 @@ impl Transport for NativeTransport {
             }
             results
         })
-    }
-
-    fn sleep(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    }
-
-    fn random_u64(&mut self) -> u64 {
-        std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish()
     }
 }
 

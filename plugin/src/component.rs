@@ -20,8 +20,6 @@ use crate::contract as c;
 use crate::transport::{Method, Request, Response, Sink, Transport, TransportError};
 use exports::watchdog::integration::integration::Guest;
 use std::cell::RefCell;
-use std::hash::{BuildHasher, Hasher};
-use std::time::Duration;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method as WasiMethod, OutgoingBody,
@@ -160,24 +158,6 @@ impl Transport for WasiTransport {
                 _ => Err(lost()),
             })
             .collect()
-    }
-
-    fn sleep(&mut self, duration: Duration) {
-        std::thread::sleep(duration);
-    }
-
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    }
-
-    fn random_u64(&mut self) -> u64 {
-        // `RandomState` is seeded from the host's `wasi:random`; a fresh one
-        // per call is an unpredictable value, which is all jitter needs.
-        std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish()
     }
 }
 

@@ -87,11 +87,28 @@ pub trait Transport {
         self.send_all(requests)
     }
     /// Waits. Retries wait through this so that tests run on a fake clock.
-    fn sleep(&mut self, duration: Duration);
-    /// Unix epoch milliseconds from the host clock.
-    fn now_ms(&self) -> i64;
-    /// Randomness for retry jitter.
-    fn random_u64(&mut self) -> u64;
+    /// The default is the standard library's, which on `wasm32-wasip2` is
+    /// the host's `wasi:clocks`.
+    fn sleep(&mut self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+    /// Unix epoch milliseconds from the host clock (the standard library's
+    /// wall clock, natively and in the component alike).
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+    /// Randomness for retry jitter. The default takes a fresh `RandomState`,
+    /// which is seeded from the operating system's randomness (in the
+    /// component, the host's `wasi:random`): unpredictable, which is all
+    /// jitter needs.
+    fn random_u64(&mut self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    }
 }
 
 /// Where evidence and log lines go: the host's `emit` and `log` imports.
