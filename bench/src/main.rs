@@ -52,8 +52,8 @@ struct Args {
     /// Audit events of the organization in figures 1, 2 and 5.
     #[arg(long, default_value_t = 200_000)]
     events: usize,
-    /// Native/sandboxed pairs in figure 1 (the issue asks for at least 5;
-    /// more steady the median on a shared machine).
+    /// Native/sandboxed pairs in figure 1 (at least 5 for a published
+    /// figure; more make the median steadier on a shared machine).
     #[arg(long, default_value_t = 7)]
     pairs: usize,
     /// Simulated latency per request in figure 2, milliseconds.

@@ -1,5 +1,6 @@
 //! The collection: every list of the organization read as a cursor chain,
-//! the independent chains in parallel, each page emitted as it arrives.
+//! the independent chains in parallel, each page emitted while the next
+//! round is in flight.
 //!
 //! Order: the org object first and alone (it is the credential check: a 401
 //! or 404 there ends the run before anything else is asked). Then the
@@ -23,6 +24,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 use serde_json::value::RawValue;
 
@@ -101,11 +103,13 @@ struct Audit {
     /// Where the next run resumes.
     next: Option<Position>,
     last_processed_ms: Option<i64>,
-    /// Ids of recent events, oldest first, and the same as a set.
-    window: VecDeque<(i64, String)>,
-    window_ids: HashSet<String>,
-    page_ids: Vec<String>,
-    last_page_ids: Vec<String>,
+    /// Ids of recent events, oldest first, and the same as a set. An id is
+    /// shared by the lists that hold it: one copy an event, not three (a
+    /// collection reads a million of them).
+    window: VecDeque<(i64, Rc<str>)>,
+    window_ids: HashSet<Rc<str>>,
+    page_ids: Vec<Rc<str>>,
+    last_page_ids: Vec<Rc<str>>,
 }
 
 impl Audit {
@@ -127,15 +131,17 @@ impl Audit {
     /// was emitted before (in the previous run's overlap, or earlier in this
     /// run).
     fn sighting(&mut self, id: &str, time: Option<i64>) -> bool {
-        self.page_ids.push(id.to_owned());
         if self.previous_ids.contains(id) || self.window_ids.contains(id) {
+            self.page_ids.push(Rc::from(id));
             return false;
         }
+        let id: Rc<str> = Rc::from(id);
+        self.page_ids.push(id.clone());
         let newest = time.max(self.last_processed_ms);
         self.last_processed_ms = newest;
         let at = time.or(newest).unwrap_or(i64::MIN);
-        self.window.push_back((at, id.to_owned()));
-        self.window_ids.insert(id.to_owned());
+        self.window.push_back((at, id.clone()));
+        self.window_ids.insert(id);
         let horizon = newest.unwrap_or(i64::MIN).saturating_sub(OVERLAP_MS);
         while self.window.len() > MAX_RECENT_IDS
             || self.window.front().is_some_and(|(t, _)| *t < horizon)
@@ -177,9 +183,12 @@ impl Audit {
         let mut recent_ids = if self.last_page_ids.is_empty() {
             self.previous.recent_ids.clone()
         } else {
-            let mut ids = self.last_page_ids.clone();
-            ids.extend(self.window.iter().map(|(_, id)| id.clone()));
-            ids
+            let window = self.window.iter().map(|(_, id)| id);
+            self.last_page_ids
+                .iter()
+                .chain(window)
+                .map(|id| id.to_string())
+                .collect()
         };
         recent_ids.sort();
         recent_ids.dedup();

@@ -1,9 +1,10 @@
 //! The loopback HTTP/1.1 server, its request pipeline, and [`SimHandle`] to run it.
 //!
-//! Every request goes through the same steps: count it, let the faults decide, wait the
-//! configured latency, take a rate-limit slot, then either the fault's replacement, a 429
-//! for an exhausted enforced window, or the API's answer; finally the body is delivered as a
-//! body fault says, with `X-RateLimit-*` headers on every response.
+//! Every request goes through the same steps: count it, let the faults decide, take a
+//! rate-limit slot, then either the fault's replacement, a 429 for an exhausted enforced
+//! window, or the API's answer; then wait until the configured latency has passed since the
+//! request arrived; finally the body is delivered as a body fault says, with `X-RateLimit-*`
+//! headers on every response.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -211,6 +212,7 @@ async fn handle(
     shared: Arc<Shared>,
     request: Request<Incoming>,
 ) -> Result<Response<SimBody>, ResetByFault> {
+    let arrived = tokio::time::Instant::now();
     let number = shared.served.fetch_add(1, Ordering::AcqRel) + 1;
     let path = request.uri().path().to_owned();
     let endpoint = route(&path).map(|r| r.endpoint);
@@ -218,11 +220,18 @@ async fn handle(
         shared.by_endpoint[endpoint as usize].fetch_add(1, Ordering::AcqRel);
     }
     let plan = shared.faults.plan(&path);
+    // The latency is the time from the request to its answer, as a client measures it:
+    // building the answer happens within it, not after it. Otherwise every large page
+    // (500 audit events take milliseconds to render) would take longer than the latency
+    // asked for, and a benchmark against the latency would measure the simulator.
     let delay = shared.latency + plan.delay;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    let wait = || async {
+        if !delay.is_zero() {
+            tokio::time::sleep_until(arrived + delay).await;
+        }
+    };
     if plan.replacement == Some(Replacement::Reset) {
+        wait().await;
         return Err(ResetByFault);
     }
     let quota = if endpoint == Some(Endpoint::Events) {
@@ -260,6 +269,7 @@ async fn handle(
         Outcome::Error(error) => (error.status, error.body(&id)),
         Outcome::Forbidden => (StatusCode::FORBIDDEN, spring_forbidden(&path, &id)),
     };
+    wait().await;
     Ok(deliver(
         Reply {
             status,
