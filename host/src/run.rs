@@ -236,17 +236,24 @@ impl Loaded {
         Ok(session)
     }
 
+    /// The grant and an outbound whose exchanges are not kept: for runs that
+    /// write no bundle (`configure`, `validate`).
+    fn unledgered(
+        &self,
+        config: &RunConfig,
+        options: &Options,
+        tape: OpenTape,
+    ) -> Result<(Arc<Grant>, Arc<Outbound>), Failure> {
+        let grant = self.grant(config, options)?;
+        let log = options.log.with_scrubber(grant.scrubber.clone());
+        let outbound = options.outbound(grant.clone(), log, Box::new(std::io::sink()), tape);
+        Ok((grant, outbound))
+    }
+
     /// Configures a fresh instance and drops it: whether the plugin accepts
     /// these values, with no request made.
     pub async fn configure(&self, config: &RunConfig, options: &Options) -> Result<(), Failure> {
-        let grant = self.grant(config, options)?;
-        let log = options.log.with_scrubber(grant.scrubber.clone());
-        let outbound = options.outbound(
-            grant.clone(),
-            log,
-            Box::new(std::io::sink()),
-            OpenTape::Live,
-        );
+        let (grant, outbound) = self.unledgered(config, options, OpenTape::Live)?;
         self.configured(grant, config, options, outbound, None)
             .await
             .map(drop)
@@ -258,14 +265,7 @@ impl Loaded {
         config: &RunConfig,
         options: &Options,
     ) -> Result<Vec<Check>, Failure> {
-        let grant = self.grant(config, options)?;
-        let log = options.log.with_scrubber(grant.scrubber.clone());
-        let outbound = options.outbound(
-            grant.clone(),
-            log,
-            Box::new(std::io::sink()),
-            options.tape.open()?,
-        );
+        let (grant, outbound) = self.unledgered(config, options, options.tape.open()?)?;
         let mut session = self
             .configured(grant, config, options, outbound.clone(), None)
             .await?;
