@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 
 use crate::contract::{Finding, FindingStatus, Severity};
 use crate::dates::{DAY_MS, parse_iso_ms};
@@ -57,8 +56,8 @@ pub enum Area {
     ApiTokens,
 }
 
-fn view<T: DeserializeOwned>(raw: &RawValue) -> Option<T> {
-    serde_json::from_str(raw.get()).ok()
+fn view<T: DeserializeOwned>(record: &str) -> Option<T> {
+    serde_json::from_str(record).ok()
 }
 
 #[derive(Deserialize)]
@@ -210,8 +209,8 @@ impl Tally {
     /// One user record. `expanded` says whether product access was asked
     /// for. Returns whether the user holds an admin platform role, so that
     /// the caller reads their role assignments.
-    pub fn user(&mut self, id: &str, raw: &RawValue, expanded: bool) -> bool {
-        let Some(user) = view::<UserView>(raw).filter(|u| u.status.is_some()) else {
+    pub fn user(&mut self, id: &str, record: &str, expanded: bool) -> bool {
+        let Some(user) = view::<UserView>(record).filter(|u| u.status.is_some()) else {
             self.incomplete(Area::Users);
             return false;
         };
@@ -277,8 +276,8 @@ impl Tally {
     }
 
     /// One role-assignment record of an admin candidate.
-    pub fn user_roles(&mut self, account: &str, raw: &RawValue) {
-        match view::<RoleAssignmentView>(raw) {
+    pub fn user_roles(&mut self, account: &str, record: &str) {
+        match view::<RoleAssignmentView>(record) {
             Some(a) if a.grants_org_admin() => {
                 if let Some(admin) = self.admins.get_mut(account) {
                     admin.org_admin = true;
@@ -291,15 +290,15 @@ impl Tally {
 
     /// One role-assignment record of a group (reported in the admin
     /// findings' detail; members are counted through their own roles).
-    pub fn group_roles(&mut self, group: &str, raw: &RawValue) {
-        if view::<RoleAssignmentView>(raw).is_some_and(|a| a.grants_org_admin()) {
+    pub fn group_roles(&mut self, group: &str, record: &str) {
+        if view::<RoleAssignmentView>(record).is_some_and(|a| a.grants_org_admin()) {
             self.groups_granting_org_admin.insert(group.to_owned());
         }
     }
 
     /// One domain. Deleted claims are history, not domains of the org.
-    pub fn domain(&mut self, id: &str, raw: &RawValue) {
-        let Some(domain) = view::<AttributesView<DomainView>>(raw) else {
+    pub fn domain(&mut self, id: &str, record: &str) {
+        let Some(domain) = view::<AttributesView<DomainView>>(record) else {
             return self.incomplete(Area::Domains);
         };
         let status = domain
@@ -317,8 +316,8 @@ impl Tally {
     }
 
     /// One policy; only IP allowlists matter to the findings.
-    pub fn policy(&mut self, raw: &RawValue) {
-        let Some(policy) = view::<AttributesView<PolicyView>>(raw) else {
+    pub fn policy(&mut self, record: &str) {
+        let Some(policy) = view::<AttributesView<PolicyView>>(record) else {
             return self.incomplete(Area::Policies);
         };
         if let Some(p) = policy.attributes
@@ -349,8 +348,8 @@ impl Tally {
     }
 
     /// One user API token. Expired tokens cannot be used and are left out.
-    pub fn api_token(&mut self, id: &str, raw: &RawValue) {
-        let Some(token) = view::<TokenView>(raw) else {
+    pub fn api_token(&mut self, id: &str, record: &str) {
+        let Some(token) = view::<TokenView>(record) else {
             return self.incomplete(Area::ApiTokens);
         };
         let expires = token.expires_at.as_deref().and_then(parse_iso_ms);
@@ -674,10 +673,6 @@ mod tests {
 
     const NOW: i64 = 200 * DAY_MS;
 
-    fn raw(json: &str) -> Box<RawValue> {
-        RawValue::from_string(json.to_owned()).unwrap()
-    }
-
     fn status(tally: &Tally, id: &str) -> FindingStatus {
         tally
             .findings("org")
@@ -707,7 +702,7 @@ mod tests {
         let mut tally = Tally::new(NOW, 5);
         tally.user(
             "u1",
-            &raw(r#"{"status":"active","claimStatus":"managed","mfaEnabled":false}"#),
+            r#"{"status":"active","claimStatus":"managed","mfaEnabled":false}"#,
             true,
         );
         tally.incomplete(Area::Users);
@@ -719,18 +714,14 @@ mod tests {
     #[test]
     fn unreported_2sv_is_unknown_not_pass() {
         let mut tally = Tally::new(NOW, 5);
-        tally.user(
-            "u1",
-            &raw(r#"{"status":"active","claimStatus":"managed"}"#),
-            true,
-        );
+        tally.user("u1", r#"{"status":"active","claimStatus":"managed"}"#, true);
         assert_eq!(status(&tally, "mfa-active-managed"), FindingStatus::Unknown);
     }
 
     #[test]
     fn unreadable_users_make_user_findings_unknown() {
         let mut tally = Tally::new(NOW, 5);
-        assert!(!tally.user("u1", &raw(r#"{"status":7}"#), true));
+        assert!(!tally.user("u1", r#"{"status":7}"#, true));
         assert_eq!(status(&tally, "mfa-active-managed"), FindingStatus::Unknown);
     }
 
@@ -740,9 +731,9 @@ mod tests {
         let recent = "1970-07-01T00:00:00Z"; // day 181
         let old = "1970-01-02T00:00:00Z"; // day 1
         let user = |access: &str, added: &str| {
-            raw(&format!(
+            format!(
                 r#"{{"status":"active","claimStatus":"managed","mfaEnabled":true,"productAccess":{access},"addedToOrg":"{added}"}}"#
-            ))
+            )
         };
         let both =
             format!(r#"[{{"lastActiveTimestamp":"{old}"}},{{"lastActiveTimestamp":"{recent}"}}]"#);
@@ -761,15 +752,15 @@ mod tests {
     #[test]
     fn tokens_are_judged_on_use_and_expiry() {
         let mut tally = Tally::new(NOW, 5);
-        tally.api_token("fresh", &raw(r#"{"createdAt":"1970-07-01T00:00:00Z","expiresAt":"1971-01-01T00:00:00Z","lastActiveAt":null}"#));
-        tally.api_token("stale", &raw(r#"{"createdAt":"1970-01-01T00:00:00Z","expiresAt":"1971-01-01T00:00:00Z","lastActiveAt":"1970-01-02T00:00:00Z"}"#));
+        tally.api_token("fresh", r#"{"createdAt":"1970-07-01T00:00:00Z","expiresAt":"1971-01-01T00:00:00Z","lastActiveAt":null}"#);
+        tally.api_token("stale", r#"{"createdAt":"1970-01-01T00:00:00Z","expiresAt":"1971-01-01T00:00:00Z","lastActiveAt":"1970-01-02T00:00:00Z"}"#);
         tally.api_token(
             "forever",
-            &raw(r#"{"createdAt":"1970-07-01T00:00:00Z","lastActiveAt":"1970-07-10T00:00:00Z"}"#),
+            r#"{"createdAt":"1970-07-01T00:00:00Z","lastActiveAt":"1970-07-10T00:00:00Z"}"#,
         );
         tally.api_token(
             "expired",
-            &raw(r#"{"createdAt":"1970-01-01T00:00:00Z","expiresAt":"1970-02-01T00:00:00Z"}"#),
+            r#"{"createdAt":"1970-01-01T00:00:00Z","expiresAt":"1970-02-01T00:00:00Z"}"#,
         );
         let f = tally.findings("org");
         let stale = f.iter().find(|f| f.id == "api-tokens-stale").unwrap();
@@ -785,16 +776,14 @@ mod tests {
     fn domains_and_allowlists() {
         let mut tally = Tally::new(NOW, 5);
         let domain = |status: &str| {
-            raw(&format!(
+            format!(
                 r#"{{"attributes":{{"name":"example.com","claim":{{"type":"dns","status":"{status}"}}}}}}"#
-            ))
+            )
         };
         tally.domain("d1", &domain("verified"));
         tally.domain("d2", &domain("unverified"));
         tally.domain("d3", &domain("deleted"));
-        tally.policy(&raw(
-            r#"{"attributes":{"type":"ip-allowlist","status":"disabled"}}"#,
-        ));
+        tally.policy(r#"{"attributes":{"type":"ip-allowlist","status":"disabled"}}"#);
         let f = tally.findings("org");
         let domains = f.iter().find(|f| f.id == "unverified-domains").unwrap();
         assert_eq!(
@@ -802,28 +791,24 @@ mod tests {
             (2, vec!["d2".to_owned()])
         );
         assert_eq!(status(&tally, "ip-allowlist"), FindingStatus::Fail);
-        tally.policy(&raw(
-            r#"{"attributes":{"type":"ip-allowlist","status":"enabled"}}"#,
-        ));
+        tally.policy(r#"{"attributes":{"type":"ip-allowlist","status":"enabled"}}"#);
         assert_eq!(status(&tally, "ip-allowlist"), FindingStatus::Pass);
     }
 
     #[test]
     fn admin_count_bounds() {
-        let admin = raw(
-            r#"{"status":"active","claimStatus":"managed","mfaEnabled":true,"platformRoles":["atlassian/org-admin"]}"#,
-        );
+        let admin = r#"{"status":"active","claimStatus":"managed","mfaEnabled":true,"platformRoles":["atlassian/org-admin"]}"#;
         let mut tally = Tally::new(NOW, 2);
-        tally.user("a1", &admin, true);
+        tally.user("a1", admin, true);
         let f = tally.findings("org");
         let count = f.iter().find(|f| f.id == "org-admin-count").unwrap();
         assert_eq!(
             (count.status, count.failing.clone()),
             (FindingStatus::Fail, vec!["org".to_owned()])
         );
-        tally.user("a2", &admin, true);
+        tally.user("a2", admin, true);
         assert_eq!(status(&tally, "org-admin-count"), FindingStatus::Pass);
-        tally.user("a3", &admin, true);
+        tally.user("a3", admin, true);
         let f = tally.findings("org");
         let count = f.iter().find(|f| f.id == "org-admin-count").unwrap();
         assert_eq!(count.failing, ["a1", "a2", "a3"]);

@@ -1,6 +1,15 @@
 //! The collection: every list of the organization read as a cursor chain,
-//! the independent chains in parallel, each page emitted while the next
-//! round is in flight.
+//! the independent chains in parallel, each page's records processed and
+//! emitted while the next round is in flight.
+//!
+//! A page is handled in two steps. When it arrives, only its envelope is
+//! read: that is enough to ask for the next page. Its records (ids, findings,
+//! evidence) are processed during the next round, while that page is on its
+//! way. A long chain such as the audit log then costs the network's time or
+//! the processing's a page, whichever is longer, not both. Pages whose
+//! records open chains (directories, users, groups) are the exception: they
+//! are processed at once, so the chains they open go out in the next round
+//! and the back-pressure below sees them.
 //!
 //! Order: the org object first and alone (it is the credential check: a 401
 //! or 404 there ends the run before anything else is asked). Then the
@@ -24,11 +33,10 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::ops::Range;
 use std::rc::Rc;
 
-use serde_json::value::RawValue;
-
-use crate::api::{Endpoint, KIND_EVENT, KIND_USER, Segment};
+use crate::api::{Endpoint, KIND_USER, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::config::Config;
@@ -37,7 +45,7 @@ use crate::dates::{format_ms, parse_iso_ms};
 use crate::fields;
 use crate::fingerprint::fingerprint;
 use crate::manifest::EVIDENCE_KINDS;
-use crate::pagination::{Page, Pager, Position};
+use crate::pagination::{NOT_UTF8, Page, Pager, Position};
 use crate::retry::RetryPolicy;
 use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
@@ -153,15 +161,12 @@ impl Audit {
         true
     }
 
-    /// Ends a page read at `at` that announced `next`. An empty page is the
-    /// stream's tail: its cursor (or, without one, its own position) is where
-    /// the next run polls. A page without a successor is read again next
-    /// time from its own position; its ids de-duplicate that.
-    fn page_end(&mut self, next: Option<Position>, at: Option<Position>) -> Flow {
-        let empty = self.page_ids.is_empty();
-        if !empty {
-            self.last_page_ids = std::mem::take(&mut self.page_ids);
-        }
+    /// Decides how the stream goes on after the page read at `at`, which
+    /// announced `next` and held records or not (`empty`). An empty page is
+    /// the stream's tail: its cursor (or, without one, its own position) is
+    /// where the next run polls. A page without a successor is read again
+    /// next time from its own position; its ids de-duplicate that.
+    fn page_end(&mut self, next: Option<Position>, at: Option<Position>, empty: bool) -> Flow {
         match next {
             Some(next) if !empty => {
                 self.next = Some(next.clone());
@@ -175,6 +180,14 @@ impl Audit {
                 self.next = at;
                 Flow::End
             }
+        }
+    }
+
+    /// Closes the sightings of a processed page: the last page with events
+    /// is the one the next run may read again.
+    fn page_processed(&mut self) {
+        if !self.page_ids.is_empty() {
+            self.last_page_ids = std::mem::take(&mut self.page_ids);
         }
     }
 
@@ -227,6 +240,11 @@ fn is_role_chain(endpoint: &Endpoint) -> bool {
     )
 }
 
+/// Chains whose records open other chains.
+fn opens_chains(endpoint: &Endpoint) -> bool {
+    *endpoint == Endpoint::Directories || opens_role_chains(endpoint)
+}
+
 /// Chains whose records open role-assignment chains: held back while too
 /// many of those are open.
 fn opens_role_chains(endpoint: &Endpoint) -> bool {
@@ -241,9 +259,9 @@ fn opens_role_chains(endpoint: &Endpoint) -> bool {
 
 /// A record's evidence id: the API's own id; for role assignments, which
 /// have none, `{accountId or groupId}:{resourceId}`.
-pub(crate) fn record_id(endpoint: &Endpoint, raw: &RawValue) -> Option<String> {
+pub(crate) fn record_id(endpoint: &Endpoint, record: &str) -> Option<String> {
     let field = |name: &str| {
-        let [value] = fields::strings(raw, [&[name]]);
+        let [value] = fields::strings(record, [&[name]]);
         value.filter(|v| !v.is_empty()).map(Cow::into_owned)
     };
     match endpoint {
@@ -261,12 +279,12 @@ pub(crate) fn record_id(endpoint: &Endpoint, raw: &RawValue) -> Option<String> {
 
 /// A record's evidence id and, for an audit event, when it was processed
 /// (else when it happened): an event's are read together, in one pass.
-fn identify(endpoint: &Endpoint, raw: &RawValue) -> (Option<String>, Option<i64>) {
+fn identify(endpoint: &Endpoint, record: &str) -> (Option<String>, Option<i64>) {
     if *endpoint != Endpoint::EventsStream {
-        return (record_id(endpoint, raw), None);
+        return (record_id(endpoint, record), None);
     }
     let [id, processed_at, time] = fields::strings(
-        raw,
+        record,
         [
             &["id"],
             &["attributes", "processedAt"],
@@ -275,14 +293,6 @@ fn identify(endpoint: &Endpoint, raw: &RawValue) -> (Option<String>, Option<i64>
     );
     let time = processed_at.or(time).and_then(|t| parse_iso_ms(&t));
     (id.filter(|id| !id.is_empty()).map(Cow::into_owned), time)
-}
-
-/// Hands the waiting batches to the host, in order, until one is refused.
-fn emit_all(sink: &mut impl Sink, unsent: &mut Vec<Vec<Evidence>>) -> Result<(), Error> {
-    for batch in unsent.drain(..) {
-        sink.emit(batch)?;
-    }
-    Ok(())
 }
 
 /// Runs a collection. See the module documentation.
@@ -298,22 +308,26 @@ pub fn collect(
         org: &config.org,
         limits,
         transport,
-        sink,
         scheduler: Scheduler::new(limits.max_in_flight, limits.retry.clone()),
         chains: HashMap::new(),
         next_id: 0,
         role_chains: 0,
-        tally: Tally::new(now_ms, config.max_org_admins),
-        warnings: Vec::new(),
-        counts: BTreeMap::new(),
-        emitted: HashSet::new(),
-        unsent: Vec::new(),
-        audit: Audit::new(Checkpoint::default()),
+        records: Records {
+            sink,
+            tally: Tally::new(now_ms, config.max_org_admins),
+            warnings: Vec::new(),
+            counts: BTreeMap::new(),
+            emitted: HashSet::new(),
+            audit: Audit::new(Checkpoint::default()),
+            received: Vec::new(),
+            unsent: Vec::new(),
+            opened: Vec::new(),
+        },
     };
     if let Some(text) = checkpoint {
         match Checkpoint::decode(&text) {
-            Ok(previous) => run.audit = Audit::new(previous),
-            Err(why) => run.warn(
+            Ok(previous) => run.records.audit = Audit::new(previous),
+            Err(why) => run.records.warn(
                 "audit log",
                 format!("audit-log gap: {why}; the whole retained audit log was read instead, so events that fell out of retention since the previous run are missing."),
                 None,
@@ -334,39 +348,53 @@ pub fn collect(
     }
     run.start_audit();
     run.drain()?;
-    Ok(run.finish())
+    Ok(run.records.finish(run.org))
 }
 
+/// The chains and the requests of a collection.
 struct Run<'a, T: Transport, S: Sink> {
     org: &'a Segment,
     limits: &'a Limits,
     transport: &'a mut T,
-    sink: &'a mut S,
     scheduler: Scheduler<ChainId>,
     chains: HashMap<ChainId, Chain>,
     next_id: ChainId,
     role_chains: usize,
+    records: Records<'a, S>,
+}
+
+/// A page whose envelope was read and whose records wait to be processed.
+struct Received {
+    endpoint: Endpoint,
+    request: Request,
+    body: String,
+    /// Where each record's JSON text lies in `body`.
+    records: Vec<Range<usize>>,
+}
+
+/// What the records of a collection feed: evidence on its way to the host,
+/// the findings, the audit-log bookkeeping, the warnings, and the chains
+/// the records open. Apart from [`Run`], so that records are processed
+/// while the run's transport carries the next round.
+struct Records<'a, S: Sink> {
+    sink: &'a mut S,
     tally: Tally,
     warnings: Vec<Warning>,
     counts: BTreeMap<&'static str, u64>,
+    /// Fingerprints of emitted records, to emit an account seen in several
+    /// directories once.
     emitted: HashSet<u128>,
-    /// Pages' evidence not yet handed to the host (see [`Run::drain`]).
-    unsent: Vec<Vec<Evidence>>,
     audit: Audit,
+    /// Pages waiting for their records to be processed, in arrival order.
+    received: Vec<Received>,
+    /// Processed pages' evidence not yet handed to the host.
+    unsent: Vec<Vec<Evidence>>,
+    /// Chains that processed records opened; the run starts them after the
+    /// round.
+    opened: Vec<Endpoint>,
 }
 
 impl<T: Transport, S: Sink> Run<'_, T, S> {
-    fn warn(&mut self, resource: &str, message: String, cause: Option<Error>, incomplete: bool) {
-        self.sink
-            .log(Level::Warn, &format!("{resource}: {message}"));
-        self.warnings.push(Warning {
-            resource: resource.to_owned(),
-            message,
-            cause,
-            incomplete,
-        });
-    }
-
     /// Opens a chain over `endpoint` whose first page is at `at`.
     fn start(
         &mut self,
@@ -405,13 +433,14 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// before its last processed event, else from the start of what the API
     /// retains.
     fn start_audit(&mut self) {
-        self.tally.audit_resumed(!self.audit.previous.is_empty());
+        let audit = &mut self.records.audit;
+        self.records.tally.audit_resumed(!audit.previous.is_empty());
         match (
-            self.audit.previous.next.clone(),
-            self.audit.previous.last_processed_ms,
+            audit.previous.next.clone(),
+            audit.previous.last_processed_ms,
         ) {
             (Some(position), _) => {
-                self.audit.resuming_at_position = true;
+                audit.resuming_at_position = true;
                 self.start(Endpoint::EventsStream, Vec::new(), Some(position));
             }
             (None, Some(ms)) => {
@@ -426,40 +455,54 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// measured against the clock, so what a first run reads would depend on
     /// the day it runs; the API's own retention is the window.
     fn start_full_audit_window(&mut self) {
-        self.audit.resuming_at_position = false;
+        self.records.audit.resuming_at_position = false;
         self.start(Endpoint::EventsStream, Vec::new(), None);
     }
 
     /// The checkpoint's position was refused: say from when events may be
     /// missing, and read everything retained instead.
     fn audit_gap(&mut self, cause: Error) {
-        let since = self
+        let records = &mut self.records;
+        let since = records
             .audit
             .previous
             .last_processed_ms
             .map_or_else(|| "the previous run".to_owned(), format_ms);
-        self.warn(
+        records.warn(
             "audit log",
             format!("audit-log gap: Atlassian refused the saved audit-log position, so the whole retained audit log was read again; events processed after {since} that fell out of retention in the meantime are missing, and events before it repeat earlier runs."),
             Some(cause),
             true,
         );
-        self.audit.next = None;
-        self.tally.audit_resumed(false);
+        records.audit.next = None;
+        records.tally.audit_resumed(false);
         self.start_full_audit_window();
     }
 
-    /// Runs rounds until every chain has ended.
+    /// Runs rounds until every chain has ended and every page's records
+    /// are processed and emitted.
     ///
-    /// The evidence of a round's pages goes to the host while the next
-    /// round's requests are in flight: the host's checking and writing then
-    /// overlap the wait for the network instead of adding to every round.
-    /// A batch the host refuses still ends the run, one round later.
+    /// The records of a round's pages are processed and go to the host
+    /// while the next round's requests are in flight (see the module
+    /// documentation). A batch the host refuses still ends the run, one
+    /// round later.
     fn drain(&mut self) -> Result<(), Error> {
-        while !self.scheduler.is_idle() {
+        loop {
+            for endpoint in std::mem::take(&mut self.records.opened) {
+                self.start(endpoint, Vec::new(), None);
+            }
+            if self.scheduler.is_idle() {
+                if self.records.received.is_empty() {
+                    return Ok(());
+                }
+                // Nothing left to wait for: the last pages, whose records
+                // may still open chains.
+                self.records.process_received()?;
+                continue;
+            }
             let chains = &self.chains;
             let roles_full = self.role_chains >= self.limits.max_role_chains;
-            let (sink, unsent) = (&mut *self.sink, &mut self.unsent);
+            let records = &mut self.records;
             let mut refused = Ok(());
             let round = self.scheduler.round(
                 &mut *self.transport,
@@ -469,17 +512,16 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                             .get(id)
                             .is_some_and(|c| opens_role_chains(&c.endpoint))
                 },
-                &mut || refused = emit_all(sink, unsent),
+                &mut || refused = records.process_received(),
             );
             refused?;
             for line in &round.retrying {
-                self.sink.log(Level::Info, line);
+                self.records.sink.log(Level::Info, line);
             }
             for finished in round.finished {
                 self.finished(finished)?;
             }
         }
-        emit_all(self.sink, &mut self.unsent)
     }
 
     fn finished(&mut self, finished: Finished<ChainId>) -> Result<(), Error> {
@@ -490,7 +532,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             outcome,
         } = finished;
         match outcome {
-            Ok(response) => match self.page(id, &endpoint, &request, &response.body)? {
+            Ok(response) => match self.receive(id, endpoint, request, response.body)? {
                 Flow::Next(position) => self.advance(id, position),
                 Flow::End => self.end(id),
                 Flow::Failed(error) => self.fail(id, error),
@@ -499,7 +541,6 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         }
         Ok(())
     }
-
     /// A request that failed for good: fatal for the org's credential
     /// check, a fallback or a fresh audit window where one exists, else an
     /// incomplete list.
@@ -524,7 +565,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 return Ok(());
             }
             if *endpoint == Endpoint::EventsStream
-                && self.audit.resuming_at_position
+                && self.records.audit.resuming_at_position
                 && matches!(error, Error::Upstream { status: 400, .. })
             {
                 self.remove(id);
@@ -538,7 +579,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
 
     fn fall_back(&mut self, refused: &Endpoint, fallback: Endpoint, cause: Error) {
         let message = if refused.kind() == KIND_USER {
-            self.tally.incomplete(Area::ProductAccess);
+            self.records.tally.incomplete(Area::ProductAccess);
             format!(
                 "the user search was refused, so users are read from the user list, which reports neither product access nor group membership: findings that need them are Unknown. {}",
                 remedy(&cause)
@@ -549,7 +590,8 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 remedy(&cause)
             )
         };
-        self.warn(&refused.resource(), message, Some(cause), false);
+        self.records
+            .warn(&refused.resource(), message, Some(cause), false);
         self.start(fallback, Vec::new(), None);
     }
 
@@ -581,7 +623,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             } else {
                 Level::Info
             };
-            self.sink.log(
+            self.records.sink.log(
                 level,
                 &format!(
                     "{}: {} records in {} pages",
@@ -602,36 +644,112 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// Reports a list that could not be read to its end.
     fn incomplete(&mut self, endpoint: &Endpoint, records: u64, error: Error) {
         if let Some(area) = area(endpoint) {
-            self.tally.incomplete(area);
+            self.records.tally.incomplete(area);
         }
         let message = format!(
             "could not be read completely ({records} records read): {error}. {}",
             remedy(&error)
         );
-        self.warn(&endpoint.resource(), message, Some(error), true);
+        self.records
+            .warn(&endpoint.resource(), message, Some(error), true);
     }
 
-    /// Emits one page and decides how its chain goes on. Errors are fatal.
-    fn page(
+    /// Reads a page's envelope, queues its records for processing, and
+    /// decides how its chain goes on. Errors are fatal.
+    fn receive(
         &mut self,
         id: ChainId,
-        endpoint: &Endpoint,
-        request: &Request,
-        body: &[u8],
+        endpoint: Endpoint,
+        request: Request,
+        body: Vec<u8>,
     ) -> Result<Flow, Error> {
-        let page = match Page::parse(body) {
-            Ok(page) => page,
-            Err(why) => return Ok(Flow::Failed(malformed(request, &why))),
+        let Ok(body) = String::from_utf8(body) else {
+            return Ok(Flow::Failed(malformed(&request, NOT_UTF8)));
         };
-        let records = if *endpoint == Endpoint::Org {
-            page.object().map(|o| vec![o])
+        let (records, next) = match Page::parse(&body).and_then(|page| {
+            let records = page.records(&endpoint)?;
+            Ok((offsets(&body, &records), page.next()))
+        }) {
+            Ok(read) => read,
+            Err(why) => return Ok(Flow::Failed(malformed(&request, &why))),
+        };
+        let Some(chain) = self.chains.get_mut(&id) else {
+            return Err(Error::Internal(format!(
+                "a page arrived for a closed chain ({})",
+                request.url
+            )));
+        };
+        chain.pages += 1;
+        chain.records += records.len() as u64;
+        let at = chain.at.clone();
+        let flow = match endpoint {
+            Endpoint::Org => Flow::End,
+            Endpoint::EventsStream => self.records.audit.page_end(next, at, records.is_empty()),
+            _ => next.map_or(Flow::End, Flow::Next),
+        };
+        let page = Received {
+            endpoint,
+            request,
+            body,
+            records,
+        };
+        // A page whose records open chains is processed at once: the chains
+        // it opens then go out in the next round, and count for the
+        // back-pressure on role-assignment chains before its list asks for
+        // more.
+        if opens_chains(&page.endpoint) {
+            self.records.process(page);
         } else {
-            page.items()
-        };
-        let records = match records {
-            Ok(records) => records,
-            Err(why) => return Ok(Flow::Failed(malformed(request, &why))),
-        };
+            self.records.received.push(page);
+        }
+        Ok(flow)
+    }
+}
+
+/// Where each of `records`, slices of `body`, lies in it.
+fn offsets(body: &str, records: &[&str]) -> Vec<Range<usize>> {
+    let base = body.as_ptr() as usize;
+    records
+        .iter()
+        .map(|record| {
+            let start = record.as_ptr() as usize - base;
+            start..start + record.len()
+        })
+        .collect()
+}
+
+impl<S: Sink> Records<'_, S> {
+    fn warn(&mut self, resource: &str, message: String, cause: Option<Error>, incomplete: bool) {
+        self.sink
+            .log(Level::Warn, &format!("{resource}: {message}"));
+        self.warnings.push(Warning {
+            resource: resource.to_owned(),
+            message,
+            cause,
+            incomplete,
+        });
+    }
+
+    /// Processes every received page, then hands their evidence to the
+    /// host, in order, until a batch is refused.
+    fn process_received(&mut self) -> Result<(), Error> {
+        for page in std::mem::take(&mut self.received) {
+            self.process(page);
+        }
+        for batch in self.unsent.drain(..) {
+            self.sink.emit(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Turns a page's records into evidence and findings, each record once.
+    fn process(&mut self, page: Received) {
+        let Received {
+            endpoint,
+            request,
+            body,
+            records,
+        } = page;
         let kind = endpoint.kind();
         let source = Source {
             method: request.method.as_str().to_owned(),
@@ -639,29 +757,30 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         };
         let mut batch = Vec::with_capacity(records.len());
         let mut without_id = 0;
-        for raw in &records {
-            let (Some(record), time) = identify(endpoint, raw) else {
+        for range in records {
+            let record = &body[range];
+            let (Some(id), time) = identify(&endpoint, record) else {
                 without_id += 1;
                 continue;
             };
-            let first_sighting = if kind == KIND_EVENT {
-                self.audit.sighting(&record, time)
+            let first_sighting = if endpoint == Endpoint::EventsStream {
+                self.audit.sighting(&id, time)
             } else {
-                self.emitted.insert(fingerprint(&[kind, &record]))
+                self.emitted.insert(fingerprint(&[kind, &id]))
             };
             if !first_sighting {
                 continue;
             }
-            self.observe(endpoint, &record, raw);
+            self.observe(&endpoint, &id, record);
             batch.push(Evidence {
                 kind: kind.to_owned(),
-                id: record,
+                id,
                 source: source.clone(),
-                data: raw.get().to_owned(),
+                data: record.to_owned(),
             });
         }
         if without_id > 0 {
-            if let Some(area) = area(endpoint) {
+            if let Some(area) = area(&endpoint) {
                 self.tally.incomplete(area);
             }
             self.warn(
@@ -675,36 +794,23 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             );
         }
         let emitted = batch.len() as u64;
+        if endpoint == Endpoint::EventsStream {
+            self.tally.events(emitted);
+            self.audit.page_processed();
+        }
+        *self.counts.entry(kind).or_default() += emitted;
         if !batch.is_empty() {
             self.unsent.push(batch);
         }
-        *self.counts.entry(kind).or_default() += emitted;
-        let Some(chain) = self.chains.get_mut(&id) else {
-            return Err(Error::Internal(format!(
-                "a page arrived for a closed chain ({})",
-                request.url
-            )));
-        };
-        chain.pages += 1;
-        chain.records += emitted;
-        let at = chain.at.clone();
-        Ok(match endpoint {
-            Endpoint::Org => Flow::End,
-            Endpoint::EventsStream => {
-                self.tally.events(emitted);
-                self.audit.page_end(page.next(), at)
-            }
-            _ => page.next().map_or(Flow::End, Flow::Next),
-        })
     }
 
-    /// Feeds one new record to the findings and opens the chains it implies.
-    fn observe(&mut self, endpoint: &Endpoint, id: &str, raw: &RawValue) {
+    /// Feeds one new record to the findings and notes the chains it opens.
+    fn observe(&mut self, endpoint: &Endpoint, id: &str, record: &str) {
         match endpoint {
             Endpoint::Directories => match Segment::new(id) {
                 Ok(directory) => {
-                    self.start(Endpoint::UsersSearch(directory.clone()), Vec::new(), None);
-                    self.start(Endpoint::GroupsSearch(directory), Vec::new(), None);
+                    self.opened.push(Endpoint::UsersSearch(directory.clone()));
+                    self.opened.push(Endpoint::GroupsSearch(directory));
                 }
                 Err(why) => {
                     self.tally.incomplete(Area::Users);
@@ -718,16 +824,12 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             },
             Endpoint::UsersSearch(directory) | Endpoint::UsersList(directory) => {
                 let expanded = matches!(endpoint, Endpoint::UsersSearch(_));
-                if self.tally.user(id, raw, expanded) {
+                if self.tally.user(id, record, expanded) {
                     match Segment::new(id) {
-                        Ok(account) => self.start(
-                            Endpoint::UserRoles {
-                                directory: directory.clone(),
-                                account,
-                            },
-                            Vec::new(),
-                            None,
-                        ),
+                        Ok(account) => self.opened.push(Endpoint::UserRoles {
+                            directory: directory.clone(),
+                            account,
+                        }),
                         Err(why) => {
                             self.tally.incomplete(Area::AdminRoles);
                             self.warn(
@@ -742,14 +844,10 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             }
             Endpoint::GroupsSearch(directory) | Endpoint::GroupsList(directory) => {
                 match Segment::new(id) {
-                    Ok(group) => self.start(
-                        Endpoint::GroupRoles {
-                            directory: directory.clone(),
-                            group,
-                        },
-                        Vec::new(),
-                        None,
-                    ),
+                    Ok(group) => self.opened.push(Endpoint::GroupRoles {
+                        directory: directory.clone(),
+                        group,
+                    }),
                     Err(why) => self.warn(
                         &endpoint.resource(),
                         format!("the role assignments of a group cannot be read: {why}"),
@@ -758,16 +856,16 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                     ),
                 }
             }
-            Endpoint::UserRoles { account, .. } => self.tally.user_roles(account.raw(), raw),
-            Endpoint::GroupRoles { group, .. } => self.tally.group_roles(group.raw(), raw),
-            Endpoint::Domains => self.tally.domain(id, raw),
-            Endpoint::Policies => self.tally.policy(raw),
-            Endpoint::ApiTokens => self.tally.api_token(id, raw),
+            Endpoint::UserRoles { account, .. } => self.tally.user_roles(account.raw(), record),
+            Endpoint::GroupRoles { group, .. } => self.tally.group_roles(group.raw(), record),
+            Endpoint::Domains => self.tally.domain(id, record),
+            Endpoint::Policies => self.tally.policy(record),
+            Endpoint::ApiTokens => self.tally.api_token(id, record),
             Endpoint::Org | Endpoint::EventsStream | Endpoint::Workspaces => {}
         }
     }
 
-    fn finish(mut self) -> Summary {
+    fn finish(mut self, org: &Segment) -> Summary {
         if self.tally.audit_log_empty() {
             self.warn(
                 "audit log",
@@ -783,7 +881,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 count: self.counts.get(kind).copied().unwrap_or(0),
             })
             .collect();
-        let findings = self.tally.findings(self.org.raw());
+        let findings = self.tally.findings(org.raw());
         self.sink.log(
             Level::Info,
             &format!("collection done: {} warnings", self.warnings.len()),

@@ -10,21 +10,21 @@
 //! that was already parsed, so it is valid JSON; on anything else it still
 //! ends, and finds what it finds.
 
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-/// The strings at `paths` in the object `raw`, each path a field name and
+/// The strings at `paths` in the object `record` (the JSON text of a record
+/// of a parsed page), each path a field name and
 /// the names of the objects it is nested in (`["attributes", "time"]`).
 /// `None` where a path is absent or not a string; the first of repeated keys
 /// counts. At most 32 paths. Values without escapes are borrowed from `raw`.
 pub fn strings<'a, const N: usize>(
-    raw: &'a RawValue,
+    record: &'a str,
     paths: [&[&str]; N],
 ) -> [Option<Cow<'a, str>>; N] {
     assert!(N <= 32, "paths are tracked in a 32-bit set");
     let mut found: [Option<Option<Cow<'a, str>>>; N] = std::array::from_fn(|_| None);
     let mut json = Scanner {
-        text: raw.get(),
+        text: record,
         at: 0,
     };
     json.object(&paths, ((1u64 << N) - 1) as u32, 0, &mut found);
@@ -171,8 +171,10 @@ fn unescape(quoted: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
-    fn raw(json: &str) -> &RawValue {
-        serde_json::from_str(json).unwrap()
+    /// A record as pages hold them: valid JSON.
+    fn raw(json: &str) -> &str {
+        let _: &serde_json::value::RawValue = serde_json::from_str(json).unwrap();
+        json
     }
 
     #[test]

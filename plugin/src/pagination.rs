@@ -67,6 +67,9 @@ pub struct Page<'a> {
     meta: Option<Next>,
 }
 
+/// Why a body that is not UTF-8 text is not a page.
+pub const NOT_UTF8: &str = "not a page: the body is not UTF-8 text";
+
 /// A page's `data`.
 enum Data<'a> {
     Missing,
@@ -89,8 +92,10 @@ impl<'a> Page<'a> {
     /// so a page is scanned once, not once for the envelope and again for
     /// its records (pages are most of a collection's work); only a page
     /// whose `data` is not a list, like the org, is read a second time.
-    pub fn parse(body: &'a [u8]) -> Result<Page<'a>, String> {
-        if let Ok(list) = serde_json::from_slice::<Envelope<Vec<&'a RawValue>>>(body) {
+    /// The body is text already checked as UTF-8, so no record is checked
+    /// again.
+    pub fn parse(body: &'a str) -> Result<Page<'a>, String> {
+        if let Ok(list) = serde_json::from_str::<Envelope<Vec<&'a RawValue>>>(body) {
             return Ok(Page {
                 data: list.data.map_or(Data::Missing, Data::Items),
                 links: list.links,
@@ -98,7 +103,7 @@ impl<'a> Page<'a> {
             });
         }
         let other: Envelope<&'a RawValue> =
-            serde_json::from_slice(body).map_err(|e| format!("not a page: {e}"))?;
+            serde_json::from_str(body).map_err(|e| format!("not a page: {e}"))?;
         Ok(Page {
             data: other.data.map_or(Data::Missing, Data::Other),
             links: other.links,
@@ -106,21 +111,15 @@ impl<'a> Page<'a> {
         })
     }
 
-    /// `data` as a single object (the org).
-    pub fn object(&self) -> Result<&'a RawValue, String> {
-        match &self.data {
-            Data::Other(data) => Ok(data),
-            Data::Items(_) => Err("\"data\" is a list, not an object".to_owned()),
-            Data::Missing => Err("no \"data\"".to_owned()),
-        }
-    }
-
-    /// `data` as a list of records.
-    pub fn items(&self) -> Result<Vec<&'a RawValue>, String> {
-        match &self.data {
-            Data::Items(items) => Ok(items.clone()),
-            Data::Other(_) => Err("\"data\" is not a list".to_owned()),
-            Data::Missing => Err("no \"data\"".to_owned()),
+    /// The JSON text of each record `endpoint` lists: `data`'s items, or for
+    /// the org, `data` itself.
+    pub fn records(&self, endpoint: &Endpoint) -> Result<Vec<&'a str>, String> {
+        match (&self.data, endpoint) {
+            (Data::Other(object), Endpoint::Org) => Ok(vec![object.get()]),
+            (Data::Items(_), Endpoint::Org) => Err("\"data\" is a list, not an object".to_owned()),
+            (Data::Items(items), _) => Ok(items.iter().map(|r| r.get()).collect()),
+            (Data::Other(_), _) => Err("\"data\" is not a list".to_owned()),
+            (Data::Missing, _) => Err("no \"data\"".to_owned()),
         }
     }
 
@@ -273,20 +272,20 @@ mod tests {
 
     #[test]
     fn next_comes_from_links_then_meta() {
-        let both = br#"{"data":[],"links":{"next":"https://api.atlassian.com/x?cursor=a"},"meta":{"next":"a"}}"#;
+        let both = r#"{"data":[],"links":{"next":"https://api.atlassian.com/x?cursor=a"},"meta":{"next":"a"}}"#;
         let page = Page::parse(both).unwrap();
         assert_eq!(
             page.next(),
             Some(Position::Url("https://api.atlassian.com/x?cursor=a".into()))
         );
-        let meta_only = br#"{"data":[],"links":{"next":null},"meta":{"next":"b"}}"#;
+        let meta_only = r#"{"data":[],"links":{"next":null},"meta":{"next":"b"}}"#;
         assert_eq!(
             Page::parse(meta_only).unwrap().next(),
             Some(Position::Cursor("b".into()))
         );
-        let end = br#"{"data":[],"links":{"self":"s"},"meta":null}"#;
+        let end = r#"{"data":[],"links":{"self":"s"},"meta":null}"#;
         assert_eq!(Page::parse(end).unwrap().next(), None);
-        let relative = br#"{"data":[],"links":{"next":"/admin/v1/orgs/o/domains?cursor=c"}}"#;
+        let relative = r#"{"data":[],"links":{"next":"/admin/v1/orgs/o/domains?cursor=c"}}"#;
         assert_eq!(
             Page::parse(relative).unwrap().next(),
             Some(Position::Url(
@@ -296,12 +295,21 @@ mod tests {
     }
 
     #[test]
-    fn data_must_be_a_list() {
-        let page = Page::parse(br#"{"data":{"id":"x"}}"#).unwrap();
-        assert!(page.items().is_err());
-        assert!(page.object().is_ok());
-        assert!(Page::parse(b"<html>").is_err());
-        assert!(Page::parse(br#"{"links":{}}"#).unwrap().items().is_err());
+    fn data_is_a_list_except_for_the_org() {
+        let users = Endpoint::UsersList(Segment::new("d-1").unwrap());
+        let object = Page::parse(r#"{"data":{"id":"x"}}"#).unwrap();
+        assert!(object.records(&users).is_err());
+        assert_eq!(object.records(&Endpoint::Org).unwrap(), [r#"{"id":"x"}"#]);
+        let list = Page::parse(r#"{"data":[{"id":"a"}, 7]}"#).unwrap();
+        assert_eq!(list.records(&users).unwrap(), [r#"{"id":"a"}"#, "7"]);
+        assert!(list.records(&Endpoint::Org).is_err());
+        assert!(Page::parse("<html>").is_err());
+        assert!(
+            Page::parse(r#"{"links":{}}"#)
+                .unwrap()
+                .records(&users)
+                .is_err()
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::api::{Endpoint, Segment};
 use crate::collect::{Limits, record_id};
 use crate::config::Config;
 use crate::contract::{Check, CheckStatus, Error};
-use crate::pagination::{Page, Pager};
+use crate::pagination::{NOT_UTF8, Page, Pager};
 use crate::schedule::Scheduler;
 use crate::transport::Transport;
 use crate::upstream::{malformed, remedy};
@@ -41,17 +41,13 @@ fn probe(
         for finished in scheduler.round(transport, |_| true, &mut || {}).finished {
             let endpoint = &finished.endpoint;
             results[finished.key] = finished.outcome.and_then(|response| {
-                let page = Page::parse(&response.body)
+                let records = std::str::from_utf8(&response.body)
+                    .map_err(|_| NOT_UTF8.to_owned())
+                    .and_then(|body| Page::parse(body)?.records(endpoint))
                     .map_err(|why| malformed(&finished.request, &why))?;
-                let records = if *endpoint == Endpoint::Org {
-                    page.object().map(|o| vec![o])
-                } else {
-                    page.items()
-                }
-                .map_err(|why| malformed(&finished.request, &why))?;
                 Ok(records
                     .iter()
-                    .filter_map(|r| record_id(endpoint, r))
+                    .filter_map(|record| record_id(endpoint, record))
                     .collect())
             });
         }

@@ -3,10 +3,13 @@
 
 mod support;
 
+use std::cell::RefCell;
 use std::collections::HashSet;
+use std::rc::Rc;
 
 use atlassian_cloud_admin::{
-    Error, FindingStatus, Integration, Limits, Method, RetryPolicy, TransportError,
+    Error, Evidence, FindingStatus, Integration, Level, Limits, Method, Request, Response,
+    RetryPolicy, Sink, Transport, TransportError,
 };
 use serde_json::Value;
 use support::*;
@@ -874,5 +877,104 @@ fn retries_stop_at_the_total_wait_budget() {
             })
         ),
         "{w:?}"
+    );
+}
+
+/// A transport that starts a round's requests before the work left from the
+/// previous round, as the component's does, noting both in a journal that
+/// [`JournalSink`] shares.
+struct Overlapping<'a> {
+    fake: &'a mut Fake,
+    journal: Rc<RefCell<Vec<String>>>,
+}
+
+impl Transport for Overlapping<'_> {
+    fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>> {
+        self.send_all_meanwhile(requests, &mut || {})
+    }
+
+    fn send_all_meanwhile(
+        &mut self,
+        requests: Vec<Request>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Vec<Result<Response, TransportError>> {
+        for request in &requests {
+            self.journal
+                .borrow_mut()
+                .push(format!("sent {}", request.url));
+        }
+        meanwhile();
+        self.fake.send_all(requests)
+    }
+
+    fn sleep(&mut self, duration: std::time::Duration) {
+        self.fake.sleep(duration);
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.fake.now_ms()
+    }
+}
+
+struct JournalSink {
+    inner: Recorder,
+    journal: Rc<RefCell<Vec<String>>>,
+}
+
+impl Sink for JournalSink {
+    fn emit(&mut self, batch: Vec<Evidence>) -> Result<(), Error> {
+        self.inner.emit(batch)
+    }
+
+    fn log(&mut self, level: Level, message: &str) {
+        self.journal.borrow_mut().push(format!("log {message}"));
+        self.inner.log(level, message);
+    }
+}
+
+#[test]
+fn an_audit_page_is_processed_while_the_next_one_is_on_its_way() {
+    let mut fake = standard_org();
+    // The first audit-log page holds a record without an id: processing
+    // the page says so in the log, which shows when it was processed.
+    let first =
+        fixture("events-page1").replacen(r#"{"data":["#, r#"{"data":[{"type":"events"},"#, 1);
+    fake.on(
+        Method::Get,
+        &v1("/events-stream"),
+        When::FirstPage,
+        vec![json(200, &first)],
+    );
+    let journal = Rc::new(RefCell::new(Vec::new()));
+    let mut transport = Overlapping {
+        fake: &mut fake,
+        journal: journal.clone(),
+    };
+    let mut sink = JournalSink {
+        inner: Recorder::default(),
+        journal: journal.clone(),
+    };
+    let summary = integration(Limits::default())
+        .collect(&mut transport, &mut sink, None)
+        .unwrap();
+    let warning = warning(&summary, "audit log");
+    assert!(
+        warning.incomplete && warning.message.contains("1 records of"),
+        "{warning:?}"
+    );
+
+    let journal = journal.borrow();
+    let position = |what: &dyn Fn(&String) -> bool| journal.iter().position(what).unwrap();
+    let second_page_sent =
+        position(&|line| line.starts_with("sent") && line.contains("events-stream?cursor=Yy0y"));
+    let first_page_processed = position(&|line| line.contains("had no id"));
+    assert!(
+        second_page_sent < first_page_processed,
+        "the second page went out only after the first was processed: {journal:#?}"
+    );
+    // Its events are still all emitted, once each.
+    assert_eq!(
+        sink.inner.of_kind("atlassian.event").len(),
+        count(&summary, "atlassian.event") as usize
     );
 }
