@@ -20,6 +20,10 @@ struct Data {
     ratio: Spread,
     native: Spread,
     sandboxed: Spread,
+    /// CPU seconds of the whole process per collection (the simulator's
+    /// included), each side.
+    native_cpu: Spread,
+    sandboxed_cpu: Spread,
     target_ratio: f64,
 }
 
@@ -28,6 +32,7 @@ pub fn run(runs: &Runs, users: usize, events: usize, pairs: usize) -> anyhow::Re
     let warm = runs.native()?;
     same_records(&warm, &runs.sandboxed()?.0)?;
     let (mut native, mut sandboxed, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut native_cpu, mut sandboxed_cpu) = (Vec::new(), Vec::new());
     for pair in 0..pairs {
         let (n, s) = if pair % 2 == 0 {
             let n = runs.native()?;
@@ -39,13 +44,17 @@ pub fn run(runs: &Runs, users: usize, events: usize, pairs: usize) -> anyhow::Re
         same_records(&n, &s)?;
         let ratio = secs(s.elapsed) / secs(n.elapsed);
         eprintln!(
-            "figure 1: pair {}/{pairs}: native {:.2} s, sandboxed {:.2} s, ratio {ratio:.2}",
+            "figure 1: pair {}/{pairs}: native {:.2} s ({:.2} s CPU), sandboxed {:.2} s ({:.2} s CPU), ratio {ratio:.2}",
             pair + 1,
             secs(n.elapsed),
-            secs(s.elapsed)
+            secs(n.cpu),
+            secs(s.elapsed),
+            secs(s.cpu)
         );
         native.push(secs(n.elapsed));
         sandboxed.push(secs(s.elapsed));
+        native_cpu.push(secs(n.cpu));
+        sandboxed_cpu.push(secs(s.cpu));
         ratios.push(ratio);
     }
     let data = Data {
@@ -55,6 +64,8 @@ pub fn run(runs: &Runs, users: usize, events: usize, pairs: usize) -> anyhow::Re
         ratio: Spread::of(&ratios),
         native: Spread::of(&native),
         sandboxed: Spread::of(&sandboxed),
+        native_cpu: Spread::of(&native_cpu),
+        sandboxed_cpu: Spread::of(&sandboxed_cpu),
         native_secs: native,
         sandboxed_secs: sandboxed,
         target_ratio: TARGET,
@@ -78,6 +89,15 @@ pub fn run(runs: &Runs, users: usize, events: usize, pairs: usize) -> anyhow::Re
                 count(users as u64),
                 count(events as u64),
                 count(data.records)
+            ),
+        ),
+        Row::info(
+            "  native / sandboxed CPU time",
+            format!(
+                "{:.2} s / {:.2} s median, every thread with the simulator's ({:.2}x)",
+                data.native_cpu.median,
+                data.sandboxed_cpu.median,
+                data.sandboxed_cpu.median / data.native_cpu.median
             ),
         ),
     ];

@@ -15,7 +15,26 @@ use watchdog_host::run::Collected;
 /// What one collection took and produced.
 pub struct Timed {
     pub elapsed: Duration,
+    /// CPU time of the whole process meanwhile, every thread: the
+    /// collection's and the simulator's, which share the machine's cores.
+    pub cpu: Duration,
     pub records: u64,
+}
+
+/// CPU time this process has used so far, user and system, every thread:
+/// fields 14 and 15 of `/proc/self/stat` (Linux), in ticks of 10 ms.
+fn process_cpu() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .context("reading /proc/self/stat (Linux only)")?;
+    // The command name may hold spaces; the fields after it do not.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        let field = fields.get(i).context("a short /proc/self/stat")?;
+        field.parse().context("a CPU time in /proc/self/stat")
+    };
+    // `after_name` starts at field 3, so field n is at index n - 3.
+    Ok(Duration::from_millis((ticks(11)? + ticks(12)?) * 10))
 }
 
 /// Collections of one simulated organization.
@@ -56,6 +75,7 @@ impl<'a> Runs<'a> {
         connect: impl FnOnce(&Sim) -> anyhow::Result<T>,
     ) -> anyhow::Result<(Timed, T)> {
         let dir = self.scratch.fresh("native")?;
+        let cpu = process_cpu()?;
         let started = Instant::now();
         let mut transport = connect(self.sim)?;
         let mut integration = Integration::new();
@@ -71,11 +91,13 @@ impl<'a> Runs<'a> {
             .map_err(|e| anyhow::anyhow!("the native collection failed: {e:?}"))?;
         sink.finish().context("writing the native output")?;
         let elapsed = started.elapsed();
+        let cpu = process_cpu()? - cpu;
         if let Some(warning) = summary.warnings.iter().find(|w| w.incomplete) {
             bail!("the native collection was incomplete: {warning:?}");
         }
         let timed = Timed {
             elapsed,
+            cpu,
             records: summary.counts.iter().map(|c| c.count).sum(),
         };
         Ok((timed, transport))
@@ -85,10 +107,12 @@ impl<'a> Runs<'a> {
     /// until the next sandboxed run (figure 2 reads its ledger).
     pub fn sandboxed(&self) -> anyhow::Result<(Timed, Collected)> {
         let dir = self.scratch.fresh("sandboxed")?;
+        let cpu = process_cpu()?;
         let started = Instant::now();
         let collected = self.host.block_on(self.sandboxed.collect(&dir))?;
         let timed = Timed {
             elapsed: started.elapsed(),
+            cpu: process_cpu()? - cpu,
             records: collected.run.evidence_records,
         };
         Ok((timed, collected))

@@ -8,9 +8,13 @@
 //! there on; the head hash (the last entry's) is printed by the CLI and kept in
 //! `run.json`, so truncating the file is caught as well.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 /// The hash that precedes the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -140,6 +144,129 @@ impl<W: Write> LedgerWriter<W> {
 
     pub fn entries(&self) -> u64 {
         self.entries
+    }
+}
+
+/// Messages waiting for the ledger's thread, at most: a plugin that reads
+/// faster than bodies are hashed waits for the thread, so memory stays
+/// bounded.
+const QUEUED_MESSAGES: usize = 256;
+
+/// What the ledger's thread is asked to do, in order.
+enum Message {
+    /// A piece of the response body of request `seq`, as the plugin got it.
+    Body { seq: u64, chunk: Bytes },
+    /// An exchange that ended; with `hashed`, its `body_sha256` is the
+    /// digest of every `Body` of its request.
+    Append { exchange: Exchange, hashed: bool },
+    /// The head and entry count once everything sent before is written.
+    Head(Sender<(String, u64)>),
+}
+
+/// The ledger of a run, kept by a thread of its own: it hashes response
+/// bodies as they stream to the plugin and chains the entries, so that the
+/// plugin's thread, which runs the plugin, does neither. Messages are
+/// handled in the order they are sent, so an exchange's body always reaches
+/// its digest before its entry is chained.
+pub struct LedgerThread {
+    messages: Option<SyncSender<Message>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LedgerThread {
+    /// Starts the thread writing to `out`; `failed` hears of every entry
+    /// that could not be written.
+    pub fn start(
+        out: Box<dyn Write + Send>,
+        failed: impl FnMut(&std::io::Error) + Send + 'static,
+    ) -> LedgerThread {
+        let (messages, inbox) = sync_channel(QUEUED_MESSAGES);
+        let thread = std::thread::Builder::new()
+            .name("watchdog-ledger".into())
+            .spawn(move || keep(LedgerWriter::new(out), inbox, failed))
+            .expect("starting the ledger thread");
+        LedgerThread {
+            messages: Some(messages),
+            thread: Some(thread),
+        }
+    }
+
+    fn send(&self, message: Message) {
+        // The thread ends only when this sender is dropped.
+        if let Some(messages) = &self.messages {
+            let _ = messages.send(message);
+        }
+    }
+
+    /// Adds `chunk` to the body digest of request `seq`.
+    pub fn body(&self, seq: u64, chunk: Bytes) {
+        self.send(Message::Body { seq, chunk });
+    }
+
+    /// Chains an exchange that carried no body (refused, or failed before
+    /// a response).
+    pub fn append(&self, exchange: Exchange) {
+        self.send(Message::Append {
+            exchange,
+            hashed: false,
+        });
+    }
+
+    /// Chains an exchange whose body went through [`LedgerThread::body`];
+    /// its `body_sha256` is set from that.
+    pub fn append_hashed(&self, exchange: Exchange) {
+        self.send(Message::Append {
+            exchange,
+            hashed: true,
+        });
+    }
+
+    /// The head hash and entry count, once every exchange appended before
+    /// is written.
+    pub fn head(&self) -> (String, u64) {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.send(Message::Head(reply));
+        answer
+            .recv()
+            .expect("the ledger thread answers while it has a sender")
+    }
+}
+
+impl Drop for LedgerThread {
+    fn drop(&mut self) {
+        self.messages = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The ledger thread's loop, until every sender is gone.
+fn keep(
+    mut ledger: LedgerWriter<Box<dyn Write + Send>>,
+    inbox: Receiver<Message>,
+    mut failed: impl FnMut(&std::io::Error),
+) {
+    let mut digests: HashMap<u64, Sha256> = HashMap::new();
+    for message in inbox {
+        match message {
+            Message::Body { seq, chunk } => digests.entry(seq).or_default().update(&chunk),
+            Message::Append {
+                mut exchange,
+                hashed,
+            } => {
+                if hashed {
+                    let digest = digests.remove(&exchange.seq).unwrap_or_default();
+                    exchange.body_sha256 = Some(hex::encode(digest.finalize()));
+                }
+                if let Err(e) = ledger.append(exchange) {
+                    failed(&e);
+                }
+            }
+            Message::Head(reply) => {
+                let _ = reply.send((ledger.head().to_string(), ledger.entries()));
+            }
+        }
     }
 }
 
@@ -281,5 +408,56 @@ mod tests {
             verify(forged.as_bytes()),
             Err(ChainError::BrokenLink { line: 2, .. })
         ));
+    }
+
+    /// A `Write` whose bytes a test can read after the writer moved away.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_ledger_thread_hashes_interleaved_bodies_and_chains_in_order() {
+        let out = Shared::default();
+        let ledger = LedgerThread::start(Box::new(out.clone()), |e| panic!("{e}"));
+        // Two bodies arrive in pieces, interleaved; a refusal has no body.
+        ledger.body(0, Bytes::from_static(b"{\"data\":"));
+        ledger.body(1, Bytes::from_static(b"second "));
+        ledger.body(0, Bytes::from_static(b"[]}"));
+        let mut refused = exchange(2, 0);
+        refused.outcome = Outcome::Denied;
+        refused.body_sha256 = None;
+        ledger.append(refused);
+        ledger.body(1, Bytes::from_static(b"body"));
+        ledger.append_hashed(exchange(1, 200));
+        ledger.append_hashed(exchange(0, 200));
+        let (head, entries) = ledger.head();
+        assert_eq!(entries, 3);
+
+        let written = out.0.lock().unwrap().clone();
+        let verified = verify(&written[..]).unwrap();
+        assert_eq!(verified.head, head);
+        let digests: Vec<(u64, Option<String>)> = verified
+            .entries
+            .iter()
+            .map(|e| (e.seq, e.body_sha256.clone()))
+            .collect();
+        let sha = |body: &[u8]| Some(hex::encode(Sha256::digest(body)));
+        assert_eq!(
+            digests,
+            [
+                (2, None),
+                (1, sha(b"second body")),
+                (0, sha(b"{\"data\":[]}"))
+            ]
+        );
     }
 }

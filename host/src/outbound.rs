@@ -14,7 +14,7 @@
 
 use crate::egress::{Origin, forbidden_address_class};
 use crate::grant::Grant;
-use crate::ledger::{Exchange, LedgerWriter, Outcome};
+use crate::ledger::{Exchange, LedgerThread, Outcome};
 use crate::log::{Level, RunLog};
 use crate::sandbox::Limits;
 use crate::secrets::StreamScrubber;
@@ -22,7 +22,6 @@ use crate::tape::{OpenTape, Recorded, Recorder, Recording, Replay, TapeError};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::pin::Pin;
@@ -94,7 +93,7 @@ pub struct Outbound {
     grant: Arc<Grant>,
     limits: Limits,
     log: RunLog,
-    ledger: Mutex<LedgerWriter<Box<dyn Write + Send>>>,
+    ledger: LedgerThread,
     in_flight: Arc<Semaphore>,
     next_seq: AtomicU64,
     deadline: Mutex<Instant>,
@@ -117,12 +116,16 @@ impl Outbound {
         progress: Arc<Progress>,
         tape: OpenTape,
     ) -> Arc<Outbound> {
+        let ledger = LedgerThread::start(ledger, {
+            let log = log.clone();
+            move |e| log.host(Level::Error, &format!("cannot write the ledger: {e}"))
+        });
         Arc::new(Outbound {
             in_flight: Arc::new(Semaphore::new(limits.requests_in_flight.max(1))),
             grant,
             limits,
             log,
-            ledger: Mutex::new(LedgerWriter::new(ledger)),
+            ledger,
             next_seq: AtomicU64::new(0),
             deadline: Mutex::new(Instant::now() + limits.wall_per_call),
             counters: Counters::default(),
@@ -172,18 +175,10 @@ impl Outbound {
         }
     }
 
-    /// The ledger's head hash and entry count.
+    /// The ledger's head hash and entry count, once every exchange that
+    /// ended so far is written.
     pub fn ledger_head(&self) -> (String, u64) {
-        let ledger = self.ledger.lock().expect("ledger lock");
-        (ledger.head().to_string(), ledger.entries())
-    }
-
-    fn record(&self, exchange: Exchange) {
-        let mut ledger = self.ledger.lock().expect("ledger lock");
-        if let Err(e) = ledger.append(exchange) {
-            self.log
-                .host(Level::Error, &format!("cannot write the ledger: {e}"));
-        }
+        self.ledger.head()
     }
 
     fn remaining(&self) -> Duration {
@@ -231,7 +226,7 @@ impl Outbound {
                     Level::Warn,
                     &format!("egress denied: {method} {url}: {denial}"),
                 );
-                self.record(entry(Outcome::Denied, Some(denial)));
+                self.ledger.append(entry(Outcome::Denied, Some(denial)));
                 return Err(code);
             }
         };
@@ -249,7 +244,7 @@ impl Outbound {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 let mut failed = entry(Outcome::Failed, Some(not.detail));
                 failed.routed_to = not.routed_to;
-                self.record(failed);
+                self.ledger.append(failed);
                 return Err(not.code);
             }
         };
@@ -281,7 +276,7 @@ impl Outbound {
         let body = MeteredBody {
             inner: body,
             scrubber: self.grant.scrubber.stream(),
-            hasher: Sha256::new(),
+            seq,
             bytes: 0,
             cap: self.limits.response_bytes,
             inner_done: false,
@@ -407,9 +402,9 @@ impl Outbound {
         headers: &http::HeaderMap,
     ) -> Option<Recording> {
         match recorder.body_file(seq) {
-            Ok((file, body)) => Some(Recording {
+            Ok((file, body)) => Some(Recording::new(
                 file,
-                entry: Recorded {
+                Recorded {
                     seq,
                     method: method.to_string(),
                     url: url.to_string(),
@@ -421,7 +416,7 @@ impl Outbound {
                     body,
                     body_sha256: String::new(),
                 },
-            }),
+            )),
             Err(e) => {
                 self.log.host(
                     Level::Error,
@@ -544,12 +539,14 @@ impl WasiHttpHooks for Hooks {
     }
 }
 
-/// A response body on its way to the guest: scrubbed, capped, hashed, counted;
-/// its ledger entry is written when it ends, fails, or is dropped unread.
+/// A response body on its way to the guest: scrubbed, capped, counted, and
+/// passed to the ledger's thread, which hashes it; its ledger entry is
+/// written when it ends, fails, or is dropped unread.
 struct MeteredBody {
     inner: WasiBody,
     scrubber: StreamScrubber,
-    hasher: Sha256,
+    /// The request number, which the ledger's thread files the body under.
+    seq: u64,
     bytes: u64,
     cap: u64,
     /// The upstream body has ended; only the scrubber's held bytes were left.
@@ -575,16 +572,17 @@ impl MeteredBody {
             return Err(HttpError::HttpResponseBodySize(Some(self.cap)));
         }
         self.bytes += data.len() as u64;
-        self.hasher.update(&data);
         if let Some(recording) = &mut self.recording
-            && let Err(e) = recording.file.write_all(&data)
+            && let Err(e) = recording.write(&data)
         {
             self.outbound
                 .log
                 .host(Level::Error, &format!("cannot record a response body: {e}"));
             self.recording = None;
         }
-        Ok(Bytes::from(data))
+        let data = Bytes::from(data);
+        self.outbound.ledger.body(self.seq, data.clone());
+        Ok(data)
     }
 
     fn finish(&mut self, outcome: Outcome, detail: Option<String>) {
@@ -595,16 +593,14 @@ impl MeteredBody {
         exchange.detail = detail;
         exchange.duration_ms = self.started.elapsed().as_millis() as u64;
         exchange.bytes = self.bytes;
-        let sha256 = hex::encode(self.hasher.clone().finalize());
         if let (Some(recording), OpenTape::Record(recorder)) =
             (self.recording.take(), &self.outbound.tape)
-            && let Err(e) = recording.finish(recorder, outcome, &sha256)
+            && let Err(e) = recording.finish(recorder, outcome)
         {
             self.outbound
                 .log
                 .host(Level::Error, &format!("cannot record a response: {e}"));
         }
-        exchange.body_sha256 = Some(sha256);
         self.outbound
             .counters
             .response_bytes
@@ -615,7 +611,7 @@ impl MeteredBody {
                 .failed
                 .fetch_add(1, Ordering::Relaxed);
         }
-        self.outbound.record(exchange);
+        self.outbound.ledger.append_hashed(exchange);
     }
 }
 

@@ -226,24 +226,35 @@ impl Replay {
 /// deliberately left unread. A cut or failed body is not kept: a replay
 /// serves the response that followed it (the plugin's retry) instead.
 pub struct Recording {
-    pub file: BufWriter<File>,
-    pub entry: Recorded,
+    file: BufWriter<File>,
+    digest: Sha256,
+    entry: Recorded,
 }
 
 impl Recording {
-    /// Ends the recording of one exchange; `body_sha256` is the ledger's.
-    pub fn finish(
-        mut self,
-        recorder: &Recorder,
-        outcome: ledger::Outcome,
-        body_sha256: &str,
-    ) -> std::io::Result<()> {
+    /// Starts recording the response `entry` describes into `file`.
+    pub fn new(file: BufWriter<File>, entry: Recorded) -> Recording {
+        Recording {
+            file,
+            digest: Sha256::new(),
+            entry,
+        }
+    }
+
+    /// Appends a piece of the body as the plugin got it.
+    pub fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        self.digest.update(chunk);
+        self.file.write_all(chunk)
+    }
+
+    /// Ends the recording of one exchange.
+    pub fn finish(mut self, recorder: &Recorder, outcome: ledger::Outcome) -> std::io::Result<()> {
         self.file.flush()?;
         if matches!(
             outcome,
             ledger::Outcome::Complete | ledger::Outcome::Abandoned
         ) {
-            self.entry.body_sha256 = body_sha256.to_string();
+            self.entry.body_sha256 = hex::encode(self.digest.finalize());
             recorder.append(&self.entry)?;
         }
         Ok(())
@@ -261,12 +272,10 @@ mod tests {
     }
 
     fn record(recorder: &Recorder, seq: u64, url: &str, body: &[u8]) {
-        let sha256 = hex::encode(Sha256::digest(body));
-        let (mut file, name) = recorder.body_file(seq).unwrap();
-        file.write_all(body).unwrap();
-        let recording = Recording {
+        let (file, name) = recorder.body_file(seq).unwrap();
+        let mut recording = Recording::new(
             file,
-            entry: Recorded {
+            Recorded {
                 seq,
                 method: "GET".into(),
                 url: url.into(),
@@ -275,9 +284,10 @@ mod tests {
                 body: name,
                 body_sha256: String::new(),
             },
-        };
+        );
+        recording.write(body).unwrap();
         recording
-            .finish(recorder, ledger::Outcome::Complete, &sha256)
+            .finish(recorder, ledger::Outcome::Complete)
             .unwrap();
     }
 
@@ -337,9 +347,9 @@ mod tests {
         let dir = scratch("cut");
         let recorder = Recorder::create(&dir).unwrap();
         let (file, body) = recorder.body_file(0).unwrap();
-        let recording = Recording {
+        let recording = Recording::new(
             file,
-            entry: Recorded {
+            Recorded {
                 seq: 0,
                 method: "GET".into(),
                 url: "https://api.example.com/big".into(),
@@ -348,9 +358,9 @@ mod tests {
                 body,
                 body_sha256: String::new(),
             },
-        };
+        );
         recording
-            .finish(&recorder, ledger::Outcome::Truncated, "ab")
+            .finish(&recorder, ledger::Outcome::Truncated)
             .unwrap();
         drop(recorder);
         let replay = Replay::open(&dir).unwrap();
