@@ -2,14 +2,17 @@
 //! the independent chains in parallel, each page's records processed and
 //! emitted while the next round is in flight.
 //!
-//! A page is handled in two steps. When it arrives, only its envelope is
-//! read: that is enough to ask for the next page. Its records (ids, findings,
-//! evidence) are processed during the next round, while that page is on its
-//! way. A long chain such as the audit log then costs the network's time or
-//! the processing's a page, whichever is longer, not both. Pages whose
-//! records open chains (directories, users, groups) are the exception: they
-//! are processed at once, so the chains they open go out in the next round
-//! and the back-pressure below sees them.
+//! A page is handled in two steps. When it arrives, the next page is asked
+//! for at once, from a guess read off the page's last bytes, where the API
+//! puts its links. The page itself is read whole during the next round,
+//! while that next page is on its way: its envelope is checked, which
+//! confirms the guess (a wrong guess is dropped and the right page asked
+//! for), and its records (ids, findings, evidence) are processed. A long
+//! chain such as the audit log then costs the network's time or the
+//! processing's a page, whichever is longer, not both. Pages whose records
+//! open chains (directories, users, groups) are read whole on arrival
+//! instead, so the chains they open go out in the next round and the
+//! back-pressure below sees them.
 //!
 //! Order: the org object first and alone (it is the credential check: a 401
 //! or 404 there ends the run before anything else is asked). Then the
@@ -45,7 +48,7 @@ use crate::dates::{format_ms, parse_iso_ms};
 use crate::fields;
 use crate::fingerprint::fingerprint;
 use crate::manifest::EVIDENCE_KINDS;
-use crate::pagination::{NOT_UTF8, Page, Pager, Position};
+use crate::pagination::{NOT_UTF8, Page, Pager, Position, guess_next};
 use crate::retry::RetryPolicy;
 use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
@@ -83,12 +86,22 @@ impl Default for Limits {
 
 type ChainId = u64;
 
+/// A request's key in the scheduler: its chain, and the chain's generation
+/// when it was asked. A wrong guess at a next page starts a new generation;
+/// what was asked on the guess is dropped when it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Ticket {
+    chain: ChainId,
+    generation: u32,
+}
+
 /// One list being paged.
 struct Chain {
     endpoint: Endpoint,
     pager: Pager,
     /// The position of the page in flight; `None` for a list's first page.
     at: Option<Position>,
+    generation: u32,
     pages: u32,
     records: u64,
 }
@@ -312,6 +325,7 @@ pub fn collect(
         chains: HashMap::new(),
         next_id: 0,
         role_chains: 0,
+        superseded: HashSet::new(),
         records: Records {
             sink,
             tally: Tally::new(now_ms, config.max_org_admins),
@@ -322,6 +336,7 @@ pub fn collect(
             received: Vec::new(),
             unsent: Vec::new(),
             opened: Vec::new(),
+            checked: Vec::new(),
         },
     };
     if let Some(text) = checkpoint {
@@ -356,20 +371,43 @@ struct Run<'a, T: Transport, S: Sink> {
     org: &'a Segment,
     limits: &'a Limits,
     transport: &'a mut T,
-    scheduler: Scheduler<ChainId>,
+    scheduler: Scheduler<Ticket>,
     chains: HashMap<ChainId, Chain>,
     next_id: ChainId,
     role_chains: usize,
+    /// Requests asked on a wrong guess, dropped when they arrive.
+    superseded: HashSet<Ticket>,
     records: Records<'a, S>,
 }
 
-/// A page whose envelope was read and whose records wait to be processed.
+/// A page waiting for its records to be processed.
 struct Received {
+    chain: ChainId,
     endpoint: Endpoint,
     request: Request,
     body: String,
-    /// Where each record's JSON text lies in `body`.
-    records: Vec<Range<usize>>,
+    read: Read,
+}
+
+/// How much of a received page was read on arrival.
+enum Read {
+    /// Its envelope: where each record's JSON text lies in the body.
+    Envelope(Vec<Range<usize>>),
+    /// Only a guess at its next page, already asked for; the page is read
+    /// whole when it is processed, which checks the guess. `at` is the
+    /// page's own position.
+    Guessed {
+        guess: Position,
+        at: Option<Position>,
+    },
+}
+
+/// A guessed page read whole: how its chain really goes on.
+struct Checked {
+    chain: ChainId,
+    guess: Position,
+    flow: Flow,
+    records: u64,
 }
 
 /// What the records of a collection feed: evidence on its way to the host,
@@ -392,6 +430,9 @@ struct Records<'a, S: Sink> {
     /// Chains that processed records opened; the run starts them after the
     /// round.
     opened: Vec<Endpoint>,
+    /// Guesses checked by processing, for the run to confirm or correct
+    /// after the round.
+    checked: Vec<Checked>,
 }
 
 impl<T: Transport, S: Sink> Run<'_, T, S> {
@@ -410,13 +451,18 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 if is_role_chain(&endpoint) {
                     self.role_chains += 1;
                 }
-                self.scheduler.submit(id, endpoint.clone(), request);
+                let ticket = Ticket {
+                    chain: id,
+                    generation: 0,
+                };
+                self.scheduler.submit(ticket, endpoint.clone(), request);
                 self.chains.insert(
                     id,
                     Chain {
                         endpoint,
                         pager,
                         at,
+                        generation: 0,
                         pages: 0,
                         records: 0,
                     },
@@ -488,6 +534,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// round later.
     fn drain(&mut self) -> Result<(), Error> {
         loop {
+            self.check_guesses();
             for endpoint in std::mem::take(&mut self.records.opened) {
                 self.start(endpoint, Vec::new(), None);
             }
@@ -506,10 +553,10 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             let mut refused = Ok(());
             let round = self.scheduler.round(
                 &mut *self.transport,
-                |id| {
+                |ticket| {
                     !roles_full
                         || !chains
-                            .get(id)
+                            .get(&ticket.chain)
                             .is_some_and(|c| opens_role_chains(&c.endpoint))
                 },
                 &mut || refused = records.process_received(),
@@ -518,24 +565,31 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             for line in &round.retrying {
                 self.records.sink.log(Level::Info, line);
             }
+            // Before the answers: one asked on a wrong guess is dropped.
+            self.check_guesses();
             for finished in round.finished {
                 self.finished(finished)?;
             }
         }
     }
 
-    fn finished(&mut self, finished: Finished<ChainId>) -> Result<(), Error> {
+    fn finished(&mut self, finished: Finished<Ticket>) -> Result<(), Error> {
         let Finished {
-            key: id,
+            key: ticket,
             endpoint,
             request,
             outcome,
         } = finished;
+        if self.superseded.remove(&ticket) {
+            return Ok(());
+        }
+        let id = ticket.chain;
         match outcome {
             Ok(response) => match self.receive(id, endpoint, request, response.body)? {
-                Flow::Next(position) => self.advance(id, position),
-                Flow::End => self.end(id),
-                Flow::Failed(error) => self.fail(id, error),
+                None => {}
+                Some(Flow::Next(position)) => self.advance(id, position),
+                Some(Flow::End) => self.end(id),
+                Some(Flow::Failed(error)) => self.fail(id, error),
             },
             Err(error) => self.failed_request(id, &endpoint, error)?,
         }
@@ -602,7 +656,12 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         match chain.pager.request(Some(&position)) {
             Ok(request) => {
                 chain.at = Some(position);
-                self.scheduler.submit(id, chain.endpoint.clone(), request);
+                let ticket = Ticket {
+                    chain: id,
+                    generation: chain.generation,
+                };
+                self.scheduler
+                    .submit(ticket, chain.endpoint.clone(), request);
             }
             Err(error) => self.fail(id, error),
         }
@@ -654,24 +713,19 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             .warn(&endpoint.resource(), message, Some(error), true);
     }
 
-    /// Reads a page's envelope, queues its records for processing, and
-    /// decides how its chain goes on. Errors are fatal.
+    /// Takes a page: asks for the next one on a guess and queues the page
+    /// to be read whole later (`None`), or reads its envelope now and says
+    /// how its chain goes on, when there is no usable guess or the page's
+    /// records open chains. Errors are fatal.
     fn receive(
         &mut self,
         id: ChainId,
         endpoint: Endpoint,
         request: Request,
         body: Vec<u8>,
-    ) -> Result<Flow, Error> {
+    ) -> Result<Option<Flow>, Error> {
         let Ok(body) = String::from_utf8(body) else {
-            return Ok(Flow::Failed(malformed(&request, NOT_UTF8)));
-        };
-        let (records, next) = match Page::parse(&body).and_then(|page| {
-            let records = page.records(&endpoint)?;
-            Ok((offsets(&body, &records), page.next()))
-        }) {
-            Ok(read) => read,
-            Err(why) => return Ok(Flow::Failed(malformed(&request, &why))),
+            return Ok(Some(Flow::Failed(malformed(&request, NOT_UTF8))));
         };
         let Some(chain) = self.chains.get_mut(&id) else {
             return Err(Error::Internal(format!(
@@ -680,18 +734,37 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             )));
         };
         chain.pages += 1;
-        chain.records += records.len() as u64;
         let at = chain.at.clone();
-        let flow = match endpoint {
-            Endpoint::Org => Flow::End,
-            Endpoint::EventsStream => self.records.audit.page_end(next, at, records.is_empty()),
-            _ => next.map_or(Flow::End, Flow::Next),
-        };
+        if endpoint != Endpoint::Org
+            && !opens_chains(&endpoint)
+            && let Some(guess) = guess_next(&body)
+            // A guess the chain refuses (a repeat, a foreign link) is not
+            // asked for: the page is read now and says what is wrong.
+            && let Ok(next) = chain.pager.request(Some(&guess))
+        {
+            chain.at = Some(guess.clone());
+            let ticket = Ticket {
+                chain: id,
+                generation: chain.generation,
+            };
+            self.scheduler.submit(ticket, endpoint.clone(), next);
+            self.records.received.push(Received {
+                chain: id,
+                endpoint,
+                request,
+                body,
+                read: Read::Guessed { guess, at },
+            });
+            return Ok(None);
+        }
+        let (records, flow) = self.records.envelope(&endpoint, &request, &body, at);
+        chain.records += records.len() as u64;
         let page = Received {
+            chain: id,
             endpoint,
             request,
             body,
-            records,
+            read: Read::Envelope(records),
         };
         // A page whose records open chains is processed at once: the chains
         // it opens then go out in the next round, and count for the
@@ -702,7 +775,39 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         } else {
             self.records.received.push(page);
         }
-        Ok(flow)
+        Ok(Some(flow))
+    }
+
+    /// Confirms or corrects the guesses that processing checked. A wrong
+    /// guess starts the chain's next generation, so that what was asked on
+    /// it is dropped when it arrives, and the chain goes on as the page
+    /// really says.
+    fn check_guesses(&mut self) {
+        for checked in std::mem::take(&mut self.records.checked) {
+            let Checked {
+                chain: id,
+                guess,
+                flow,
+                records,
+            } = checked;
+            let Some(chain) = self.chains.get_mut(&id) else {
+                continue;
+            };
+            chain.records += records;
+            if matches!(&flow, Flow::Next(next) if *next == guess) {
+                continue;
+            }
+            self.superseded.insert(Ticket {
+                chain: id,
+                generation: chain.generation,
+            });
+            chain.generation += 1;
+            match flow {
+                Flow::Next(position) => self.advance(id, position),
+                Flow::End => self.end(id),
+                Flow::Failed(error) => self.fail(id, error),
+            }
+        }
     }
 }
 
@@ -730,6 +835,33 @@ impl<S: Sink> Records<'_, S> {
         });
     }
 
+    /// Reads a page's envelope: where its records lie, and how its chain
+    /// goes on after the page read at `at`. A page that cannot be read has
+    /// no records and fails its chain.
+    fn envelope(
+        &mut self,
+        endpoint: &Endpoint,
+        request: &Request,
+        body: &str,
+        at: Option<Position>,
+    ) -> (Vec<Range<usize>>, Flow) {
+        let read = Page::parse(body).and_then(|page| {
+            let records = page.records(endpoint)?;
+            Ok((offsets(body, &records), page.next()))
+        });
+        match read {
+            Err(why) => (Vec::new(), Flow::Failed(malformed(request, &why))),
+            Ok((records, next)) => {
+                let flow = match endpoint {
+                    Endpoint::Org => Flow::End,
+                    Endpoint::EventsStream => self.audit.page_end(next, at, records.is_empty()),
+                    _ => next.map_or(Flow::End, Flow::Next),
+                };
+                (records, flow)
+            }
+        }
+    }
+
     /// Processes every received page, then hands their evidence to the
     /// host, in order, until a batch is refused.
     fn process_received(&mut self) -> Result<(), Error> {
@@ -742,14 +874,29 @@ impl<S: Sink> Records<'_, S> {
         Ok(())
     }
 
-    /// Turns a page's records into evidence and findings, each record once.
+    /// Turns a page's records into evidence and findings, each record once;
+    /// a page received on a guess is read whole first, which checks it.
     fn process(&mut self, page: Received) {
         let Received {
+            chain,
             endpoint,
             request,
             body,
-            records,
+            read,
         } = page;
+        let records = match read {
+            Read::Envelope(records) => records,
+            Read::Guessed { guess, at } => {
+                let (records, flow) = self.envelope(&endpoint, &request, &body, at);
+                self.checked.push(Checked {
+                    chain,
+                    guess,
+                    flow,
+                    records: records.len() as u64,
+                });
+                records
+            }
+        };
         let kind = endpoint.kind();
         let source = Source {
             method: request.method.as_str().to_owned(),

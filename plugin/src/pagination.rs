@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::api::{Endpoint, Segment};
 use crate::contract::Error;
+use crate::fields;
 use crate::fingerprint::fingerprint;
 use crate::transport::{Method, Request};
 use crate::urls::{API_ORIGIN, encode_query, query_has, query_value, split_api_url};
@@ -133,6 +134,29 @@ impl<'a> Page<'a> {
     }
 }
 
+/// How far from a page's end [`guess_next`] looks.
+const GUESS_WINDOW: usize = 4096;
+
+/// A cheap guess at a page's [`Page::next`], read from its last bytes, where
+/// the API puts `links` and `meta` after the records, without reading the
+/// records. Only a guess: it takes the last `"links"` and `"meta"` keys it
+/// sees, which a record could also hold; the page is read whole later and a
+/// wrong guess is dropped then.
+pub fn guess_next(body: &str) -> Option<Position> {
+    let mut from = body.len().saturating_sub(GUESS_WINDOW);
+    while !body.is_char_boundary(from) {
+        from += 1;
+    }
+    let tail = &body[from..];
+    let next_in = |key: &str| {
+        let after_key = &tail[tail.rfind(key)? + key.len()..];
+        let object = after_key.trim_start().strip_prefix(':')?;
+        let [next] = fields::strings(object, [&["next"]]);
+        Position::parse(&next?)
+    };
+    next_in("\"links\"").or_else(|| next_in("\"meta\""))
+}
+
 /// One cursor chain: builds the request of each page of one list.
 pub struct Pager {
     method: Method,
@@ -171,17 +195,19 @@ impl Pager {
         }
     }
 
-    /// The request for the page at `at`, or the first page for `None`.
+    /// The request for the page at `at`, or the first page for `None`. A
+    /// refused position leaves the chain as it was, so a guessed position
+    /// that is refused costs nothing.
     pub fn request(&mut self, at: Option<&Position>) -> Result<Request, Error> {
-        self.pages += 1;
-        if self.pages > self.max_pages {
+        if self.pages >= self.max_pages {
             return Err(self.stop(format!(
                 "the list did not end within {} pages",
                 self.max_pages
             )));
         }
+        let seen = at.map(|at| fingerprint(&[at.text()]));
         if let Some(at) = at
-            && !self.seen.insert(fingerprint(&[at.text()]))
+            && seen.is_some_and(|seen| self.seen.contains(&seen))
         {
             let shown: String = at.text().chars().take(120).collect();
             return Err(self.stop(format!(
@@ -242,6 +268,8 @@ impl Pager {
             headers.push(("content-type".to_owned(), "application/json".to_owned()));
             serde_json::to_vec(&Value::Object(b)).expect("a JSON map serializes")
         });
+        self.pages += 1;
+        self.seen.extend(seen);
         Ok(Request {
             method: self.method,
             url,
@@ -292,6 +320,53 @@ mod tests {
                 "https://api.atlassian.com/admin/v1/orgs/o/domains?cursor=c".into()
             ))
         );
+    }
+
+    #[test]
+    fn the_guessed_next_is_the_parsed_one_for_api_pages() {
+        let records: Vec<String> = (0..200)
+            .map(|i| {
+                format!(r#"{{"id":"e{i}","links":{{"self":"https://api.atlassian.com/e{i}"}}}}"#)
+            })
+            .collect();
+        let data = records.join(",");
+        for page in [
+            format!(
+                r#"{{"data":[{data}],"meta":{{"next":"c2","page_size":500}},"links":{{"self":"s","next":"https://api.atlassian.com/x?cursor=c2"}}}}"#
+            ),
+            format!(r#"{{"data":[{data}],"links":{{"next":null}},"meta":{{"next":"c3"}}}}"#),
+            format!(r#"{{"data":[{data}],"links" : {{ "self":"s" }}}}"#),
+            format!(
+                r#"{{"data":[{data}],"links":{{"next":"/admin/v1/orgs/o/domains?cursor=c4"}}}}"#
+            ),
+        ] {
+            assert_eq!(
+                guess_next(&page),
+                Page::parse(&page).unwrap().next(),
+                "{page:.80}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_guess_can_be_wrong_but_never_fails() {
+        // The envelope's links come first: the last `"links"` is a record's.
+        let page = r#"{"links":{"next":"c9"},"data":[{"id":"a","links":{"next":"not-it"}}]}"#;
+        assert_eq!(guess_next(page), Some(Position::Cursor("not-it".into())));
+        assert_eq!(
+            Page::parse(page).unwrap().next(),
+            Some(Position::Cursor("c9".into()))
+        );
+        for odd in [
+            "",
+            "{",
+            r#""links""#,
+            r#""links":"#,
+            r#"{"links":7}"#,
+            "é\"links\":{\"next\":\"x",
+        ] {
+            let _ = guess_next(odd);
+        }
     }
 
     #[test]
@@ -407,6 +482,8 @@ mod tests {
         assert!(
             matches!(err, Error::Upstream { detail, .. } if detail.contains("cursor repeated"))
         );
+        // The refusal took nothing: the third page is still allowed.
+        pager.request(Some(&Position::Cursor("b".into()))).unwrap();
         let mut pager = Pager::new(&Endpoint::ApiTokens, &org(), vec![], 2);
         pager.request(None).unwrap();
         pager.request(Some(&Position::Cursor("1".into()))).unwrap();

@@ -978,3 +978,57 @@ fn an_audit_page_is_processed_while_the_next_one_is_on_its_way() {
         count(&summary, "atlassian.event") as usize
     );
 }
+
+#[test]
+fn a_wrong_guess_at_the_next_page_is_dropped_and_the_right_page_read() {
+    let mut fake = standard_org();
+    // The envelope's links come first, so the last `"links"` in the page is
+    // a record's: the guess taken from the page's end is wrong.
+    let stream = format!("https://api.atlassian.com{}", v1("/events-stream"));
+    let first = format!(
+        r#"{{"links":{{"next":"{stream}?cursor=Yy0y"}},"data":[{{"id":"evt-0000","type":"events","attributes":{{"time":"2025-06-01T11:00:00.000Z"}},"links":{{"next":"{stream}?cursor=d3Jvbmc"}}}}]}}"#
+    );
+    fake.on(
+        Method::Get,
+        &v1("/events-stream"),
+        When::FirstPage,
+        vec![json(200, &first)],
+    );
+    fake.on(
+        Method::Get,
+        &v1("/events-stream"),
+        When::Query("cursor=d3Jvbmc".into()),
+        vec![json(500, "")],
+    );
+    let (summary, sink) = collect(&mut fake, None);
+    let summary = summary.unwrap();
+    // The page asked on the guess failed, but it was dropped unread: the
+    // audit log is complete.
+    assert!(summary.warnings.is_empty(), "{:#?}", summary.warnings);
+    let cursors: Vec<&str> = fake
+        .sent_to(&v1("/events-stream"))
+        .iter()
+        .filter_map(|(_, r)| r.url.split_once("cursor=")?.1.split('&').next())
+        .collect();
+    assert!(
+        cursors.contains(&"d3Jvbmc"),
+        "the guess was asked for: {cursors:?}"
+    );
+    assert!(
+        cursors.contains(&"Yy0y"),
+        "the right page was read: {cursors:?}"
+    );
+    let mut events: Vec<&str> = sink
+        .of_kind("atlassian.event")
+        .iter()
+        .map(|e| e.id.as_str())
+        .collect();
+    events.sort();
+    let expected = fixture_items("events-page2")
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .chain(["evt-0000".to_owned()])
+        .collect::<HashSet<_>>();
+    assert_eq!(events.len(), expected.len(), "{events:?}");
+    assert!(events.iter().all(|e| expected.contains(*e)), "{events:?}");
+}
