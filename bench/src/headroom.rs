@@ -35,7 +35,7 @@ pub fn run(runs: &Runs) -> anyhow::Result<Figure> {
     let mut plain = NativeTransport::new(runs.sim.base_url())?;
     let mut bytes = 0;
     for batch in requests.chunks(Limits::default().max_in_flight) {
-        for answer in plain.send_all(batch.to_vec()) {
+        for answer in plain.send_all(batch.to_vec(), &mut || {}) {
             let response = answer.map_err(|e| anyhow!("replaying a page: {e:?}"))?;
             ensure!(
                 response.status == 200,

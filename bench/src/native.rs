@@ -77,11 +77,7 @@ impl NativeTransport {
 }
 
 impl Transport for NativeTransport {
-    fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>> {
-        self.send_all_meanwhile(requests, &mut || {})
-    }
-
-    fn send_all_meanwhile(
+    fn send_all(
         &mut self,
         requests: Vec<Request>,
         meanwhile: &mut dyn FnMut(),
@@ -143,17 +139,13 @@ pub struct Recorder<T> {
 }
 
 impl<T: Transport> Transport for Recorder<T> {
-    fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>> {
-        self.send_all_meanwhile(requests, &mut || {})
-    }
-
-    fn send_all_meanwhile(
+    fn send_all(
         &mut self,
         requests: Vec<Request>,
         meanwhile: &mut dyn FnMut(),
     ) -> Vec<Result<Response, TransportError>> {
         self.requests.extend(requests.iter().cloned());
-        self.inner.send_all_meanwhile(requests, meanwhile)
+        self.inner.send_all(requests, meanwhile)
     }
 
     fn sleep(&mut self, duration: Duration) {

@@ -3,7 +3,7 @@
 //! as its sink. Built only for `wasm32`; everything else in this crate is
 //! plain Rust, tested natively.
 //!
-//! [`WasiTransport::send_all_meanwhile`] starts every request of a batch at
+//! [`WasiTransport::send_all`] starts every request of a batch at
 //! once (`outgoing-handler.handle` returns a future response immediately),
 //! runs the caller's `meanwhile` work while the host carries them, and then
 //! drives them all, heads and bodies, with one `wasi:io/poll.poll` over every
@@ -110,11 +110,7 @@ enum InFlight {
 }
 
 impl Transport for WasiTransport {
-    fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>> {
-        self.send_all_meanwhile(requests, &mut || {})
-    }
-
-    fn send_all_meanwhile(
+    fn send_all(
         &mut self,
         requests: Vec<Request>,
         meanwhile: &mut dyn FnMut(),

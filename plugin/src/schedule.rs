@@ -108,7 +108,7 @@ impl<K> Scheduler<K> {
             return round;
         }
         let requests = batch.iter().map(|p| p.request.clone()).collect::<Vec<_>>();
-        let answers = transport.send_all_meanwhile(requests, meanwhile);
+        let answers = transport.send_all(requests, meanwhile);
         if answers.len() != batch.len() {
             let bug = format!(
                 "the transport answered {} of {} requests",

@@ -73,19 +73,15 @@ pub enum TransportError {
 pub trait Transport {
     /// Sends the requests concurrently and returns their results in the same
     /// order. The glue starts every request, then polls them all, so the
-    /// round takes as long as the slowest request, not the sum.
-    fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>>;
-    /// [`Transport::send_all`], running `meanwhile` while the requests are
-    /// on their way, so that work left from earlier answers overlaps the
-    /// wait for these instead of adding to it. The default runs it first.
-    fn send_all_meanwhile(
+    /// round takes as long as the slowest request, not the sum. `meanwhile`
+    /// runs once, while the requests are on their way, so that work left
+    /// from earlier answers overlaps the wait for these instead of adding
+    /// to it.
+    fn send_all(
         &mut self,
         requests: Vec<Request>,
         meanwhile: &mut dyn FnMut(),
-    ) -> Vec<Result<Response, TransportError>> {
-        meanwhile();
-        self.send_all(requests)
-    }
+    ) -> Vec<Result<Response, TransportError>>;
     /// Waits. Retries wait through this so that tests run on a fake clock.
     /// The default is the standard library's, which on `wasm32-wasip2` is
     /// the host's `wasi:clocks`.

@@ -889,11 +889,7 @@ struct Overlapping<'a> {
 }
 
 impl Transport for Overlapping<'_> {
-    fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>> {
-        self.send_all_meanwhile(requests, &mut || {})
-    }
-
-    fn send_all_meanwhile(
+    fn send_all(
         &mut self,
         requests: Vec<Request>,
         meanwhile: &mut dyn FnMut(),
@@ -904,7 +900,7 @@ impl Transport for Overlapping<'_> {
                 .push(format!("sent {}", request.url));
         }
         meanwhile();
-        self.fake.send_all(requests)
+        self.fake.send_all(requests, &mut || {})
     }
 
     fn sleep(&mut self, duration: std::time::Duration) {

@@ -200,7 +200,14 @@ impl Fake {
 }
 
 impl Transport for Fake {
-    fn send_all(&mut self, requests: Vec<Request>) -> Vec<Result<Response, TransportError>> {
+    /// Runs `meanwhile` first: the fake answers at once, so nothing is on
+    /// its way while it runs.
+    fn send_all(
+        &mut self,
+        requests: Vec<Request>,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Vec<Result<Response, TransportError>> {
+        meanwhile();
         let answers = requests.iter().map(|r| self.answer(r)).collect();
         self.batches.push((self.now, requests));
         // A round trip takes 50 ms of fake time.
