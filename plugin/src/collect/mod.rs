@@ -34,31 +34,26 @@
 //! `Unknown`; the rest goes on. Only a 401 or 404 on the org and a refused
 //! emit end the run with an error.
 
-use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::ops::Range;
-use std::rc::Rc;
+mod audit;
+mod records;
+
+use std::collections::{HashMap, HashSet};
 
 use crate::api::{Endpoint, KIND_USER, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::config::Config;
-use crate::contract::{Error, Evidence, KindCount, Level, Source, Summary, Warning};
-use crate::dates::{format_ms, parse_iso_ms};
-use crate::fields;
-use crate::fingerprint::fingerprint;
-use crate::manifest::EVIDENCE_KINDS;
-use crate::pagination::{NOT_UTF8, Page, Pager, Position, guess_next};
+use crate::contract::{Error, Level, Summary};
+use crate::dates::format_ms;
+use crate::pagination::{NOT_UTF8, Pager, Position, guess_next};
 use crate::retry::RetryPolicy;
 use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
 use crate::upstream::{malformed, remedy};
+use audit::{Audit, OVERLAP_MS};
+use records::{Checked, Read, Received, Records};
 
-/// How far before the last processed event a time-based resume starts, to
-/// absorb events processed slightly out of order.
-const OVERLAP_MS: i64 = 5 * 60 * 1000;
-/// The most recent audit-log ids carried in a checkpoint for de-duplication.
-const MAX_RECENT_IDS: usize = 1000;
+pub(crate) use records::record_id;
 
 /// Tunables of a collection; the defaults suit production.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,120 +108,6 @@ enum Flow {
     Failed(Error),
 }
 
-/// Audit-log bookkeeping for the checkpoint.
-struct Audit {
-    /// The checkpoint this run started from.
-    previous: Checkpoint,
-    previous_ids: HashSet<String>,
-    /// The stream's first request resumes at the checkpoint's position, so a
-    /// 400 means the position was rejected.
-    resuming_at_position: bool,
-    /// Where the next run resumes.
-    next: Option<Position>,
-    last_processed_ms: Option<i64>,
-    /// Ids of recent events, oldest first, and the same as a set. An id is
-    /// shared by the lists that hold it: one copy an event, not three (a
-    /// collection reads a million of them).
-    window: VecDeque<(i64, Rc<str>)>,
-    window_ids: HashSet<Rc<str>>,
-    page_ids: Vec<Rc<str>>,
-    last_page_ids: Vec<Rc<str>>,
-}
-
-impl Audit {
-    fn new(previous: Checkpoint) -> Audit {
-        Audit {
-            previous_ids: previous.recent_ids.iter().cloned().collect(),
-            resuming_at_position: false,
-            next: previous.next.clone(),
-            last_processed_ms: previous.last_processed_ms,
-            previous,
-            window: VecDeque::new(),
-            window_ids: HashSet::new(),
-            page_ids: Vec::new(),
-            last_page_ids: Vec::new(),
-        }
-    }
-
-    /// Notes an event of the current page, processed at `time`; false if it
-    /// was emitted before (in the previous run's overlap, or earlier in this
-    /// run).
-    fn sighting(&mut self, id: &str, time: Option<i64>) -> bool {
-        if self.previous_ids.contains(id) || self.window_ids.contains(id) {
-            self.page_ids.push(Rc::from(id));
-            return false;
-        }
-        let id: Rc<str> = Rc::from(id);
-        self.page_ids.push(id.clone());
-        let newest = time.max(self.last_processed_ms);
-        self.last_processed_ms = newest;
-        let at = time.or(newest).unwrap_or(i64::MIN);
-        self.window.push_back((at, id.clone()));
-        self.window_ids.insert(id);
-        let horizon = newest.unwrap_or(i64::MIN).saturating_sub(OVERLAP_MS);
-        while self.window.len() > MAX_RECENT_IDS
-            || self.window.front().is_some_and(|(t, _)| *t < horizon)
-        {
-            if let Some((_, old)) = self.window.pop_front() {
-                self.window_ids.remove(&old);
-            }
-        }
-        true
-    }
-
-    /// Decides how the stream goes on after the page read at `at`, which
-    /// announced `next` and held records or not (`empty`). An empty page is
-    /// the stream's tail: its cursor (or, without one, its own position) is
-    /// where the next run polls. A page without a successor is read again
-    /// next time from its own position; its ids de-duplicate that.
-    fn page_end(&mut self, next: Option<Position>, at: Option<Position>, empty: bool) -> Flow {
-        match next {
-            Some(next) if !empty => {
-                self.next = Some(next.clone());
-                Flow::Next(next)
-            }
-            Some(next) => {
-                self.next = Some(next);
-                Flow::End
-            }
-            None => {
-                self.next = at;
-                Flow::End
-            }
-        }
-    }
-
-    /// Closes the sightings of a processed page: the last page with events
-    /// is the one the next run may read again.
-    fn page_processed(&mut self) {
-        if !self.page_ids.is_empty() {
-            self.last_page_ids = std::mem::take(&mut self.page_ids);
-        }
-    }
-
-    /// The checkpoint for the next run; `None` when there is nothing to say.
-    fn checkpoint(&self) -> Option<String> {
-        let mut recent_ids = if self.last_page_ids.is_empty() {
-            self.previous.recent_ids.clone()
-        } else {
-            let window = self.window.iter().map(|(_, id)| id);
-            self.last_page_ids
-                .iter()
-                .chain(window)
-                .map(|id| id.to_string())
-                .collect()
-        };
-        recent_ids.sort();
-        recent_ids.dedup();
-        let checkpoint = Checkpoint {
-            next: self.next.clone(),
-            last_processed_ms: self.last_processed_ms,
-            recent_ids,
-        };
-        (!checkpoint.is_empty()).then(|| checkpoint.encode())
-    }
-}
-
 /// Which findings an endpoint's records feed.
 fn area(endpoint: &Endpoint) -> Option<Area> {
     match endpoint {
@@ -270,44 +151,6 @@ fn opens_role_chains(endpoint: &Endpoint) -> bool {
     )
 }
 
-/// A record's evidence id: the API's own id; for role assignments, which
-/// have none, `{accountId or groupId}:{resourceId}`.
-pub(crate) fn record_id(endpoint: &Endpoint, record: &str) -> Option<String> {
-    let field = |name: &str| {
-        let [value] = fields::strings(record, [&[name]]);
-        value.filter(|v| !v.is_empty()).map(Cow::into_owned)
-    };
-    match endpoint {
-        Endpoint::Directories => field("directoryId"),
-        Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => field("accountId"),
-        Endpoint::UserRoles {
-            account: principal, ..
-        }
-        | Endpoint::GroupRoles {
-            group: principal, ..
-        } => field("resourceId").map(|r| format!("{}:{r}", principal.raw())),
-        _ => field("id"),
-    }
-}
-
-/// A record's evidence id and, for an audit event, when it was processed
-/// (else when it happened): an event's are read together, in one pass.
-fn identify(endpoint: &Endpoint, record: &str) -> (Option<String>, Option<i64>) {
-    if *endpoint != Endpoint::EventsStream {
-        return (record_id(endpoint, record), None);
-    }
-    let [id, processed_at, time] = fields::strings(
-        record,
-        [
-            &["id"],
-            &["attributes", "processedAt"],
-            &["attributes", "time"],
-        ],
-    );
-    let time = processed_at.or(time).and_then(|t| parse_iso_ms(&t));
-    (id.filter(|id| !id.is_empty()).map(Cow::into_owned), time)
-}
-
 /// Runs a collection. See the module documentation.
 pub fn collect(
     config: &Config,
@@ -326,18 +169,7 @@ pub fn collect(
         next_id: 0,
         role_chains: 0,
         superseded: HashSet::new(),
-        records: Records {
-            sink,
-            tally: Tally::new(now_ms, config.max_org_admins),
-            warnings: Vec::new(),
-            counts: BTreeMap::new(),
-            emitted: HashSet::new(),
-            audit: Audit::new(Checkpoint::default()),
-            received: Vec::new(),
-            unsent: Vec::new(),
-            opened: Vec::new(),
-            checked: Vec::new(),
-        },
+        records: Records::new(sink, Tally::new(now_ms, config.max_org_admins)),
     };
     if let Some(text) = checkpoint {
         match Checkpoint::decode(&text) {
@@ -378,61 +210,6 @@ struct Run<'a, T: Transport, S: Sink> {
     /// Requests asked on a wrong guess, dropped when they arrive.
     superseded: HashSet<Ticket>,
     records: Records<'a, S>,
-}
-
-/// A page waiting for its records to be processed.
-struct Received {
-    chain: ChainId,
-    endpoint: Endpoint,
-    request: Request,
-    body: String,
-    read: Read,
-}
-
-/// How much of a received page was read on arrival.
-enum Read {
-    /// Its envelope: where each record's JSON text lies in the body.
-    Envelope(Vec<Range<usize>>),
-    /// Only a guess at its next page, already asked for; the page is read
-    /// whole when it is processed, which checks the guess. `at` is the
-    /// page's own position.
-    Guessed {
-        guess: Position,
-        at: Option<Position>,
-    },
-}
-
-/// A guessed page read whole: how its chain really goes on.
-struct Checked {
-    chain: ChainId,
-    guess: Position,
-    flow: Flow,
-    records: u64,
-}
-
-/// What the records of a collection feed: evidence on its way to the host,
-/// the findings, the audit-log bookkeeping, the warnings, and the chains
-/// the records open. Apart from [`Run`], so that records are processed
-/// while the run's transport carries the next round.
-struct Records<'a, S: Sink> {
-    sink: &'a mut S,
-    tally: Tally,
-    warnings: Vec<Warning>,
-    counts: BTreeMap<&'static str, u64>,
-    /// Fingerprints of emitted records, to emit an account seen in several
-    /// directories once.
-    emitted: HashSet<u128>,
-    audit: Audit,
-    /// Pages waiting for their records to be processed, in arrival order.
-    received: Vec<Received>,
-    /// Processed pages' evidence not yet handed to the host.
-    unsent: Vec<Vec<Evidence>>,
-    /// Chains that processed records opened; the run starts them after the
-    /// round.
-    opened: Vec<Endpoint>,
-    /// Guesses checked by processing, for the run to confirm or correct
-    /// after the round.
-    checked: Vec<Checked>,
 }
 
 impl<T: Transport, S: Sink> Run<'_, T, S> {
@@ -807,237 +584,6 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 Flow::End => self.end(id),
                 Flow::Failed(error) => self.fail(id, error),
             }
-        }
-    }
-}
-
-/// Where each of `records`, slices of `body`, lies in it.
-fn offsets(body: &str, records: &[&str]) -> Vec<Range<usize>> {
-    let base = body.as_ptr() as usize;
-    records
-        .iter()
-        .map(|record| {
-            let start = record.as_ptr() as usize - base;
-            start..start + record.len()
-        })
-        .collect()
-}
-
-impl<S: Sink> Records<'_, S> {
-    fn warn(&mut self, resource: &str, message: String, cause: Option<Error>, incomplete: bool) {
-        self.sink
-            .log(Level::Warn, &format!("{resource}: {message}"));
-        self.warnings.push(Warning {
-            resource: resource.to_owned(),
-            message,
-            cause,
-            incomplete,
-        });
-    }
-
-    /// Reads a page's envelope: where its records lie, and how its chain
-    /// goes on after the page read at `at`. A page that cannot be read has
-    /// no records and fails its chain.
-    fn envelope(
-        &mut self,
-        endpoint: &Endpoint,
-        request: &Request,
-        body: &str,
-        at: Option<Position>,
-    ) -> (Vec<Range<usize>>, Flow) {
-        let read = Page::parse(body).and_then(|page| {
-            let records = page.records(endpoint)?;
-            Ok((offsets(body, &records), page.next()))
-        });
-        match read {
-            Err(why) => (Vec::new(), Flow::Failed(malformed(request, &why))),
-            Ok((records, next)) => {
-                let flow = match endpoint {
-                    Endpoint::Org => Flow::End,
-                    Endpoint::EventsStream => self.audit.page_end(next, at, records.is_empty()),
-                    _ => next.map_or(Flow::End, Flow::Next),
-                };
-                (records, flow)
-            }
-        }
-    }
-
-    /// Processes every received page, then hands their evidence to the
-    /// host, in order, until a batch is refused.
-    fn process_received(&mut self) -> Result<(), Error> {
-        for page in std::mem::take(&mut self.received) {
-            self.process(page);
-        }
-        for batch in self.unsent.drain(..) {
-            self.sink.emit(batch)?;
-        }
-        Ok(())
-    }
-
-    /// Turns a page's records into evidence and findings, each record once;
-    /// a page received on a guess is read whole first, which checks it.
-    fn process(&mut self, page: Received) {
-        let Received {
-            chain,
-            endpoint,
-            request,
-            body,
-            read,
-        } = page;
-        let records = match read {
-            Read::Envelope(records) => records,
-            Read::Guessed { guess, at } => {
-                let (records, flow) = self.envelope(&endpoint, &request, &body, at);
-                self.checked.push(Checked {
-                    chain,
-                    guess,
-                    flow,
-                    records: records.len() as u64,
-                });
-                records
-            }
-        };
-        let kind = endpoint.kind();
-        let source = Source {
-            method: request.method.as_str().to_owned(),
-            url: request.url.clone(),
-        };
-        let mut batch = Vec::with_capacity(records.len());
-        let mut without_id = 0;
-        for range in records {
-            let record = &body[range];
-            let (Some(id), time) = identify(&endpoint, record) else {
-                without_id += 1;
-                continue;
-            };
-            let first_sighting = if endpoint == Endpoint::EventsStream {
-                self.audit.sighting(&id, time)
-            } else {
-                self.emitted.insert(fingerprint(&[kind, &id]))
-            };
-            if !first_sighting {
-                continue;
-            }
-            self.observe(&endpoint, &id, record);
-            batch.push(Evidence {
-                kind: kind.to_owned(),
-                id,
-                source: source.clone(),
-                data: record.to_owned(),
-            });
-        }
-        if without_id > 0 {
-            if let Some(area) = area(&endpoint) {
-                self.tally.incomplete(area);
-            }
-            self.warn(
-                &endpoint.resource(),
-                format!(
-                    "{without_id} records of {} had no id and could not be emitted.",
-                    request.url
-                ),
-                None,
-                true,
-            );
-        }
-        let emitted = batch.len() as u64;
-        if endpoint == Endpoint::EventsStream {
-            self.tally.events(emitted);
-            self.audit.page_processed();
-        }
-        *self.counts.entry(kind).or_default() += emitted;
-        if !batch.is_empty() {
-            self.unsent.push(batch);
-        }
-    }
-
-    /// Feeds one new record to the findings and notes the chains it opens.
-    fn observe(&mut self, endpoint: &Endpoint, id: &str, record: &str) {
-        match endpoint {
-            Endpoint::Directories => match Segment::new(id) {
-                Ok(directory) => {
-                    self.opened.push(Endpoint::UsersSearch(directory.clone()));
-                    self.opened.push(Endpoint::GroupsSearch(directory));
-                }
-                Err(why) => {
-                    self.tally.incomplete(Area::Users);
-                    self.warn(
-                        "directories",
-                        format!("the users and groups of a directory cannot be read: {why}"),
-                        None,
-                        true,
-                    );
-                }
-            },
-            Endpoint::UsersSearch(directory) | Endpoint::UsersList(directory) => {
-                let expanded = matches!(endpoint, Endpoint::UsersSearch(_));
-                if self.tally.user(id, record, expanded) {
-                    match Segment::new(id) {
-                        Ok(account) => self.opened.push(Endpoint::UserRoles {
-                            directory: directory.clone(),
-                            account,
-                        }),
-                        Err(why) => {
-                            self.tally.incomplete(Area::AdminRoles);
-                            self.warn(
-                                &endpoint.resource(),
-                                format!("the role assignments of an admin cannot be read: {why}"),
-                                None,
-                                true,
-                            );
-                        }
-                    }
-                }
-            }
-            Endpoint::GroupsSearch(directory) | Endpoint::GroupsList(directory) => {
-                match Segment::new(id) {
-                    Ok(group) => self.opened.push(Endpoint::GroupRoles {
-                        directory: directory.clone(),
-                        group,
-                    }),
-                    Err(why) => self.warn(
-                        &endpoint.resource(),
-                        format!("the role assignments of a group cannot be read: {why}"),
-                        None,
-                        true,
-                    ),
-                }
-            }
-            Endpoint::UserRoles { account, .. } => self.tally.user_roles(account.raw(), record),
-            Endpoint::GroupRoles { group, .. } => self.tally.group_roles(group.raw(), record),
-            Endpoint::Domains => self.tally.domain(id, record),
-            Endpoint::Policies => self.tally.policy(record),
-            Endpoint::ApiTokens => self.tally.api_token(id, record),
-            Endpoint::Org | Endpoint::EventsStream | Endpoint::Workspaces => {}
-        }
-    }
-
-    fn finish(mut self, org: &Segment) -> Summary {
-        if self.tally.audit_log_empty() {
-            self.warn(
-                "audit log",
-                "the audit log returned no events at all: the organization audit log needs Atlassian Guard (formerly Atlassian Access).".to_owned(),
-                None,
-                false,
-            );
-        }
-        let counts = EVIDENCE_KINDS
-            .iter()
-            .map(|(kind, _)| KindCount {
-                kind: (*kind).to_owned(),
-                count: self.counts.get(kind).copied().unwrap_or(0),
-            })
-            .collect();
-        let findings = self.tally.findings(org.raw());
-        self.sink.log(
-            Level::Info,
-            &format!("collection done: {} warnings", self.warnings.len()),
-        );
-        Summary {
-            counts,
-            findings,
-            warnings: self.warnings,
-            checkpoint: self.audit.checkpoint(),
         }
     }
 }
