@@ -66,7 +66,7 @@ pub struct RecordSource {
 /// plugin. Rendering, hashing and writing the accepted records run on a
 /// thread of their own: they then overlap the plugin's work on its next page
 /// instead of adding to it (in the plugin's thread they were a quarter of a
-/// large collection's time). At most [`QUEUED_BATCHES`] wait for that
+/// large collection's time). At most `QUEUED_BATCHES` wait for that
 /// thread, so memory stays bounded whatever the pace of the disk.
 pub struct EvidenceWriter {
     /// Accepted records on their way to the file; `None` once finished.

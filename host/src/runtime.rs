@@ -7,7 +7,7 @@
 //! store per run with the run's [`Grant`] and [`Limits`]: no filesystem, no
 //! environment, no arguments, no sockets, stdio captured into the log, HTTP
 //! only through [`crate::outbound`]. Every export call goes through
-//! [`Session::guarded`], which resets the CPU budget, bounds the wall-clock
+//! `Session::guarded`, which resets the CPU budget, bounds the wall-clock
 //! time and turns traps into typed [`CallError`]s.
 
 use crate::bundle::EvidenceWriter;

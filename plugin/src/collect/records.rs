@@ -92,7 +92,7 @@ pub(super) struct Checked {
 
 /// What the records of a collection feed: evidence on its way to the host,
 /// the findings, the audit-log bookkeeping, the warnings, and the chains
-/// the records open. Apart from [`Run`], so that records are processed
+/// the records open. Apart from [`super::Run`], so that records are processed
 /// while the run's transport carries the next round.
 pub(super) struct Records<'a, S: Sink> {
     pub(super) sink: &'a mut S,
