@@ -24,6 +24,7 @@ pub mod bundle;
 pub mod cache;
 pub mod config;
 pub mod conformance;
+pub mod connect;
 pub mod contract;
 pub mod diff;
 pub mod egress;

@@ -3,15 +3,18 @@
 //! [`Outbound`] backs the `wasi:http/outgoing-handler` import through
 //! wasmtime-wasi-http's [`WasiHttpHooks::send_request`]. For each request it:
 //! asks the [`EgressPolicy`](crate::egress::EgressPolicy); refuses public
-//! origins that resolve to private addresses; applies a developer reroute;
-//! strips headers the host owns and injects secret headers for their origin
-//! only; bounds timeouts by the call's remaining time; caps requests in flight;
-//! and wraps the response body to scrub secrets, cap its size, hash and count
-//! it, and write the ledger entry when the exchange ends. With a
+//! origins that resolve to private addresses, and approves the addresses
+//! that passed for the run's pooled [`Connections`]; applies a developer
+//! reroute; strips headers the host owns and injects secret headers for
+//! their origin only; bounds timeouts by the call's remaining time; caps
+//! requests in flight; and wraps the response body to scrub secrets, cap its
+//! size, count it, and have the ledger hash it and write the entry when the
+//! exchange ends. With a
 //! [`Tape`](crate::tape::Tape) it also records each response, or answers
 //! from a recording instead of the network once the policy admitted the
 //! request.
 
+use crate::connect::{Connections, Timeouts};
 use crate::egress::{Origin, forbidden_address_class};
 use crate::grant::Grant;
 use crate::ledger::{Exchange, LedgerThread, Outcome};
@@ -22,8 +25,10 @@ use crate::tape::{OpenTape, Recorded, Recorder, Recording, Replay, TapeError};
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
+use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,6 +99,7 @@ pub struct Outbound {
     limits: Limits,
     log: RunLog,
     ledger: LedgerThread,
+    connections: Connections,
     in_flight: Arc<Semaphore>,
     next_seq: AtomicU64,
     deadline: Mutex<Instant>,
@@ -108,6 +114,8 @@ pub struct Outbound {
 }
 
 impl Outbound {
+    /// The outbound traffic of a run: `roots` are certificate authorities
+    /// HTTPS trusts beside the web PKI's.
     pub fn new(
         grant: Arc<Grant>,
         limits: Limits,
@@ -115,13 +123,16 @@ impl Outbound {
         ledger: Box<dyn Write + Send>,
         progress: Arc<Progress>,
         tape: OpenTape,
+        roots: &[CertificateDer<'static>],
     ) -> Arc<Outbound> {
         let ledger = LedgerThread::start(ledger, {
             let log = log.clone();
             move |e| log.host(Level::Error, &format!("cannot write the ledger: {e}"))
         });
+        let in_flight = limits.requests_in_flight.max(1);
         Arc::new(Outbound {
-            in_flight: Arc::new(Semaphore::new(limits.requests_in_flight.max(1))),
+            connections: Connections::new(limits.connect_timeout, in_flight, roots),
+            in_flight: Arc::new(Semaphore::new(in_flight)),
             grant,
             limits,
             log,
@@ -304,22 +315,17 @@ impl Outbound {
         self.inject_secrets(origin, request.headers_mut());
 
         let remaining = self.remaining();
-        let bound = |asked: Option<Duration>, cap: Duration| {
-            Some(asked.unwrap_or(cap).min(cap).min(remaining))
+        let bound = |asked: Option<Duration>| {
+            asked
+                .unwrap_or(self.limits.read_timeout)
+                .min(self.limits.read_timeout)
+                .min(remaining)
         };
-        let options = RequestOptions {
-            connect_timeout: bound(
-                options.and_then(|o| o.connect_timeout),
-                self.limits.connect_timeout,
-            ),
-            first_byte_timeout: bound(
-                options.and_then(|o| o.first_byte_timeout),
-                self.limits.read_timeout,
-            ),
-            between_bytes_timeout: bound(
-                options.and_then(|o| o.between_bytes_timeout),
-                self.limits.read_timeout,
-            ),
+        // The connect timeout is the run's, in the pool's connector; the
+        // time to the response head, connecting included, is this one.
+        let timeouts = Timeouts {
+            first_byte: bound(options.and_then(|o| o.first_byte_timeout)),
+            between_bytes: bound(options.and_then(|o| o.between_bytes_timeout)),
         };
 
         let permit = self
@@ -328,17 +334,17 @@ impl Outbound {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
-        let sent = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
+        let sent = self.connections.send(request, timeouts).await;
         drop(permit);
         let routed_to = target.map(|t| t.to_string());
         match sent {
-            Ok((response, io)) => Ok(Carried {
-                response: response.map(|body| body.boxed_unsync()),
-                io: Box::new(io),
+            Ok(response) => Ok(Carried {
+                response,
+                io: Box::new(std::future::ready(Ok(()))),
                 routed_to,
             }),
-            Err(code) => Err(NotCarried {
-                detail: self.grant.scrubber.text(&code.to_string()).into_owned(),
+            Err((code, detail)) => Err(NotCarried {
+                detail: self.grant.scrubber.text(&detail).into_owned(),
                 code,
                 routed_to,
             }),
@@ -427,23 +433,34 @@ impl Outbound {
         }
     }
 
-    /// Decides whether a request may leave, and for which origin.
+    /// Decides whether a request may leave, and for which origin; approves
+    /// the addresses its connection may go to.
     async fn admit(&self, method: &str, uri: &http::Uri) -> Result<Origin, (String, HttpError)> {
         self.grant
             .egress
             .check(method, uri)
             .map_err(|d| (d.to_string(), HttpError::HttpRequestDenied))?;
         let origin = Origin::of_uri(uri).expect("the policy admitted an absolute URI");
-        let networked = !matches!(self.tape, OpenTape::Replay(_));
-        if networked && self.grant.reroutes.target(&origin).is_none() {
-            self.check_resolution(&origin).await?;
+        if matches!(self.tape, OpenTape::Replay(_)) {
+            return Ok(origin);
+        }
+        match self.grant.reroutes.target(&origin) {
+            // A developer's reroute goes where it says, loopback included.
+            Some(target) => {
+                let addresses = self.resolve(target).await?;
+                self.connections.approve(target, addresses);
+            }
+            None => {
+                let addresses = self.resolve(&origin).await?;
+                refuse_forbidden(&origin, &addresses)?;
+                self.connections.approve(&origin, addresses);
+            }
         }
         Ok(origin)
     }
 
-    /// Refuses a public origin whose name resolves to an address the plugin
-    /// must not reach (a metadata service, the LAN, this machine).
-    async fn check_resolution(&self, origin: &Origin) -> Result<(), (String, HttpError)> {
+    /// The addresses `origin`'s name resolves to.
+    async fn resolve(&self, origin: &Origin) -> Result<Vec<SocketAddr>, (String, HttpError)> {
         let lookup = tokio::net::lookup_host((origin.host(), origin.port()));
         let addresses = tokio::time::timeout(self.limits.connect_timeout, lookup)
             .await
@@ -457,17 +474,7 @@ impl Outbound {
                     },
                 )
             })?;
-        for address in addresses {
-            if let Some(class) = forbidden_address_class(address.ip()) {
-                let denial = crate::egress::Denial::ForbiddenAddress {
-                    origin: origin.clone(),
-                    address: address.ip(),
-                    class,
-                };
-                return Err((denial.to_string(), HttpError::DestinationIpProhibited));
-            }
-        }
-        Ok(())
+        Ok(addresses.collect())
     }
 
     fn inject_secrets(&self, origin: &Origin, headers: &mut http::HeaderMap) {
@@ -497,6 +504,22 @@ impl Outbound {
             }
         }
     }
+}
+
+/// Refuses a public origin whose name resolves to an address the plugin
+/// must not reach (a metadata service, the LAN, this machine).
+fn refuse_forbidden(origin: &Origin, addresses: &[SocketAddr]) -> Result<(), (String, HttpError)> {
+    for address in addresses {
+        if let Some(class) = forbidden_address_class(address.ip()) {
+            let denial = crate::egress::Denial::ForbiddenAddress {
+                origin: origin.clone(),
+                address: address.ip(),
+                class,
+            };
+            return Err((denial.to_string(), HttpError::DestinationIpProhibited));
+        }
+    }
+    Ok(())
 }
 
 /// The same URL on the rerouted origin.
@@ -699,6 +722,7 @@ mod tests {
             Box::new(std::io::sink()),
             Arc::default(),
             OpenTape::Live,
+            &[],
         )
     }
 

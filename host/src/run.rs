@@ -18,6 +18,7 @@ use crate::outbound::{Outbound, Progress};
 use crate::runtime::{CallError, LoadError, Plugin, Runtime, Session, SharedEvidence};
 use crate::sandbox::Limits;
 use crate::tape::{OpenTape, Tape, TapeError};
+use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -140,6 +141,9 @@ pub struct Options {
     /// Whether `validate` and `collect` record their responses or replay a
     /// recording (default: neither).
     pub tape: Tape,
+    /// Certificate authorities HTTPS trusts beside the web PKI's, such as
+    /// the one of an operator's TLS-inspecting proxy (default: none).
+    pub trusted_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Options {
@@ -150,6 +154,7 @@ impl Options {
             log,
             progress: Arc::default(),
             tape: Tape::Live,
+            trusted_roots: Vec::new(),
         }
     }
 
@@ -160,7 +165,15 @@ impl Options {
         ledger: Box<dyn std::io::Write + Send>,
         tape: OpenTape,
     ) -> Arc<Outbound> {
-        Outbound::new(grant, self.limits, log, ledger, self.progress.clone(), tape)
+        Outbound::new(
+            grant,
+            self.limits,
+            log,
+            ledger,
+            self.progress.clone(),
+            tape,
+            &self.trusted_roots,
+        )
     }
 }
 

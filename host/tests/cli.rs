@@ -168,6 +168,32 @@ async fn a_route_to_a_public_address_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_ca_file_without_certificates_is_a_usage_error() {
+    let dir = scratch("ca-file");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let pem = dir.join("not-a-ca.pem");
+    std::fs::write(&pem, "no certificate here\n").unwrap();
+    let output = host(
+        &[
+            "validate",
+            PROBE,
+            "--config",
+            &config,
+            "--ca-file",
+            pem.to_str().unwrap(),
+        ],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&output), 2);
+    assert!(
+        text(&output).contains("no certificate in it"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_sandbox_violation_exits_4() {
     let server = ProbeServer::start(0).await;
     let dir = scratch("violation");

@@ -7,8 +7,10 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use watchdog_host::cache::Cache;
 use watchdog_host::config::RunConfig;
@@ -24,25 +26,60 @@ pub const PROBE_TOKEN: &str = "probe-token-5f2e9c1a";
 
 /// A loopback stand-in for `https://api.example.com`, the probe's origin:
 /// `/items` lists ids, `/echo` echoes the request headers it received,
-/// `/huge` sends `huge_bytes` bytes.
+/// `/huge` sends `huge_bytes` bytes. Plain HTTP, or TLS with a certificate
+/// of its own for `127.0.0.1`.
 pub struct ProbeServer {
     pub addr: SocketAddr,
     /// Every `authorization` header the server received.
     pub authorizations: Arc<Mutex<Vec<String>>>,
+    /// Connections accepted.
+    pub connections: Arc<AtomicUsize>,
+    /// With TLS, the server's self-signed certificate, for a client to trust.
+    pub certificate: Option<CertificateDer<'static>>,
 }
 
 impl ProbeServer {
     pub async fn start(huge_bytes: usize) -> ProbeServer {
+        ProbeServer::serve(huge_bytes, None).await
+    }
+
+    /// The server over TLS, its certificate self-signed for `127.0.0.1`.
+    pub async fn start_tls(huge_bytes: usize) -> ProbeServer {
+        let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let certificate = key.cert.der().clone();
+        let private =
+            rustls::pki_types::PrivateKeyDer::try_from(key.key_pair.serialize_der()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certificate.clone()], private)
+        .unwrap();
+        let mut server = ProbeServer::serve(
+            huge_bytes,
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        )
+        .await;
+        server.certificate = Some(certificate);
+        server
+    }
+
+    async fn serve(huge_bytes: usize, tls: Option<tokio_rustls::TlsAcceptor>) -> ProbeServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let authorizations = Arc::new(Mutex::new(Vec::new()));
-        let seen = authorizations.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (seen, accepted) = (authorizations.clone(), connections.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                accepted.fetch_add(1, Ordering::Relaxed);
                 let seen = seen.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<hyper::body::Incoming>| {
                         let seen = seen.clone();
@@ -68,21 +105,36 @@ impl ProbeServer {
                             Ok::<_, hyper::Error>(Response::new(Full::new(body)))
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = hyper::server::conn::http1::Builder::new();
+                    let _ = match tls {
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                        Some(tls) => {
+                            let Ok(stream) = tls.accept(stream).await else {
+                                return;
+                            };
+                            http.serve_connection(TokioIo::new(stream), service).await
+                        }
+                    };
                 });
             }
         });
         ProbeServer {
             addr,
             authorizations,
+            connections,
+            certificate: None,
         }
     }
 
     /// The `--route` that sends the probe's origin here.
     pub fn reroutes(&self) -> Reroutes {
-        Reroutes::parse([format!("https://api.example.com=http://{}", self.addr).as_str()]).unwrap()
+        let scheme = if self.certificate.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let route = format!("https://api.example.com={scheme}://{}", self.addr);
+        Reroutes::parse([route.as_str()]).unwrap()
     }
 }
 

@@ -3,6 +3,7 @@
 //! host stays healthy for the next run.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use watchdog_components::fixtures::{FUTURE_CONTRACT, NOT_A_PLUGIN, PROBE};
 use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, bundle_text, config};
@@ -50,9 +51,11 @@ async fn well_behaved_run_injects_the_secret_and_verifies() {
     assert_eq!(collected.run.checkpoint_in.as_deref(), Some("before"));
     assert_eq!(collected.exit_code(), exit::OK);
 
-    // The host sent the secret upstream on every request...
+    // The host sent the secret upstream on every request, over one
+    // kept-alive connection...
     let sent = server.authorizations.lock().unwrap().clone();
     assert_eq!(sent, vec![format!("Bearer {PROBE_TOKEN}"); 2]);
+    assert_eq!(server.connections.load(Ordering::Relaxed), 1);
     // ...but the echo the plugin read had it scrubbed, and nothing written has it.
     let text = bundle_text(&collected.dir);
     assert!(!text.contains(PROBE_TOKEN));
@@ -74,6 +77,50 @@ async fn well_behaved_run_injects_the_secret_and_verifies() {
 
     let report = bundle::verify(&collected.dir, Some(&collected.run.ledger_head)).unwrap();
     assert_eq!(report.evidence_records, 4);
+}
+
+#[tokio::test]
+async fn https_goes_over_tls_to_a_server_the_operator_trusts() {
+    let server = ProbeServer::start_tls(0).await;
+    let harness = Harness::new("tls-trusted");
+    let mut options = harness.options(Limits::default(), server.reroutes());
+    options.trusted_roots = vec![server.certificate.clone().unwrap()];
+    let loaded = harness.open(PROBE, &options).await;
+    let collected = harness
+        .collect(&loaded, &probe("well-behaved"), &options, "bundle", None)
+        .await
+        .unwrap();
+    assert!(collected.failure.is_none(), "{:?}", collected.failure);
+    assert_eq!(collected.run.outcome, Outcome::Complete);
+    let sent = server.authorizations.lock().unwrap().clone();
+    assert_eq!(sent, vec![format!("Bearer {PROBE_TOKEN}"); 2]);
+    assert_eq!(
+        server.connections.load(Ordering::Relaxed),
+        1,
+        "one handshake"
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_fails_the_request_before_the_secret_leaves() {
+    let server = ProbeServer::start_tls(0).await;
+    let harness = Harness::new("tls-untrusted");
+    let options = harness.options(Limits::default(), server.reroutes());
+    let loaded = harness.open(PROBE, &options).await;
+    let collected = harness
+        .collect(&loaded, &probe("well-behaved"), &options, "bundle", None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(collected.failure, Some(Failure::Plugin(_))),
+        "{:?}",
+        collected.failure
+    );
+    let entries = ledger_entries(&collected.dir);
+    assert_eq!(entries[0].outcome, Exchange::Failed);
+    let detail = entries[0].detail.as_deref().unwrap_or_default();
+    assert!(detail.contains("certificate"), "{detail}");
+    assert!(server.authorizations.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -303,6 +350,7 @@ async fn an_empty_grant_denies_every_capability() {
         Box::new(std::io::sink()),
         Arc::default(),
         watchdog_host::tape::OpenTape::Live,
+        &[],
     );
     let mut session = loaded
         .plugin

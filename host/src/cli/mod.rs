@@ -5,6 +5,8 @@ mod devtools;
 mod report;
 
 use report::Printer;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -188,6 +190,10 @@ struct RunArgs {
     /// Never widens the egress policy. Repeatable.
     #[arg(long = "route", value_name = "ORIGIN=URL")]
     routes: Vec<String>,
+    /// PEM file of certificate authorities HTTPS trusts beside the public
+    /// web PKI, such as a TLS-inspecting proxy's. Repeatable.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_files: Vec<PathBuf>,
     #[command(flatten)]
     sandbox: SandboxArgs,
 }
@@ -393,6 +399,9 @@ async fn prepare(
         Failure::Config(config::ConfigError::Invalid(vec![format!("--route: {e}")]))
     })?;
     let mut options = Options::new(run.sandbox.limits(), reroutes, log);
+    for file in &run.ca_files {
+        options.trusted_roots.extend(trusted_roots(file)?);
+    }
     let replaying = matches!(tape, Tape::Replay(_));
     options.tape = tape;
     let loaded = Loaded::open(runtime, plugin, &options).await?;
@@ -402,6 +411,24 @@ async fn prepare(
             .or_else(|| replaying.then(|| conformance::DUMMY_SECRET.to_string()))
     })?;
     Ok((loaded, config, options))
+}
+
+/// The certificates of a `--ca-file`.
+fn trusted_roots(file: &Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
+    let invalid = |why: String| {
+        Failure::Config(config::ConfigError::Invalid(vec![format!(
+            "--ca-file {}: {why}",
+            file.display()
+        )]))
+    };
+    let roots = CertificateDer::pem_file_iter(file)
+        .map_err(|e| invalid(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(e.to_string()))?;
+    if roots.is_empty() {
+        return Err(invalid("no certificate in it".to_owned()));
+    }
+    Ok(roots)
 }
 
 /// Collects while a line on stderr shows records and requests so far.
