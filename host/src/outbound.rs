@@ -74,13 +74,13 @@ pub struct Progress {
 const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding", "connection"];
 
 /// The future that drives a response's connection, as wasmtime-wasi-http
-/// expects it back.
+/// expects it back. The pool in [`Connections`] drives its connections
+/// itself, so the host hands back one with nothing left to do.
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 /// A response on its way back, from the network or a recording.
 struct Carried {
     response: http::Response<WasiBody>,
-    io: IoFuture,
     /// What the ledger names as the place it really came from, if not the URL.
     routed_to: Option<String>,
 }
@@ -247,7 +247,6 @@ impl Outbound {
         };
         let Carried {
             response,
-            io,
             routed_to,
         } = match carried {
             Ok(carried) => carried,
@@ -296,6 +295,7 @@ impl Outbound {
             recording,
             outbound: self.clone(),
         };
+        let io: IoFuture = Box::new(std::future::ready(Ok(())));
         Ok((http::Response::from_parts(parts, body.boxed_unsync()), io))
     }
 
@@ -340,7 +340,6 @@ impl Outbound {
         match sent {
             Ok(response) => Ok(Carried {
                 response,
-                io: Box::new(std::future::ready(Ok(()))),
                 routed_to,
             }),
             Err((code, detail)) => Err(NotCarried {
@@ -390,7 +389,6 @@ impl Outbound {
             .map_err(|e| not_carried(format!("recorded response for {method} {url}: {e}")))?;
         Ok(Carried {
             response,
-            io: Box::new(std::future::ready(Ok(()))),
             routed_to,
         })
     }
