@@ -222,7 +222,15 @@ impl Connector {
         let name = ServerName::try_from(origin.host())
             .map_err(|e| refused(format!("{} is not a TLS server name: {e}", origin.host())))?
             .to_owned();
-        let tls = self.tls.connect(name, tcp).await?;
+        // A server that takes the connection but never finishes the
+        // handshake would otherwise hold it, and a pool's background
+        // connect, forever.
+        let tls = tokio::time::timeout(self.connect_timeout, self.tls.connect(name, tcp))
+            .await
+            .map_err(|_| {
+                let why = format!("the TLS handshake with {origin} timed out");
+                io::Error::new(io::ErrorKind::TimedOut, why)
+            })??;
         Ok(Conn(TokioIo::new(Stream::Tls(Box::new(tls)))))
     }
 }

@@ -206,8 +206,8 @@ impl Pager {
             )));
         }
         let seen = at.map(|at| fingerprint(&[at.text()]));
-        if let Some(at) = at
-            && seen.is_some_and(|seen| self.seen.contains(&seen))
+        if let (Some(at), Some(seen)) = (at, seen)
+            && self.seen.contains(&seen)
         {
             let shown: String = at.text().chars().take(120).collect();
             return Err(self.stop(format!(

@@ -535,6 +535,9 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             return Ok(None);
         }
         let (records, flow) = self.records.envelope(&endpoint, &request, &body, at);
+        if matches!(flow, Flow::Failed(_)) {
+            return Ok(Some(flow));
+        }
         chain.records += records.len() as u64;
         let page = Received {
             chain: id,
