@@ -18,11 +18,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
+use watchdog_host::bundle::write_line;
 
 /// How long a response may take: the host's default read timeout.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -168,13 +168,14 @@ pub struct JsonlSink {
     log: BufWriter<File>,
 }
 
+/// An evidence line but its data, as [`watchdog_host::bundle::write_line`]
+/// takes it.
 #[derive(Serialize)]
-struct Line<'a> {
+struct Head<'a> {
     kind: &'a str,
     id: &'a str,
     collected_at: &'a str,
     source: LineSource<'a>,
-    data: &'a RawValue,
 }
 
 #[derive(Serialize)]
@@ -201,25 +202,24 @@ impl JsonlSink {
 impl Sink for JsonlSink {
     fn emit(&mut self, batch: Vec<Evidence>) -> Result<(), Error> {
         let collected_at = watchdog_host::now_rfc3339();
+        let mut line = Vec::new();
         for evidence in &batch {
-            let written = serde_json::from_str(&evidence.data)
-                .and_then(|data| {
-                    serde_json::to_writer(
-                        &mut self.evidence,
-                        &Line {
-                            kind: &evidence.kind,
-                            id: &evidence.id,
-                            collected_at: &collected_at,
-                            source: LineSource {
-                                method: &evidence.source.method,
-                                url: &evidence.source.url,
-                            },
-                            data,
-                        },
-                    )
-                })
+            line.clear();
+            let head = Head {
+                kind: &evidence.kind,
+                id: &evidence.id,
+                collected_at: &collected_at,
+                source: LineSource {
+                    method: &evidence.source.method,
+                    url: &evidence.source.url,
+                },
+            };
+            let written = jsontext::validate(&evidence.data)
                 .map_err(|e| e.to_string())
-                .and_then(|()| self.evidence.write_all(b"\n").map_err(|e| e.to_string()));
+                .and_then(|()| {
+                    write_line(&mut line, &head, &evidence.data).map_err(|e| e.to_string())
+                })
+                .and_then(|()| self.evidence.write_all(&line).map_err(|e| e.to_string()));
             written.map_err(|why| Error::Internal(format!("cannot write evidence: {why}")))?;
         }
         Ok(())

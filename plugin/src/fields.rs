@@ -1,170 +1,88 @@
 //! Reading the few fields of a record the logic needs (its id, an audit
 //! event's times) without reading the rest of it.
 //!
-//! Every record of a collection passes here, and reading each one whole,
-//! after the page that holds it was read, was most of the integration's
-//! work. The fields sought come first in the API's records, so a reader that
-//! stops once it has them skips most of the bytes. A general JSON parser
-//! cannot stop early cheaply (it reports the unread rest as an error, with
-//! its position), hence this small scanner. Its input is a record of a page
-//! that was already parsed, so it is valid JSON; on anything else it still
-//! ends, and finds what it finds.
+//! Every record of a collection passes here, after the page that holds it
+//! was read. The fields sought come first in the API's records, so a walk
+//! that stops once it has them skips most of the bytes; a general JSON
+//! parser cannot stop early cheaply (it reports the unread rest as an error,
+//! with its position). Its input is a record of a page that was already
+//! checked, so it is JSON; on anything else it still ends, and finds what it
+//! finds.
 
 use std::borrow::Cow;
+
+use jsontext::{Cursor, unescape};
 
 /// The strings at `paths` in the object `record` (the JSON text of a record
 /// of a parsed page), each path a field name and
 /// the names of the objects it is nested in (`["attributes", "time"]`).
 /// `None` where a path is absent or not a string; the first of repeated keys
-/// counts. At most 32 paths. Values without escapes are borrowed from `raw`.
+/// counts. At most 32 paths. Values without escapes are borrowed from
+/// `record`.
 pub fn strings<'a, const N: usize>(
     record: &'a str,
     paths: [&[&str]; N],
 ) -> [Option<Cow<'a, str>>; N] {
     assert!(N <= 32, "paths are tracked in a 32-bit set");
     let mut found: [Option<Option<Cow<'a, str>>>; N] = std::array::from_fn(|_| None);
-    let mut json = Scanner {
-        text: record,
-        at: 0,
-    };
-    json.object(&paths, ((1u64 << N) - 1) as u32, 0, &mut found);
+    let mut json = Cursor::new(record);
+    // A record that is not JSON after all yields what was found before it
+    // broke.
+    let _ = object(&mut json, &paths, ((1u64 << N) - 1) as u32, 0, &mut found);
     found.map(Option::flatten)
 }
 
-/// A cursor over JSON text.
-struct Scanner<'a> {
-    text: &'a str,
-    at: usize,
-}
-
-impl<'a> Scanner<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.at).copied()
+/// Reads the object at `json` (or skips any other value), looking for the
+/// paths in the set `wanted`, whose first `depth` names led here. `Ok(false)`
+/// as soon as every path has been found: reading stops there.
+fn object<'a>(
+    json: &mut Cursor<'a>,
+    paths: &[&[&str]],
+    wanted: u32,
+    depth: usize,
+    found: &mut [Option<Option<Cow<'a, str>>>],
+) -> Result<bool, jsontext::Error> {
+    if json.peek() != Some(b'{') {
+        json.skip()?;
+        return Ok(true);
     }
-
-    fn space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
-    }
-
-    /// Reads the object here (or skips any other value), looking for the
-    /// paths in the set `wanted`, whose first `depth` names led here. Returns
-    /// false as soon as every path has been found: reading stops there.
-    fn object(
-        &mut self,
-        paths: &[&[&str]],
-        wanted: u32,
-        depth: usize,
-        found: &mut [Option<Option<Cow<'a, str>>>],
-    ) -> bool {
-        self.space();
-        if self.peek() != Some(b'{') {
-            self.skip_value();
-            return true;
-        }
-        self.at += 1;
-        loop {
-            self.space();
-            if self.peek() != Some(b'"') {
-                // `}`: the object ends.
-                self.at += 1;
-                return true;
-            }
-            let key = unescape(self.string());
-            self.space();
-            self.at += 1; // `:`
-            let (mut leaves, mut inner) = (0u32, 0u32);
-            for (i, path) in paths.iter().enumerate() {
-                if wanted & (1 << i) != 0 && found[i].is_none() && path.get(depth) == Some(&&*key) {
-                    if path.len() == depth + 1 {
-                        leaves |= 1 << i;
-                    } else {
-                        inner |= 1 << i;
-                    }
-                }
-            }
-            if leaves != 0 {
-                self.space();
-                let value = if self.peek() == Some(b'"') {
-                    Some(unescape(self.string()))
+    json.object()?;
+    while let Some(key) = json.key()? {
+        let key = unescape(key);
+        let (mut leaves, mut inner) = (0u32, 0u32);
+        for (i, path) in paths.iter().enumerate() {
+            if wanted & (1 << i) != 0 && found[i].is_none() && path.get(depth) == Some(&&*key) {
+                if path.len() == depth + 1 {
+                    leaves |= 1 << i;
                 } else {
-                    self.skip_value();
-                    None
-                };
-                for (i, slot) in found.iter_mut().enumerate() {
-                    if leaves & (1 << i) != 0 {
-                        *slot = Some(value.clone());
-                    }
+                    inner |= 1 << i;
                 }
-            } else if inner != 0 {
-                if !self.object(paths, inner, depth + 1, found) {
-                    return false;
-                }
+            }
+        }
+        if leaves != 0 {
+            let value = if json.peek() == Some(b'"') {
+                Some(unescape(json.string()?))
             } else {
-                self.skip_value();
-            }
-            if found.iter().all(Option::is_some) {
-                return false;
-            }
-            self.space();
-            let separator = self.peek();
-            self.at += 1;
-            if separator != Some(b',') {
-                return true;
-            }
-        }
-    }
-
-    /// The string here, quotes included, escapes as written.
-    fn string(&mut self) -> &'a str {
-        let start = self.at;
-        self.at += 1;
-        while let Some(b) = self.peek() {
-            self.at += if b == b'\\' { 2 } else { 1 };
-            if b == b'"' {
-                return &self.text[start..self.at];
-            }
-        }
-        &self.text[start..self.text.len().min(self.at)]
-    }
-
-    /// Skips the value here, whatever it is.
-    fn skip_value(&mut self) {
-        self.space();
-        let mut depth = 0usize;
-        while let Some(b) = self.peek() {
-            match b {
-                b'"' => {
-                    self.string();
-                    if depth == 0 {
-                        return;
-                    }
-                    continue;
+                json.skip()?;
+                None
+            };
+            for (i, slot) in found.iter_mut().enumerate() {
+                if leaves & (1 << i) != 0 {
+                    *slot = Some(value.clone());
                 }
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' if depth > 0 => {
-                    depth -= 1;
-                    if depth == 0 {
-                        self.at += 1;
-                        return;
-                    }
-                }
-                // The end of a number, literal or the enclosing container.
-                b',' | b'}' | b']' if depth == 0 => return,
-                _ => {}
             }
-            self.at += 1;
+        } else if inner != 0 {
+            if !object(json, paths, inner, depth + 1, found)? {
+                return Ok(false);
+            }
+        } else {
+            json.skip()?;
+        }
+        if found.iter().all(Option::is_some) {
+            return Ok(false);
         }
     }
-}
-
-/// A JSON string's value, from its text with quotes.
-fn unescape(quoted: &str) -> Cow<'_, str> {
-    match quoted.get(1..quoted.len().saturating_sub(1)) {
-        Some(inner) if !inner.contains('\\') && quoted.ends_with('"') => Cow::Borrowed(inner),
-        _ => serde_json::from_str::<String>(quoted).map_or(Cow::Borrowed(""), Cow::Owned),
-    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -200,14 +118,10 @@ mod tests {
     #[test]
     fn reading_stops_once_everything_is_found() {
         // What follows the field is never read: here it is not even JSON.
-        let mut json = Scanner {
-            text: r#"{"id":"x", oops"#,
-            at: 0,
-        };
+        let mut json = Cursor::new(r#"{"id":"x", oops"#);
         let mut found = [None];
-        assert!(!json.object(&[&["id"]], 1, 0, &mut found));
+        assert_eq!(object(&mut json, &[&["id"]], 1, 0, &mut found), Ok(false));
         assert_eq!(found, [Some(Some("x".into()))]);
-        assert_eq!(json.at, r#"{"id":"x""#.len());
     }
 
     #[test]
@@ -250,9 +164,7 @@ mod tests {
             r#"{"a":[}"#,
             "{\"a\"}",
         ] {
-            let mut json = Scanner { text, at: 0 };
-            let mut found = [None];
-            json.object(&[&["id"]], 1, 0, &mut found);
+            assert_eq!(strings(text, [&["id"]]), [None], "{text}");
         }
     }
 }

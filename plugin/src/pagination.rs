@@ -15,8 +15,8 @@
 
 use std::collections::HashSet;
 
+use jsontext::{Cursor, unescape};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::api::{Endpoint, Segment};
@@ -75,40 +75,53 @@ pub const NOT_UTF8: &str = "not a page: the body is not UTF-8 text";
 enum Data<'a> {
     Missing,
     /// A list: its records, found in the same pass as the envelope.
-    Items(Vec<&'a RawValue>),
+    Items(Vec<&'a str>),
     /// Anything else, such as the org's object.
-    Other(&'a RawValue),
-}
-
-/// A page as JSON, with `data` read as `D`.
-#[derive(Deserialize)]
-struct Envelope<D> {
-    data: Option<D>,
-    links: Option<Next>,
-    meta: Option<Next>,
+    Other(&'a str),
 }
 
 impl<'a> Page<'a> {
-    /// Reads the envelope. A list's records are split out in the same pass,
-    /// so a page is scanned once, not once for the envelope and again for
-    /// its records (pages are most of a collection's work); only a page
-    /// whose `data` is not a list, like the org, is read a second time.
-    /// The body is text already checked as UTF-8, so no record is checked
-    /// again.
+    /// Reads the envelope, checking the whole body is JSON. A list's
+    /// records are split out in the same pass, so a page is scanned once
+    /// (pages are most of a collection's work). The body is text already
+    /// checked as UTF-8, so no record is checked again.
     pub fn parse(body: &'a str) -> Result<Page<'a>, String> {
-        if let Ok(list) = serde_json::from_str::<Envelope<Vec<&'a RawValue>>>(body) {
-            return Ok(Page {
-                data: list.data.map_or(Data::Missing, Data::Items),
-                links: list.links,
-                meta: list.meta,
-            });
+        Page::read(body).map_err(|e| format!("not a page: {e}"))
+    }
+
+    fn read(body: &'a str) -> Result<Page<'a>, Box<dyn std::error::Error>> {
+        let mut json = Cursor::new(body);
+        json.object()?;
+        let (mut data, mut links, mut meta) = (None, None, None);
+        while let Some(key) = json.key()? {
+            let (slot, name) = match &*unescape(key) {
+                "data" => {
+                    let value = match json.peek() {
+                        Some(b'[') => Data::Items(items(&mut json)?),
+                        Some(b'n') => {
+                            json.skip()?;
+                            Data::Missing
+                        }
+                        _ => Data::Other(&body[json.skip()?]),
+                    };
+                    (data.replace(value).is_some(), "data")
+                }
+                "links" => (links.replace(next(&mut json, "links")?).is_some(), "links"),
+                "meta" => (meta.replace(next(&mut json, "meta")?).is_some(), "meta"),
+                _ => {
+                    json.skip()?;
+                    continue;
+                }
+            };
+            if slot {
+                return Err(format!("\"{name}\" appears twice").into());
+            }
         }
-        let other: Envelope<&'a RawValue> =
-            serde_json::from_str(body).map_err(|e| format!("not a page: {e}"))?;
+        json.finish()?;
         Ok(Page {
-            data: other.data.map_or(Data::Missing, Data::Other),
-            links: other.links,
-            meta: other.meta,
+            data: data.unwrap_or(Data::Missing),
+            links: links.flatten(),
+            meta: meta.flatten(),
         })
     }
 
@@ -116,9 +129,9 @@ impl<'a> Page<'a> {
     /// the org, `data` itself.
     pub fn records(&self, endpoint: &Endpoint) -> Result<Vec<&'a str>, String> {
         match (&self.data, endpoint) {
-            (Data::Other(object), Endpoint::Org) => Ok(vec![object.get()]),
+            (Data::Other(object), Endpoint::Org) => Ok(vec![object]),
             (Data::Items(_), Endpoint::Org) => Err("\"data\" is a list, not an object".to_owned()),
-            (Data::Items(items), _) => Ok(items.iter().map(|r| r.get()).collect()),
+            (Data::Items(items), _) => Ok(items.clone()),
             (Data::Other(_), _) => Err("\"data\" is not a list".to_owned()),
             (Data::Missing, _) => Err("no \"data\"".to_owned()),
         }
@@ -132,6 +145,23 @@ impl<'a> Page<'a> {
             .filter_map(|n| n.next.as_deref())
             .find_map(Position::parse)
     }
+}
+
+/// The JSON text of each item of the array at `json`.
+fn items<'a>(json: &mut Cursor<'a>) -> Result<Vec<&'a str>, jsontext::Error> {
+    let text = json.text();
+    let mut items = Vec::new();
+    json.array()?;
+    while json.element()? {
+        items.push(&text[json.skip()?]);
+    }
+    Ok(items)
+}
+
+/// `links` or `meta`: small objects, read as such.
+fn next(json: &mut Cursor<'_>, name: &str) -> Result<Option<Next>, Box<dyn std::error::Error>> {
+    let text = &json.text()[json.skip()?];
+    serde_json::from_str(text).map_err(|e| format!("\"{name}\": {e}").into())
 }
 
 /// How far from a page's end [`guess_next`] looks.
@@ -385,6 +415,34 @@ mod tests {
                 .records(&users)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_page_that_is_not_quite_json_is_refused_whole() {
+        for (body, why) in [
+            (
+                r#"{"data":[{"id":"a"},{"id":"b"]}"#,
+                "not a page: expected `,` or `}` at byte 29",
+            ),
+            (
+                r#"{"data":[{"id":"a"}]} trailing"#,
+                "not a page: expected the end of the text at byte 22",
+            ),
+            (
+                r#"{"data":[],"data":[{"id":"a"}]}"#,
+                r#"not a page: "data" appears twice"#,
+            ),
+            (
+                r#"{"data":[],"links":{"next":7}}"#,
+                r#"not a page: "links": invalid type: integer `7`, expected a string at line 1 column 9"#,
+            ),
+        ] {
+            assert_eq!(Page::parse(body).err().as_deref(), Some(why), "{body}");
+        }
+        // `null` data, and envelope members the integration does not read.
+        let page = Page::parse(r#"{"data":null,"links":null,"extra":[1,{"a":[]}]}"#).unwrap();
+        assert!(page.records(&Endpoint::Org).is_err());
+        assert_eq!(page.next(), None);
     }
 
     #[test]
