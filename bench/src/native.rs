@@ -200,7 +200,7 @@ impl JsonlSink {
 }
 
 impl Sink for JsonlSink {
-    fn emit(&mut self, batch: Vec<Evidence>) -> Result<(), Error> {
+    fn emit(&mut self, batch: Vec<Evidence<'_>>) -> Result<(), Error> {
         let collected_at = watchdog_host::now_rfc3339();
         let mut line = Vec::new();
         for evidence in &batch {

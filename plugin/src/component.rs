@@ -16,6 +16,20 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+/// The `host` import again, taking borrowed text, so that `emit` lends the
+/// evidence (`contract::Evidence`) instead of taking copies. Only for it:
+/// `wasi:http`'s bindings do not build that way.
+mod lend {
+    wit_bindgen::generate!({
+        inline: "package watchdog:lend; world lend { import watchdog:integration/host@0.1.0; }",
+        path: "../wit",
+        generate_all,
+        ownership: Borrowing {
+            duplicate_if_necessary: true
+        },
+    });
+}
+
 use crate::contract as c;
 use crate::transport::{Method, Request, Response, Sink, Transport, TransportError};
 use exports::watchdog::integration::integration::Guest;
@@ -212,6 +226,9 @@ fn start(request: &Request) -> Result<FutureIncomingResponse, TransportError> {
     outgoing_handler::handle(outgoing, None).map_err(http_error)
 }
 
+/// The most a response's announced length reserves ahead of its bytes.
+const RESERVED_BODY: usize = 16 << 20;
+
 /// Moves a request one step on, after its pollable fired.
 fn advance(flight: InFlight) -> InFlight {
     match flight {
@@ -221,7 +238,7 @@ fn advance(flight: InFlight) -> InFlight {
             Some(Ok(Err(code))) => InFlight::Done(Err(http_error(code))),
             Some(Ok(Ok(response))) => {
                 let status = response.status();
-                let headers = response
+                let headers: Vec<(String, String)> = response
                     .headers()
                     .entries()
                     .into_iter()
@@ -232,6 +249,14 @@ fn advance(flight: InFlight) -> InFlight {
                         )
                     })
                     .collect();
+                // Room for the whole body when its length is announced, so
+                // that a page is not copied again each time it outgrows its
+                // buffer; only up to a bound, as an announcement is not a body.
+                let announced = headers
+                    .iter()
+                    .find(|(name, _)| name == "content-length")
+                    .and_then(|(_, value)| value.parse::<usize>().ok())
+                    .unwrap_or(0);
                 let Ok(body) = response.consume() else {
                     return InFlight::Done(Err(lost()));
                 };
@@ -243,7 +268,7 @@ fn advance(flight: InFlight) -> InFlight {
                     headers,
                     stream,
                     body,
-                    bytes: Vec::new(),
+                    bytes: Vec::with_capacity(announced.min(RESERVED_BODY)),
                 }
             }
         },
@@ -317,17 +342,18 @@ fn http_error(code: ErrorCode) -> TransportError {
 struct HostSink;
 
 impl Sink for HostSink {
-    fn emit(&mut self, batch: Vec<c::Evidence>) -> Result<(), c::Error> {
-        let batch: Vec<w::Evidence> = batch
-            .into_iter()
+    fn emit(&mut self, batch: Vec<c::Evidence<'_>>) -> Result<(), c::Error> {
+        use lend::watchdog::integration::{host, types as w};
+        let batch: Vec<w::Evidence<'_>> = batch
+            .iter()
             .map(|e| w::Evidence {
-                kind: e.kind,
-                id: e.id,
+                kind: &e.kind,
+                id: &e.id,
                 source: w::Source {
-                    method: e.source.method,
-                    url: e.source.url,
+                    method: &e.source.method,
+                    url: &e.source.url,
                 },
-                data: e.data,
+                data: &e.data,
             })
             .collect();
         host::emit(&batch).map_err(|e| match e {

@@ -3,6 +3,7 @@
 //! natively and the wasm glue converts them field by field. The WIT file's doc
 //! comments are the reference for what each field means.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// `config-field`: a field the operator fills in when connecting the integration.
@@ -154,18 +155,38 @@ pub struct Check {
 
 /// `source`: the request an evidence record was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
-    pub method: String,
-    pub url: String,
+pub struct Source<'a> {
+    pub method: Cow<'a, str>,
+    pub url: Cow<'a, str>,
 }
 
 /// `evidence`: one object as the upstream described it; `data` is JSON text.
+///
+/// Borrowed, unlike the other mirrors: a collection emits every record it
+/// reads, and lending the page's text, the request's URL and the kind's name
+/// to the host's `emit` spares a copy of each (the lowering of `emit` copies
+/// them once anyway).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Evidence {
-    pub kind: String,
-    pub id: String,
-    pub source: Source,
-    pub data: String,
+pub struct Evidence<'a> {
+    pub kind: Cow<'a, str>,
+    pub id: Cow<'a, str>,
+    pub source: Source<'a>,
+    pub data: Cow<'a, str>,
+}
+
+impl Evidence<'_> {
+    /// The same evidence, owning its text.
+    pub fn into_owned(self) -> Evidence<'static> {
+        Evidence {
+            kind: Cow::Owned(self.kind.into_owned()),
+            id: Cow::Owned(self.id.into_owned()),
+            source: Source {
+                method: Cow::Owned(self.source.method.into_owned()),
+                url: Cow::Owned(self.source.url.into_owned()),
+            },
+            data: Cow::Owned(self.data.into_owned()),
+        }
+    }
 }
 
 /// `finding-status`: result of one posture check.

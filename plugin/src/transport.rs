@@ -111,7 +111,7 @@ pub trait Transport {
 pub trait Sink {
     /// Hands one batch to the host. An error means the host refused the batch;
     /// the collection stops and returns it.
-    fn emit(&mut self, batch: Vec<Evidence>) -> Result<(), Error>;
+    fn emit(&mut self, batch: Vec<Evidence<'_>>) -> Result<(), Error>;
     /// Writes a line to the run's log.
     fn log(&mut self, level: Level, message: &str);
 }

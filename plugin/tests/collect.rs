@@ -918,7 +918,7 @@ struct JournalSink {
 }
 
 impl Sink for JournalSink {
-    fn emit(&mut self, batch: Vec<Evidence>) -> Result<(), Error> {
+    fn emit(&mut self, batch: Vec<Evidence<'_>>) -> Result<(), Error> {
         self.inner.emit(batch)
     }
 
@@ -1017,7 +1017,7 @@ fn a_wrong_guess_at_the_next_page_is_dropped_and_the_right_page_read() {
     let mut events: Vec<&str> = sink
         .of_kind("atlassian.event")
         .iter()
-        .map(|e| e.id.as_str())
+        .map(|e| &*e.id)
         .collect();
     events.sort();
     let expected = fixture_items("events-page2")

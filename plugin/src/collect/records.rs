@@ -82,6 +82,34 @@ pub(super) enum Read {
     },
 }
 
+/// A processed page whose evidence is not yet handed to the host: each
+/// record to emit, its id and where its JSON text lies in the body, which
+/// the evidence then borrows.
+struct Processed {
+    kind: &'static str,
+    request: Request,
+    body: String,
+    records: Vec<(String, Range<usize>)>,
+}
+
+impl Processed {
+    fn evidence(&self) -> Vec<Evidence<'_>> {
+        let source = Source {
+            method: Cow::Borrowed(self.request.method.as_str()),
+            url: Cow::Borrowed(&self.request.url),
+        };
+        self.records
+            .iter()
+            .map(|(id, range)| Evidence {
+                kind: Cow::Borrowed(self.kind),
+                id: Cow::Borrowed(id),
+                source: source.clone(),
+                data: Cow::Borrowed(&self.body[range.clone()]),
+            })
+            .collect()
+    }
+}
+
 /// A guessed page read whole: how its chain really goes on.
 pub(super) struct Checked {
     pub(super) chain: ChainId,
@@ -105,8 +133,8 @@ pub(super) struct Records<'a, S: Sink> {
     pub(super) audit: Audit,
     /// Pages waiting for their records to be processed, in arrival order.
     pub(super) received: Vec<Received>,
-    /// Processed pages' evidence not yet handed to the host.
-    unsent: Vec<Vec<Evidence>>,
+    /// Processed pages whose evidence is not yet handed to the host.
+    unsent: Vec<Processed>,
     /// Chains that processed records opened; the run starts them after the
     /// round.
     pub(super) opened: Vec<Endpoint>,
@@ -195,8 +223,8 @@ impl<'a, S: Sink> Records<'a, S> {
         for page in std::mem::take(&mut self.received) {
             self.process(page);
         }
-        for batch in self.unsent.drain(..) {
-            self.sink.emit(batch)?;
+        for page in self.unsent.drain(..) {
+            self.sink.emit(page.evidence())?;
         }
         Ok(())
     }
@@ -225,14 +253,10 @@ impl<'a, S: Sink> Records<'a, S> {
             }
         };
         let kind = endpoint.kind();
-        let source = Source {
-            method: request.method.as_str().to_owned(),
-            url: request.url.clone(),
-        };
-        let mut batch = Vec::with_capacity(records.len());
+        let mut emitted = Vec::with_capacity(records.len());
         let mut without_id = 0;
         for range in records {
-            let record = &body[range];
+            let record = &body[range.clone()];
             let (Some(id), time) = identify(&endpoint, record) else {
                 without_id += 1;
                 continue;
@@ -246,12 +270,7 @@ impl<'a, S: Sink> Records<'a, S> {
                 continue;
             }
             self.observe(&endpoint, &id, record);
-            batch.push(Evidence {
-                kind: kind.to_owned(),
-                id,
-                source: source.clone(),
-                data: record.to_owned(),
-            });
+            emitted.push((id, range));
         }
         if without_id > 0 {
             if let Some(area) = area(&endpoint) {
@@ -267,14 +286,19 @@ impl<'a, S: Sink> Records<'a, S> {
                 true,
             );
         }
-        let emitted = batch.len() as u64;
+        let count = emitted.len() as u64;
         if endpoint == Endpoint::EventsStream {
-            self.tally.events(emitted);
+            self.tally.events(count);
             self.audit.page_processed();
         }
-        *self.counts.entry(kind).or_default() += emitted;
-        if !batch.is_empty() {
-            self.unsent.push(batch);
+        *self.counts.entry(kind).or_default() += count;
+        if !emitted.is_empty() {
+            self.unsent.push(Processed {
+                kind,
+                request,
+                body,
+                records: emitted,
+            });
         }
     }
 

@@ -236,17 +236,17 @@ impl Transport for Fake {
 /// A sink that keeps everything, or refuses the first batch.
 #[derive(Default)]
 pub struct Recorder {
-    pub batches: Vec<Vec<Evidence>>,
+    pub batches: Vec<Vec<Evidence<'static>>>,
     pub logs: Vec<(Level, String)>,
     pub refuse_with: Option<Error>,
 }
 
 impl Recorder {
-    pub fn evidence(&self) -> Vec<&Evidence> {
+    pub fn evidence(&self) -> Vec<&Evidence<'static>> {
         self.batches.iter().flatten().collect()
     }
 
-    pub fn of_kind(&self, kind: &str) -> Vec<&Evidence> {
+    pub fn of_kind(&self, kind: &str) -> Vec<&Evidence<'static>> {
         self.evidence()
             .into_iter()
             .filter(|e| e.kind == kind)
@@ -254,16 +254,20 @@ impl Recorder {
     }
 
     pub fn ids(&self, kind: &str) -> Vec<String> {
-        self.of_kind(kind).iter().map(|e| e.id.clone()).collect()
+        self.of_kind(kind)
+            .iter()
+            .map(|e| e.id.to_string())
+            .collect()
     }
 }
 
 impl Sink for Recorder {
-    fn emit(&mut self, batch: Vec<Evidence>) -> Result<(), Error> {
+    fn emit(&mut self, batch: Vec<Evidence<'_>>) -> Result<(), Error> {
         if let Some(error) = &self.refuse_with {
             return Err(error.clone());
         }
-        self.batches.push(batch);
+        self.batches
+            .push(batch.into_iter().map(Evidence::into_owned).collect());
         Ok(())
     }
 
