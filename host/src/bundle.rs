@@ -81,8 +81,16 @@ pub struct EvidenceWriter {
     rejected: u64,
 }
 
-/// A record that passed the checks: its data is JSON text on one line.
-type Accepted = Record<String>;
+/// A record that passed the checks, on its way to the writer: its data is
+/// JSON text on one line. What a batch's records have in common (when they
+/// were collected, the exchange they cite) is shared, not copied into each.
+struct Accepted {
+    kind: String,
+    id: String,
+    collected_at: Arc<str>,
+    source: Arc<RecordSource>,
+    data: String,
+}
 
 impl EvidenceWriter {
     pub fn create(
@@ -110,7 +118,7 @@ impl EvidenceWriter {
     /// Checks a whole batch, then writes it; a batch with one bad record is
     /// refused whole, so the bundle never holds half of a page.
     pub fn accept(&mut self, batch: Vec<Evidence>) -> Result<usize, PluginError> {
-        let collected_at = crate::now_rfc3339();
+        let collected_at: Arc<str> = crate::now_rfc3339().into();
         let mut accepted = Vec::with_capacity(batch.len());
         let mut batch_keys = Keys::default();
         let mut cited = None;
@@ -170,7 +178,7 @@ impl EvidenceWriter {
     fn check(
         &self,
         evidence: Evidence,
-        collected_at: &str,
+        collected_at: &Arc<str>,
         batch_keys: &mut Keys,
         cited: &mut Option<Cited>,
     ) -> Result<Accepted, String> {
@@ -199,13 +207,21 @@ impl EvidenceWriter {
                 .map_err(|e| not_json(&e))?;
         }
         let source = &evidence.source;
-        let (ledger_seq, url) = match cited {
+        let cites = match cited {
             Some(c) if c.method == source.method && c.url == source.url => c.carried.clone(),
             _ => cited
                 .insert(Cited {
                     method: source.method.clone(),
                     url: source.url.clone(),
-                    carried: self.outbound.carried(&source.method, &source.url),
+                    carried: self.outbound.carried(&source.method, &source.url).map(
+                        |(ledger_seq, url)| {
+                            Arc::new(RecordSource {
+                                method: source.method.clone(),
+                                url,
+                                ledger_seq,
+                            })
+                        },
+                    ),
                 })
                 .carried
                 .clone(),
@@ -216,15 +232,11 @@ impl EvidenceWriter {
                 evidence.id, source.method, source.url
             )
         })?;
-        Ok(Record {
+        Ok(Accepted {
             kind: evidence.kind,
             id: evidence.id,
-            collected_at: collected_at.to_owned(),
-            source: RecordSource {
-                method: evidence.source.method,
-                url,
-                ledger_seq,
-            },
+            collected_at: collected_at.clone(),
+            source: cites,
             data,
         })
     }
@@ -256,20 +268,13 @@ fn write_records(
     for batch in batches {
         for record in &batch {
             line.clear();
-            let Record {
-                kind,
-                id,
-                collected_at,
-                source,
-                data,
-            } = record;
             let head = Head {
-                kind,
-                id,
-                collected_at,
-                source,
+                kind: &record.kind,
+                id: &record.id,
+                collected_at: &record.collected_at,
+                source: &record.source,
             };
-            write_line(&mut line, &head, data)?;
+            write_line(&mut line, &head, &record.data)?;
             let clean = scrubber.bytes(&line);
             digest.update(&clean);
             out.write_all(&clean)?;
@@ -306,7 +311,7 @@ pub fn write_line(line: &mut Vec<u8>, head: &impl Serialize, data: &str) -> serd
 struct Cited {
     method: String,
     url: String,
-    carried: Option<(u64, String)>,
+    carried: Option<Arc<RecordSource>>,
 }
 
 /// Sets of [`key_hash`]es. The keys are hashes already, so the set uses

@@ -82,14 +82,19 @@ impl<'a> Cursor<'a> {
         self.byte()
     }
 
-    /// Reads a string: its content between the quotes, escapes as written
-    /// ([`unescape`] decodes them).
-    pub fn string(&mut self) -> Result<&'a str, Error> {
+    /// Reads a string: its value, borrowed from the text unless it holds
+    /// escapes.
+    pub fn string(&mut self) -> Result<Cow<'a, str>, Error> {
         self.space();
         self.expect(b'"', "a string")?;
         let start = self.at;
-        self.string_rest()?;
-        Ok(&self.text[start..self.at - 1])
+        let escaped = self.string_rest()?;
+        let content = &self.text[start..self.at - 1];
+        Ok(if escaped {
+            Cow::Owned(unescape(content))
+        } else {
+            Cow::Borrowed(content)
+        })
     }
 
     /// Reads the object that starts here up to its first member: then
@@ -101,9 +106,9 @@ impl<'a> Cursor<'a> {
         Ok(())
     }
 
-    /// Reads the next member's key (escapes as written) and its `:`: its
-    /// value is read next. `None` once the object ended, its `}` read.
-    pub fn key(&mut self) -> Result<Option<&'a str>, Error> {
+    /// Reads the next member's key and its `:`: its value is read next.
+    /// `None` once the object ended, its `}` read.
+    pub fn key(&mut self) -> Result<Option<Cow<'a, str>>, Error> {
         if !self.next(b'}', "`,` or `}`")? {
             return Ok(None);
         }
@@ -257,23 +262,27 @@ impl<'a> Cursor<'a> {
 
     /// A member's key and `:`, inside [`Cursor::skip`].
     fn member_key(&mut self) -> Result<(), Error> {
-        self.string()?;
+        self.space();
+        self.expect(b'"', "a string")?;
+        self.string_rest()?;
         self.space();
         self.expect(b':', "`:`")
     }
 
     /// The rest of a string whose `"` was read, up to and with its closing
-    /// `"`.
-    fn string_rest(&mut self) -> Result<(), Error> {
+    /// `"`; whether it holds escapes.
+    fn string_rest(&mut self) -> Result<bool, Error> {
         let bytes = self.text.as_bytes();
+        let mut escaped = false;
         loop {
             self.at = strings::plain_run_end(bytes, self.at);
             match self.byte() {
                 Some(b'"') => {
                     self.at += 1;
-                    return Ok(());
+                    return Ok(escaped);
                 }
                 Some(b'\\') => {
+                    escaped = true;
                     self.at += 1;
                     match self.byte() {
                         Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
@@ -344,13 +353,9 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// A string's value, from its content as [`Cursor::string`] read it
-/// (checked, escapes as written). Borrowed when it has no escapes; an
-/// unpaired surrogate decodes to U+FFFD.
-pub fn unescape(content: &str) -> Cow<'_, str> {
-    if !content.contains('\\') {
-        return Cow::Borrowed(content);
-    }
+/// A string's value from its content between the quotes, checked and
+/// holding escapes. An unpaired surrogate decodes to U+FFFD.
+fn unescape(content: &str) -> String {
     let mut out = String::with_capacity(content.len());
     let mut rest = content;
     while let Some(backslash) = rest.find('\\') {
@@ -375,7 +380,7 @@ pub fn unescape(content: &str) -> Cow<'_, str> {
         rest = &escape[used..];
     }
     out.push_str(rest);
-    Cow::Owned(out)
+    out
 }
 
 /// The character of a `\u` escape (its text from the `u`), with the low

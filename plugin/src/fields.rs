@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use jsontext::{Cursor, unescape};
+use jsontext::Cursor;
 
 /// The strings at `paths` in the object `record` (the JSON text of a record
 /// of a parsed page), each path a field name and
@@ -48,7 +48,6 @@ fn object<'a>(
     }
     json.object()?;
     while let Some(key) = json.key()? {
-        let key = unescape(key);
         let (mut leaves, mut inner) = (0u32, 0u32);
         for (i, path) in paths.iter().enumerate() {
             if wanted & (1 << i) != 0 && found[i].is_none() && path.get(depth) == Some(&&*key) {
@@ -61,7 +60,7 @@ fn object<'a>(
         }
         if leaves != 0 {
             let value = if json.peek() == Some(b'"') {
-                Some(unescape(json.string()?))
+                Some(json.string()?)
             } else {
                 json.skip()?;
                 None

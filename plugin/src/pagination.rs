@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use jsontext::{Cursor, unescape};
+use jsontext::Cursor;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -94,7 +94,7 @@ impl<'a> Page<'a> {
         json.object()?;
         let (mut data, mut links, mut meta) = (None, None, None);
         while let Some(key) = json.key()? {
-            let (slot, name) = match &*unescape(key) {
+            let (slot, name) = match &*key {
                 "data" => {
                     let value = match json.peek() {
                         Some(b'[') => Data::Items(items(&mut json)?),
