@@ -42,12 +42,12 @@ pub const FORMAT: &str = "watchdog-bundle/1";
 /// every record into a tree and printing it again was a third of the host's
 /// work in a large collection.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Record<Data = serde_json::Value> {
+pub struct Record {
     pub kind: String,
     pub id: String,
     pub collected_at: String,
     pub source: RecordSource,
-    pub data: Data,
+    pub data: serde_json::Value,
 }
 
 /// The exchange a record was read from.

@@ -14,6 +14,7 @@
 //! page cap.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
 use jsontext::Cursor;
 use serde::{Deserialize, Serialize};
@@ -60,10 +61,10 @@ struct Next {
     next: Option<String>,
 }
 
-/// The envelope of a page: the records stay raw, so they are emitted exactly
-/// as received.
-pub struct Page<'a> {
-    data: Data<'a>,
+/// The envelope of a page, and where its records lie in it: they stay raw,
+/// so they are emitted exactly as received.
+pub struct Page {
+    data: Data,
     links: Option<Next>,
     meta: Option<Next>,
 }
@@ -72,24 +73,24 @@ pub struct Page<'a> {
 pub const NOT_UTF8: &str = "not a page: the body is not UTF-8 text";
 
 /// A page's `data`.
-enum Data<'a> {
+enum Data {
     Missing,
-    /// A list: its records, found in the same pass as the envelope.
-    Items(Vec<&'a str>),
+    /// A list: where its records lie, found in the same pass as the envelope.
+    Items(Vec<Range<usize>>),
     /// Anything else, such as the org's object.
-    Other(&'a str),
+    Other(Range<usize>),
 }
 
-impl<'a> Page<'a> {
+impl Page {
     /// Reads the envelope, checking the whole body is JSON. A list's
     /// records are split out in the same pass, so a page is scanned once
     /// (pages are most of a collection's work). The body is text already
     /// checked as UTF-8, so no record is checked again.
-    pub fn parse(body: &'a str) -> Result<Page<'a>, String> {
+    pub fn parse(body: &str) -> Result<Page, String> {
         Page::read(body).map_err(|e| format!("not a page: {e}"))
     }
 
-    fn read(body: &'a str) -> Result<Page<'a>, Box<dyn std::error::Error>> {
+    fn read(body: &str) -> Result<Page, Box<dyn std::error::Error>> {
         let mut json = Cursor::new(body);
         json.object()?;
         let (mut data, mut links, mut meta) = (None, None, None);
@@ -102,7 +103,7 @@ impl<'a> Page<'a> {
                             json.skip()?;
                             Data::Missing
                         }
-                        _ => Data::Other(&body[json.skip()?]),
+                        _ => Data::Other(json.skip()?),
                     };
                     (data.replace(value).is_some(), "data")
                 }
@@ -125,13 +126,13 @@ impl<'a> Page<'a> {
         })
     }
 
-    /// The JSON text of each record `endpoint` lists: `data`'s items, or for
-    /// the org, `data` itself.
-    pub fn records(&self, endpoint: &Endpoint) -> Result<Vec<&'a str>, String> {
-        match (&self.data, endpoint) {
+    /// Where the JSON text of each record `endpoint` lists lies in the body:
+    /// `data`'s items, or for the org, `data` itself.
+    pub fn records(self, endpoint: &Endpoint) -> Result<Vec<Range<usize>>, String> {
+        match (self.data, endpoint) {
             (Data::Other(object), Endpoint::Org) => Ok(vec![object]),
             (Data::Items(_), Endpoint::Org) => Err("\"data\" is a list, not an object".to_owned()),
-            (Data::Items(items), _) => Ok(items.clone()),
+            (Data::Items(items), _) => Ok(items),
             (Data::Other(_), _) => Err("\"data\" is not a list".to_owned()),
             (Data::Missing, _) => Err("no \"data\"".to_owned()),
         }
@@ -147,13 +148,12 @@ impl<'a> Page<'a> {
     }
 }
 
-/// The JSON text of each item of the array at `json`.
-fn items<'a>(json: &mut Cursor<'a>) -> Result<Vec<&'a str>, jsontext::Error> {
-    let text = json.text();
+/// Where each item of the array at `json` lies.
+fn items(json: &mut Cursor<'_>) -> Result<Vec<Range<usize>>, jsontext::Error> {
     let mut items = Vec::new();
     json.array()?;
     while json.element()? {
-        items.push(&text[json.skip()?]);
+        items.push(json.skip()?);
     }
     Ok(items)
 }
@@ -399,22 +399,23 @@ mod tests {
         }
     }
 
+    /// The JSON text of the records `endpoint` lists in `body`.
+    fn records<'a>(body: &'a str, endpoint: &Endpoint) -> Result<Vec<&'a str>, String> {
+        let ranges = Page::parse(body)?.records(endpoint)?;
+        Ok(ranges.into_iter().map(|r| &body[r]).collect())
+    }
+
     #[test]
     fn data_is_a_list_except_for_the_org() {
         let users = Endpoint::UsersList(Segment::new("d-1").unwrap());
-        let object = Page::parse(r#"{"data":{"id":"x"}}"#).unwrap();
-        assert!(object.records(&users).is_err());
-        assert_eq!(object.records(&Endpoint::Org).unwrap(), [r#"{"id":"x"}"#]);
-        let list = Page::parse(r#"{"data":[{"id":"a"}, 7]}"#).unwrap();
-        assert_eq!(list.records(&users).unwrap(), [r#"{"id":"a"}"#, "7"]);
-        assert!(list.records(&Endpoint::Org).is_err());
+        let object = r#"{"data":{"id":"x"}}"#;
+        assert!(records(object, &users).is_err());
+        assert_eq!(records(object, &Endpoint::Org).unwrap(), [r#"{"id":"x"}"#]);
+        let list = r#"{"data":[{"id":"a"}, 7]}"#;
+        assert_eq!(records(list, &users).unwrap(), [r#"{"id":"a"}"#, "7"]);
+        assert!(records(list, &Endpoint::Org).is_err());
         assert!(Page::parse("<html>").is_err());
-        assert!(
-            Page::parse(r#"{"links":{}}"#)
-                .unwrap()
-                .records(&users)
-                .is_err()
-        );
+        assert!(records(r#"{"links":{}}"#, &users).is_err());
     }
 
     #[test]
@@ -441,8 +442,8 @@ mod tests {
         }
         // `null` data, and envelope members the integration does not read.
         let page = Page::parse(r#"{"data":null,"links":null,"extra":[1,{"a":[]}]}"#).unwrap();
-        assert!(page.records(&Endpoint::Org).is_err());
         assert_eq!(page.next(), None);
+        assert!(page.records(&Endpoint::Org).is_err());
     }
 
     #[test]

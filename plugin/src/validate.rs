@@ -41,14 +41,16 @@ fn probe(
         for finished in scheduler.round(transport, |_| true, &mut || {}).finished {
             let endpoint = &finished.endpoint;
             results[finished.key] = finished.outcome.and_then(|response| {
-                let records = std::str::from_utf8(&response.body)
+                std::str::from_utf8(&response.body)
                     .map_err(|_| NOT_UTF8.to_owned())
-                    .and_then(|body| Page::parse(body)?.records(endpoint))
-                    .map_err(|why| malformed(&finished.request, &why))?;
-                Ok(records
-                    .iter()
-                    .filter_map(|record| record_id(endpoint, record))
-                    .collect())
+                    .and_then(|body| {
+                        let records = Page::parse(body)?.records(endpoint)?;
+                        Ok(records
+                            .into_iter()
+                            .filter_map(|range| record_id(endpoint, &body[range]))
+                            .collect())
+                    })
+                    .map_err(|why| malformed(&finished.request, &why))
             });
         }
     }

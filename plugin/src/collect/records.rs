@@ -143,18 +143,6 @@ pub(super) struct Records<'a, S: Sink> {
     pub(super) checked: Vec<Checked>,
 }
 
-/// Where each of `records`, slices of `body`, lies in it.
-fn offsets(body: &str, records: &[&str]) -> Vec<Range<usize>> {
-    let base = body.as_ptr() as usize;
-    records
-        .iter()
-        .map(|record| {
-            let start = record.as_ptr() as usize - base;
-            start..start + record.len()
-        })
-        .collect()
-}
-
 impl<'a, S: Sink> Records<'a, S> {
     /// Records for a run that emits to `sink` and finds with `tally`,
     /// starting the audit log from no checkpoint.
@@ -201,8 +189,8 @@ impl<'a, S: Sink> Records<'a, S> {
         at: Option<Position>,
     ) -> (Vec<Range<usize>>, Flow) {
         let read = Page::parse(body).and_then(|page| {
-            let records = page.records(endpoint)?;
-            Ok((offsets(body, &records), page.next()))
+            let next = page.next();
+            Ok((page.records(endpoint)?, next))
         });
         match read {
             Err(why) => (Vec::new(), Flow::Failed(malformed(request, &why))),
