@@ -169,6 +169,7 @@ pub fn collect(
         next_id: 0,
         role_chains: 0,
         superseded: HashSet::new(),
+        pages_taken: 0,
         records: Records::new(sink, Tally::new(now_ms, config.max_org_admins)),
     };
     if let Some(text) = checkpoint {
@@ -195,6 +196,7 @@ pub fn collect(
     }
     run.start_audit();
     run.drain()?;
+    run.settled()?;
     Ok(run.records.finish(run.org))
 }
 
@@ -209,6 +211,9 @@ struct Run<'a, T: Transport, S: Sink> {
     role_chains: usize,
     /// Requests asked on a wrong guess, dropped when they arrive.
     superseded: HashSet<Ticket>,
+    /// Pages taken into a chain (queued or processed at once): each must be
+    /// processed before the run ends.
+    pages_taken: u64,
     records: Records<'a, S>,
 }
 
@@ -316,11 +321,11 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 self.start(endpoint, Vec::new(), None);
             }
             if self.scheduler.is_idle() {
-                if self.records.received.is_empty() {
+                if self.records.is_settled() {
                     return Ok(());
                 }
                 // Nothing left to wait for: the last pages, whose records
-                // may still open chains.
+                // may still open chains, and evidence not yet handed over.
                 self.records.process_received()?;
                 continue;
             }
@@ -347,6 +352,34 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             for finished in round.finished {
                 self.finished(finished)?;
             }
+        }
+    }
+
+    /// The end-of-run invariant: every page a chain took was processed and
+    /// its evidence handed to the host, and no chain is left open. A run
+    /// that breaks it is an internal error, never a complete run.
+    fn settled(&self) -> Result<(), Error> {
+        let processed = self.records.pages_processed();
+        let mut broken = Vec::new();
+        if processed != self.pages_taken {
+            broken.push(format!(
+                "{} pages received, {processed} processed",
+                self.pages_taken
+            ));
+        }
+        if !self.records.is_settled() {
+            broken.push("evidence left unsent".to_owned());
+        }
+        if !self.chains.is_empty() || !self.scheduler.is_idle() {
+            broken.push(format!("{} lists still open", self.chains.len()));
+        }
+        if broken.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Internal(format!(
+                "the collection ended with pages not processed: {}",
+                broken.join("; ")
+            )))
         }
     }
 
@@ -525,6 +558,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 generation: chain.generation,
             };
             self.scheduler.submit(ticket, endpoint.clone(), next);
+            self.pages_taken += 1;
             self.records.received.push(Received {
                 chain: id,
                 endpoint,
@@ -539,6 +573,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             return Ok(Some(flow));
         }
         chain.records += records.len() as u64;
+        self.pages_taken += 1;
         let page = Received {
             chain: id,
             endpoint,

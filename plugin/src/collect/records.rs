@@ -141,6 +141,8 @@ pub(super) struct Records<'a, S: Sink> {
     /// Guesses checked by processing, for the run to confirm or correct
     /// after the round.
     pub(super) checked: Vec<Checked>,
+    /// Pages processed so far, for the end-of-run invariant.
+    processed: u64,
 }
 
 impl<'a, S: Sink> Records<'a, S> {
@@ -158,7 +160,23 @@ impl<'a, S: Sink> Records<'a, S> {
             unsent: Vec::new(),
             opened: Vec::new(),
             checked: Vec::new(),
+            processed: 0,
         }
+    }
+
+    /// Whether every received page is processed, its evidence handed to
+    /// the host, and what processing found (guesses checked, chains
+    /// opened) taken up by the run.
+    pub(super) fn is_settled(&self) -> bool {
+        self.received.is_empty()
+            && self.unsent.is_empty()
+            && self.checked.is_empty()
+            && self.opened.is_empty()
+    }
+
+    /// How many pages [`Records::process`] has taken.
+    pub(super) fn pages_processed(&self) -> u64 {
+        self.processed
     }
 
     pub(super) fn warn(
@@ -227,6 +245,7 @@ impl<'a, S: Sink> Records<'a, S> {
             body,
             read,
         } = page;
+        self.processed += 1;
         let records = match read {
             Read::Envelope(records) => records,
             Read::Guessed { guess, at } => {
