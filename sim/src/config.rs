@@ -26,11 +26,25 @@ pub struct SimConfig {
     pub faults: Vec<Fault>,
     /// Port on 127.0.0.1; 0 picks an ephemeral one.
     pub port: u16,
+    /// How list pages are cut and laid out, beyond what the client asked.
+    pub paging: Paging,
+}
+
+/// Paging choices the real API leaves to the server: a client must read
+/// every list to its end whatever they are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Paging {
+    /// At most this many records a page, whatever `limit` asked
+    /// (`--page-size`): the API documents no minimum page size.
+    pub max_page: Option<usize>,
+    /// `links` (and `meta`) before `data` in list pages (`--links-first`);
+    /// JSON members have no order, and the API promises none.
+    pub links_first: bool,
 }
 
 impl Default for SimConfig {
     /// Seed 7: 300 users, 3,000 events, key `sim-api-key` without scopes, no latency, no
-    /// faults, an ephemeral port.
+    /// faults, an ephemeral port, pages as the client asks with `data` first.
     fn default() -> Self {
         SimConfig {
             seed: 7,
@@ -42,6 +56,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             faults: Vec::new(),
             port: 0,
+            paging: Paging::default(),
         }
     }
 }

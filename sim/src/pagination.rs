@@ -51,6 +51,8 @@ pub(crate) struct Paginator<'a> {
     pub cursors: &'a Cursors,
     /// Set by the `repeat-cursor` fault.
     pub repeat_cursor: bool,
+    /// The server's own page-size cap ([`crate::Paging::max_page`]).
+    pub max_page: Option<usize>,
 }
 
 impl Paginator<'_> {
@@ -77,7 +79,10 @@ impl Paginator<'_> {
         if at < range.start || at > range.end {
             return Err(ApiError::invalid_cursor());
         }
-        let limit = query.limit();
+        let limit = query
+            .limit()
+            .min(self.max_page.unwrap_or(usize::MAX))
+            .max(1);
         let mut items = Vec::with_capacity(limit.min(range.end - at));
         let mut next = None;
         for position in at..range.end {
@@ -116,15 +121,61 @@ pub(crate) fn limit(requested: Option<u64>, default: usize, max: usize) -> Resul
     }
 }
 
+/// A page's body with its top-level `links` and `meta` moved before the
+/// other members ([`crate::Paging::links_first`]). A body that is not a JSON
+/// object is returned as it was.
+pub(crate) fn links_first(body: Vec<u8>) -> Vec<u8> {
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return body;
+    };
+    let Ok(members) = members(text) else {
+        return body;
+    };
+    let (first, rest): (Vec<_>, Vec<_>) = members
+        .into_iter()
+        .partition(|(key, _)| matches!(key.as_str(), "links" | "meta"));
+    let mut out = Vec::with_capacity(body.len());
+    out.push(b'{');
+    for (i, (_, member)) in first.iter().chain(&rest).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(text[member.clone()].as_bytes());
+    }
+    out.push(b'}');
+    out
+}
+
+/// Each top-level member of a JSON object: its key and the text of `"key":value`.
+fn members(text: &str) -> Result<Vec<(String, Range<usize>)>, jsontext::Error> {
+    let mut json = jsontext::Cursor::new(text);
+    json.object()?;
+    let mut members = Vec::new();
+    let mut start = text.find('{').map_or(0, |i| i + 1);
+    while let Some(key) = json.key()? {
+        let value = json.skip()?;
+        let from = start + text[start..].find('"').unwrap_or(0);
+        members.push((key.into_owned(), from..value.end));
+        start = value.end;
+    }
+    json.finish()?;
+    Ok(members)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn walk(repeat_cursor: bool, pages: usize) -> Vec<Vec<usize>> {
+        walk_capped(repeat_cursor, None, pages)
+    }
+
+    fn walk_capped(repeat_cursor: bool, max_page: Option<usize>, pages: usize) -> Vec<Vec<usize>> {
         let cursors = Cursors::new(5);
         let paginator = Paginator {
             cursors: &cursors,
             repeat_cursor,
+            max_page,
         };
         let mut cursor = None;
         let mut seen = Vec::new();
@@ -150,6 +201,32 @@ mod tests {
     #[test]
     fn pages_cover_kept_items_once_and_end_without_an_empty_page() {
         assert_eq!(walk(false, 10), [vec![1, 3], vec![5, 7]]);
+    }
+
+    #[test]
+    fn the_server_page_size_cap_wins_over_the_limit_asked() {
+        assert_eq!(
+            walk_capped(false, Some(1), 10),
+            [vec![1], vec![3], vec![5], vec![7]]
+        );
+        assert_eq!(walk_capped(false, Some(7), 10), [vec![1, 3], vec![5, 7]]);
+    }
+
+    #[test]
+    fn links_first_moves_links_and_meta_before_data_and_keeps_the_json() {
+        let body =
+            br#"{"data":[{"links":{"self":"r"}}], "links":{"next":null},"meta":{"next":"c"}}"#;
+        let moved = links_first(body.to_vec());
+        assert_eq!(
+            std::str::from_utf8(&moved).unwrap(),
+            r#"{"links":{"next":null},"meta":{"next":"c"},"data":[{"links":{"self":"r"}}]}"#
+        );
+        let same: serde_json::Value = serde_json::from_slice(&moved).unwrap();
+        assert_eq!(
+            same,
+            serde_json::from_slice::<serde_json::Value>(body).unwrap()
+        );
+        assert_eq!(links_first(b"[1]".to_vec()), b"[1]");
     }
 
     #[test]

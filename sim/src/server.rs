@@ -27,11 +27,12 @@ use crate::api::{self, Call, Outcome};
 use crate::auth::Credentials;
 use crate::body::SimBody;
 use crate::clock::{iso_seconds, wall_now_ms};
+use crate::config::Paging;
 use crate::config::SimConfig;
 use crate::cursor::Cursors;
 use crate::errors::{ApiError, spring_forbidden};
 use crate::faults::{BodyEffect, FaultEngine, Plan, Replacement};
-use crate::pagination::Paginator;
+use crate::pagination::{Paginator, links_first};
 use crate::population::Population;
 use crate::prng::mix;
 use crate::ratelimit::{EVENTS_LIMIT, GENERAL_LIMIT, Quota, Window};
@@ -46,6 +47,7 @@ struct Shared {
     credentials: Credentials,
     cursors: Cursors,
     latency: Duration,
+    paging: Paging,
     faults: FaultEngine,
     general_window: Window,
     events_window: Window,
@@ -88,6 +90,7 @@ impl SimHandle {
             latency,
             faults,
             port,
+            paging,
         } = config;
         let population =
             tokio::task::spawn_blocking(move || Population::generate(seed, users, events))
@@ -100,6 +103,7 @@ impl SimHandle {
             population: Arc::new(population),
             credentials: Credentials::new(api_key, key_expired, scopes),
             latency,
+            paging,
             faults: FaultEngine::new(faults),
             general_window: Window::new(GENERAL_LIMIT, false),
             events_window: Window::new(EVENTS_LIMIT, true),
@@ -301,14 +305,19 @@ async fn answer(shared: &Shared, request: Request<Incoming>, path: &str, plan: &
     let paginator = Paginator {
         cursors: &shared.cursors,
         repeat_cursor: plan.repeat_cursor,
+        max_page: shared.paging.max_page,
     };
-    api::respond(
+    let outcome = api::respond(
         &shared.population,
         &shared.credentials,
         &call,
         paginator,
         plan.link_origin.as_ref(),
-    )
+    );
+    match outcome {
+        Outcome::Json(body) if shared.paging.links_first => Outcome::Json(links_first(body)),
+        outcome => outcome,
+    }
 }
 
 /// The HTTP response for a reply, its body delivered as `effect` says.

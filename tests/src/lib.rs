@@ -8,10 +8,12 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use watchdog_host::bundle;
 use watchdog_host::cache::Cache;
 use watchdog_host::config::RunConfig;
 use watchdog_host::egress::Reroutes;
@@ -294,7 +296,9 @@ impl Harness {
             .unwrap_or_else(|e| panic!("loading {component}: {e}"))
     }
 
-    /// Collects into a fresh bundle folder named `bundle`.
+    /// Collects into a fresh bundle folder named `bundle`. Every collection
+    /// of the end-to-end tests checks that `run.json`'s counts are the
+    /// records `evidence.jsonl` holds.
     pub async fn collect(
         &self,
         loaded: &Loaded,
@@ -303,10 +307,31 @@ impl Harness {
         bundle: &str,
         checkpoint: Option<String>,
     ) -> Result<Collected, Failure> {
-        loaded
+        let collected = loaded
             .collect(config, options, &self.scratch.join(bundle), checkpoint)
-            .await
+            .await?;
+        assert_counts_are_the_evidence(&collected);
+        Ok(collected)
     }
+}
+
+/// `run.json`'s count of each kind equals that kind's lines in
+/// `evidence.jsonl`.
+pub fn assert_counts_are_the_evidence(collected: &Collected) {
+    let text = std::fs::read_to_string(collected.dir.join(bundle::EVIDENCE_FILE)).unwrap();
+    let mut lines: BTreeMap<String, u64> = BTreeMap::new();
+    for line in text.lines() {
+        let record: bundle::Record = serde_json::from_str(line).unwrap();
+        *lines.entry(record.kind).or_default() += 1;
+    }
+    let counted: BTreeMap<String, u64> = collected
+        .run
+        .counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| (k.clone(), *n))
+        .collect();
+    assert_eq!(counted, lines, "run.json's counts against evidence.jsonl");
 }
 
 /// A configuration with the given values and secrets.

@@ -2,7 +2,7 @@
 //! against the simulated organization over loopback HTTP, with the truth
 //! known from the seed.
 
-use atlassian_sim::{Population, SimConfig, SimHandle};
+use atlassian_sim::{Paging, Population, SimConfig, SimHandle};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use watchdog_components::ATLASSIAN_CLOUD_ADMIN;
@@ -91,6 +91,64 @@ fn event_ids(population: &Population, range: std::ops::Range<usize>) -> BTreeSet
     range
         .map(|i| population.event(i)["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A server that cuts pages small whatever `limit` asked, with `links` on
+/// either side of `data`, and the users search slowed so that a users page
+/// ends the run: every record is read. Before the fix, seeds 3 and 5 lost
+/// the last users page and still called the run complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn small_server_pages_are_all_read_whichever_list_ends_the_run() {
+    let mut users_last = 0;
+    for seed in 1..=6 {
+        let links_first = seed % 2 == 0;
+        let sim = sim(|c| {
+            c.seed = seed;
+            c.users = 37;
+            c.events = 20;
+            c.paging = Paging {
+                max_page: Some(1 + seed as usize % 3),
+                links_first,
+            };
+            c.faults = vec!["latency:ms=30,path=/users/search".parse().unwrap()];
+        })
+        .await;
+        let harness = Harness::new("small-pages");
+        let pop = sim.population().clone();
+        let c = collect(
+            &sim,
+            &harness,
+            "small-pages",
+            &org_config(sim.org_id(), KEY),
+            Limits::default(),
+            None,
+        )
+        .await;
+        assert_eq!(c.run.outcome, Outcome::Complete, "{:?}", c.run.warnings);
+        let ids = ids_by_kind(&c);
+        assert_eq!(
+            ids["atlassian.user"],
+            set(pop.users().iter().map(|u| u.account_id.as_str())),
+            "seed {seed}"
+        );
+        assert_eq!(
+            ids["atlassian.event"],
+            event_ids(&pop, 0..pop.event_count())
+        );
+        let ledger =
+            std::fs::read_to_string(c.dir.join(watchdog_host::bundle::LEDGER_FILE)).unwrap();
+        let last = |path: &str| {
+            ledger
+                .lines()
+                .map(|l| serde_json::from_str::<watchdog_host::ledger::Entry>(l).unwrap())
+                .filter(|e| e.url.contains(path))
+                .map(|e| e.seq)
+                .max()
+                .unwrap()
+        };
+        users_last += usize::from(last("/users/search") > last("/events-stream"));
+    }
+    assert!(users_last > 0, "the audit log ended every run");
 }
 
 #[tokio::test(flavor = "multi_thread")]

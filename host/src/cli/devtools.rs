@@ -3,7 +3,7 @@
 //! start to finish, the way an operator would.
 
 use super::{Printer, SandboxArgs, collect_with_progress, fail};
-use atlassian_sim::{Fault, SimConfig, SimHandle};
+use atlassian_sim::{Fault, Paging, SimConfig, SimHandle};
 use clap::Args as ClapArgs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -47,6 +47,13 @@ pub struct SimArgs {
     /// The key has expired: every request gets 401.
     #[arg(long)]
     expired_key: bool,
+    /// Serve at most N records a page whatever `limit` the client asked,
+    /// as a server is free to.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    page_size: Option<u64>,
+    /// Put `links` and `meta` before `data` in list pages.
+    #[arg(long)]
+    links_first: bool,
 }
 
 impl SimArgs {
@@ -72,6 +79,10 @@ impl SimArgs {
             latency: Duration::from_millis(self.latency_ms),
             faults,
             port,
+            paging: Paging {
+                max_page: self.page_size.map(|n| n as usize),
+                links_first: self.links_first,
+            },
         })
     }
 }
