@@ -4,20 +4,30 @@ use std::collections::BTreeSet;
 
 use http::HeaderValue;
 
+use crate::routes::Endpoint;
+
 /// The one key the simulated organization accepts.
 pub(crate) struct Credentials {
     api_key: String,
     expired: bool,
     /// `None`: a key without scopes, which may call everything.
     scopes: Option<BTreeSet<String>>,
+    /// Scoped keys are refused where no scope is documented.
+    strict: bool,
 }
 
 impl Credentials {
-    pub(crate) fn new(api_key: String, expired: bool, scopes: Option<BTreeSet<String>>) -> Self {
+    pub(crate) fn new(
+        api_key: String,
+        expired: bool,
+        scopes: Option<BTreeSet<String>>,
+        strict: bool,
+    ) -> Self {
         Credentials {
             api_key,
             expired,
             scopes,
+            strict,
         }
     }
 
@@ -33,8 +43,16 @@ impl Credentials {
         scheme.eq_ignore_ascii_case("bearer") && token.trim() == self.api_key && !self.expired
     }
 
-    pub(crate) fn allows(&self, scope: &str) -> bool {
-        self.scopes.as_ref().is_none_or(|s| s.contains(scope))
+    /// Whether the key may call `endpoint`: a key without scopes calls
+    /// everything; a scoped key needs the endpoint's scope, and in strict
+    /// mode a documented one.
+    pub(crate) fn allows(&self, endpoint: Endpoint) -> bool {
+        match &self.scopes {
+            None => true,
+            Some(scopes) => {
+                scopes.contains(endpoint.scope()) && (!self.strict || endpoint.scope_documented())
+            }
+        }
     }
 }
 
@@ -48,26 +66,30 @@ mod tests {
 
     #[test]
     fn bearer_key_must_match_and_be_unexpired() {
-        let live = Credentials::new("k".into(), false, None);
+        let live = Credentials::new("k".into(), false, None, false);
         assert!(live.authenticates(Some(&header("Bearer k"))));
         assert!(live.authenticates(Some(&header("bearer k"))));
         assert!(!live.authenticates(Some(&header("Bearer x"))));
         assert!(!live.authenticates(Some(&header("Basic k"))));
         assert!(!live.authenticates(Some(&header("k"))));
         assert!(!live.authenticates(None));
-        let expired = Credentials::new("k".into(), true, None);
+        let expired = Credentials::new("k".into(), true, None, false);
         assert!(!expired.authenticates(Some(&header("Bearer k"))));
     }
 
     #[test]
     fn unscoped_key_allows_everything_scoped_key_only_its_scopes() {
-        assert!(Credentials::new("k".into(), false, None).allows("read:events:admin"));
-        let scoped = Credentials::new(
-            "k".into(),
-            false,
-            Some(BTreeSet::from(["read:orgs:admin".to_owned()])),
-        );
-        assert!(scoped.allows("read:orgs:admin"));
-        assert!(!scoped.allows("read:events:admin"));
+        assert!(Credentials::new("k".into(), false, None, true).allows(Endpoint::EventsStream));
+        let scopes = Some(BTreeSet::from([
+            "read:orgs:admin".to_owned(),
+            "read:directories:admin".to_owned(),
+        ]));
+        let scoped = Credentials::new("k".into(), false, scopes.clone(), false);
+        assert!(scoped.allows(Endpoint::Org));
+        assert!(!scoped.allows(Endpoint::EventsStream));
+        assert!(scoped.allows(Endpoint::UsersSearch));
+        let strict = Credentials::new("k".into(), false, scopes, true);
+        assert!(strict.allows(Endpoint::Users));
+        assert!(!strict.allows(Endpoint::UsersSearch));
     }
 }

@@ -5,6 +5,25 @@ use std::time::Duration;
 
 use crate::faults::Fault;
 
+/// Every read scope an organization API key can be given, as WatchDog's
+/// setup guide asks customers to select (notes §1, scope table).
+pub const READ_SCOPES: &[&str] = &[
+    "read:orgs:admin",
+    "read:accounts:admin",
+    "read:directories:admin",
+    "read:groups:admin",
+    "read:domains:admin",
+    "read:events:admin",
+    "read:workspaces:admin",
+    "read:policies:admin",
+    "read:tokens:admin",
+];
+
+/// The scopes of the key the setup guide asks for: every read scope.
+pub fn guide_scopes() -> BTreeSet<String> {
+    READ_SCOPES.iter().map(|s| (*s).to_owned()).collect()
+}
+
 /// How to build and serve the simulated organization.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -20,6 +39,9 @@ pub struct SimConfig {
     pub key_expired: bool,
     /// The key's scopes; `None` is a key without scopes, which may call everything.
     pub scopes: Option<BTreeSet<String>>,
+    /// Scoped keys are refused by the endpoints for which Atlassian documents
+    /// no scope (whether they accept one is unconfirmed).
+    pub strict_scopes: bool,
     /// Delay before every response (`--latency-ms`).
     pub latency: Duration,
     /// Injected faults (`--fault SPEC`, see [`Fault`]).
@@ -43,8 +65,9 @@ pub struct Paging {
 }
 
 impl Default for SimConfig {
-    /// Seed 7: 300 users, 3,000 events, key `sim-api-key` without scopes, no latency, no
-    /// faults, an ephemeral port, pages as the client asks with `data` first.
+    /// Seed 7: 300 users, 3,000 events, key `sim-api-key` as WatchDog's setup guide has
+    /// customers create it (scoped, every read scope), no latency, no faults, an ephemeral
+    /// port, pages as the client asks with `data` first.
     fn default() -> Self {
         SimConfig {
             seed: 7,
@@ -52,7 +75,8 @@ impl Default for SimConfig {
             events: 3_000,
             api_key: "sim-api-key".to_owned(),
             key_expired: false,
-            scopes: None,
+            scopes: Some(guide_scopes()),
+            strict_scopes: false,
             latency: Duration::ZERO,
             faults: Vec::new(),
             port: 0,

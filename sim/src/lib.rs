@@ -41,7 +41,7 @@ mod server;
 mod views;
 
 pub use clock::{DAY_MS, NOW_MS};
-pub use config::{Paging, SimConfig};
+pub use config::{Paging, READ_SCOPES, SimConfig, guide_scopes};
 pub use faults::{Fault, FaultParseError, LinkOrigin, Trigger};
 pub use population::*;
 pub use routes::Endpoint;

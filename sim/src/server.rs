@@ -87,6 +87,7 @@ impl SimHandle {
             api_key,
             key_expired,
             scopes,
+            strict_scopes,
             latency,
             faults,
             port,
@@ -101,7 +102,7 @@ impl SimHandle {
         let shared = Arc::new(Shared {
             cursors: Cursors::new(population.cursor_key()),
             population: Arc::new(population),
-            credentials: Credentials::new(api_key, key_expired, scopes),
+            credentials: Credentials::new(api_key, key_expired, scopes, strict_scopes),
             latency,
             paging,
             faults: FaultEngine::new(faults),

@@ -397,3 +397,15 @@ pub(crate) fn api_token(pop: &Population, token: &ApiToken) -> Value {
         },
     })
 }
+
+/// An organization API key.
+pub(crate) fn api_key(key: &OrgApiKey) -> Value {
+    json!({
+        "id": key.id,
+        "label": key.label,
+        "status": "ACTIVE",
+        "scoped": key.scoped,
+        "createdAt": iso_seconds(key.created_ms),
+        "expiresAt": iso_seconds(key.expires_ms),
+    })
+}

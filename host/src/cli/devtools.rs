@@ -3,7 +3,7 @@
 //! start to finish, the way an operator would.
 
 use super::{Printer, SandboxArgs, collect_with_progress, fail};
-use atlassian_sim::{Fault, Paging, SimConfig, SimHandle};
+use atlassian_sim::{Fault, Paging, SimConfig, SimHandle, guide_scopes};
 use clap::Args as ClapArgs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -40,10 +40,18 @@ pub struct SimArgs {
     /// Repeatable; the full grammar is in the simulator's `Fault` docs.
     #[arg(long = "fault", value_name = "SPEC")]
     faults: Vec<String>,
-    /// Comma-separated scopes of the simulated key (default: a key without
-    /// scopes, which reads everything), e.g. read:orgs:admin,read:directories:admin.
-    #[arg(long, value_delimiter = ',')]
+    /// Comma-separated scopes of the simulated key, e.g.
+    /// read:orgs:admin,read:directories:admin (default: every read scope, the key
+    /// WatchDog's setup guide asks customers to create).
+    #[arg(long, value_delimiter = ',', conflicts_with = "unscoped_key")]
     scopes: Option<Vec<String>>,
+    /// The simulated key is an API key without scopes, which reads everything.
+    #[arg(long)]
+    unscoped_key: bool,
+    /// Endpoints for which Atlassian documents no scope (users and groups
+    /// searches, v1 policies) refuse scoped keys, as they may.
+    #[arg(long)]
+    strict_scopes: bool,
     /// The key has expired: every request gets 401.
     #[arg(long)]
     expired_key: bool,
@@ -72,10 +80,12 @@ impl SimArgs {
             events: self.events,
             api_key,
             key_expired: self.expired_key,
-            scopes: self
-                .scopes
-                .as_ref()
-                .map(|s| s.iter().cloned().collect::<BTreeSet<_>>()),
+            scopes: match (&self.scopes, self.unscoped_key) {
+                (_, true) => None,
+                (Some(scopes), false) => Some(scopes.iter().cloned().collect::<BTreeSet<_>>()),
+                (None, false) => Some(guide_scopes()),
+            },
+            strict_scopes: self.strict_scopes,
             latency: Duration::from_millis(self.latency_ms),
             faults,
             port,

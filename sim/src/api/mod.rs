@@ -60,7 +60,7 @@ pub(crate) fn respond(
     if route.org_id != pop.org_id() {
         return Outcome::Error(ApiError::org_not_found(route.org_id));
     }
-    if !credentials.allows(route.endpoint.scope()) {
+    if !credentials.allows(route.endpoint) {
         return Outcome::Forbidden;
     }
     let origin = match link_origin {
@@ -89,6 +89,8 @@ pub(crate) fn respond(
         Endpoint::Policies => org::policies(&ctx),
         Endpoint::Workspaces => org::workspaces(&ctx),
         Endpoint::ApiTokens => org::api_tokens(&ctx),
+        Endpoint::ControlPolicies => org::control_policies(&ctx),
+        Endpoint::ApiKeys => org::api_keys(&ctx),
         Endpoint::EventsStream => events::events(&ctx, events::Feed::Stream),
         Endpoint::Events => events::events(&ctx, events::Feed::Search),
     };

@@ -186,3 +186,40 @@ pub(super) fn api_tokens(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
         "links": {"self": listed.this, "next": listed.next, "prev": null},
     })))
 }
+
+/// `GET /admin/control/v1/orgs/{orgId}/policies`: the same policies through
+/// the Admin Control API, which documents a scope (`read:policies:admin`);
+/// `links.next` is a full URL on the Control path.
+pub(super) fn control_policies(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
+    let policies = ctx.pop.policies();
+    let listed = ctx.fixed_page(policies.len(), POLICIES_PAGE)?;
+    let data: Vec<Value> = listed
+        .items
+        .iter()
+        .map(|&i| views::policy(ctx.pop, &policies[i]))
+        .collect();
+    Ok(json(&json!({
+        "data": data,
+        "links": {
+            "self": ctx.url(Some(&listed.this)),
+            "next": listed.next.as_deref().map(|next| ctx.url(Some(next))),
+        },
+    })))
+}
+
+/// `GET /admin/api-access/v1/orgs/{orgId}/api-keys`: the organization's API
+/// keys; `links.next` is an opaque cursor. Field names follow the API-token
+/// list, as the key list's own are unconfirmed.
+pub(super) fn api_keys(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
+    let keys = ctx.pop.api_keys();
+    let listed = ctx.fixed_page(keys.len(), TOKENS_PAGE)?;
+    let data: Vec<Value> = listed
+        .items
+        .iter()
+        .map(|&i| views::api_key(&keys[i]))
+        .collect();
+    Ok(json(&json!({
+        "data": data,
+        "links": {"self": listed.this, "next": listed.next, "prev": null},
+    })))
+}

@@ -10,12 +10,14 @@
 
 mod events;
 mod generate;
+mod keys;
 mod model;
 mod posture;
 
 use std::collections::HashMap;
 
 pub(crate) use events::Event;
+pub use keys::OrgApiKey;
 pub use model::*;
 
 use crate::PUBLIC_ORIGIN;
@@ -32,6 +34,7 @@ pub struct Population {
     org_url: String,
     events: EventLog,
     by_account_id: HashMap<String, usize>,
+    api_keys: Vec<OrgApiKey>,
 }
 
 impl Population {
@@ -52,6 +55,7 @@ impl Population {
             org,
             events,
             by_account_id,
+            api_keys: keys::org_api_keys(seed),
         }
     }
 
@@ -118,6 +122,11 @@ impl Population {
 
     pub fn api_tokens(&self) -> &[ApiToken] {
         &self.org.api_tokens
+    }
+
+    /// The organization's admin API keys.
+    pub fn api_keys(&self) -> &[OrgApiKey] {
+        &self.api_keys
     }
 
     /// The roles a user holds, one entry per resource, as `…/users/{accountId}/role-assignments`

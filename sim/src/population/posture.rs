@@ -76,6 +76,14 @@ impl Population {
             .any(|p| p.policy_type == "ip-allowlist" && p.enabled)
     }
 
+    /// The organization's API keys that expire within `days` of [`Population::now_ms`].
+    pub fn api_keys_expiring_within(&self, days: i64) -> Vec<&super::OrgApiKey> {
+        self.api_keys()
+            .iter()
+            .filter(|k| k.expires_ms < NOW_MS + days * DAY_MS)
+            .collect()
+    }
+
     /// API tokens not used in the `days` before [`Population::now_ms`], counting tokens never
     /// used (all of which are over 200 days old). Any `days` from 15 to 200 gives the same
     /// answer.

@@ -150,6 +150,14 @@ async fn each_endpoint_requires_its_scope() {
                 "GET",
                 format!("/admin/api-access/v1/orgs/{}/api-tokens", client.org),
             ),
+            Endpoint::ApiKeys => (
+                "GET",
+                format!("/admin/api-access/v1/orgs/{}/api-keys", client.org),
+            ),
+            Endpoint::ControlPolicies => (
+                "GET",
+                format!("/admin/control/v1/orgs/{}/policies", client.org),
+            ),
         };
         let body = json!({});
         let denied = client.send(method, &path, Some(&body)).await;
@@ -193,5 +201,63 @@ async fn unknown_path_gets_404_errors_shape_and_wrong_method_405() {
     let reply = client.post(&client.v1("/users"), &json!({})).await;
     assert_eq!(reply.status, 405);
     assert_errors_shape(&reply.json(), "405", "method_not_allowed");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn strict_scopes_refuse_scoped_keys_where_no_scope_is_documented() {
+    let sim = start(SimConfig {
+        strict_scopes: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let client = Client::new(&sim);
+    let body = json!({});
+    for (method, path, status) in [
+        ("POST", client.v2("/directories/-/users/search"), 403),
+        ("POST", client.v2("/directories/-/groups/search"), 403),
+        ("GET", client.v1("/policies"), 403),
+        ("GET", client.v2("/directories/-/users"), 200),
+        ("GET", client.v2("/directories/-/groups"), 200),
+        (
+            "GET",
+            format!("/admin/control/v1/orgs/{}/policies", client.org),
+            200,
+        ),
+    ] {
+        let reply = client.send(method, &path, Some(&body)).await;
+        assert_eq!(reply.status, status, "{method} {path}");
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_default_key_is_the_guides_scoped_key_and_reads_everything() {
+    let sim = start_default().await;
+    let client = Client::new(&sim);
+    let body = json!({});
+    for (method, path) in [
+        ("POST", client.v2("/directories/-/users/search")),
+        ("GET", client.v1("/policies")),
+        ("GET", client.v1("/events-stream")),
+        (
+            "GET",
+            format!("/admin/api-access/v1/orgs/{}/api-keys", client.org),
+        ),
+    ] {
+        let reply = client.send(method, &path, Some(&body)).await;
+        assert_eq!(reply.status, 200, "{method} {path}");
+    }
+    let keys = client
+        .get(&format!(
+            "/admin/api-access/v1/orgs/{}/api-keys",
+            client.org
+        ))
+        .await
+        .json();
+    assert_eq!(
+        keys["data"].as_array().unwrap().len(),
+        sim.population().api_keys().len()
+    );
     sim.shutdown().await;
 }
