@@ -25,6 +25,7 @@ pub const KIND_POLICY: &str = "atlassian.policy";
 pub const KIND_EVENT: &str = "atlassian.event";
 pub const KIND_WORKSPACE: &str = "atlassian.workspace";
 pub const KIND_API_TOKEN: &str = "atlassian.api-token";
+pub const KIND_API_KEY: &str = "atlassian.api-key";
 
 /// Every request this integration can make, as manifest route patterns
 /// (`*` is one segment). The manifest declares exactly these; a test checks
@@ -46,6 +47,8 @@ pub const ROUTES: &[(Method, &str)] = &[
         "/admin/v2/orgs/*/directories/*/groups/*/role-assignments",
     ),
     (Method::Get, "/admin/api-access/v1/orgs/*/api-tokens"),
+    (Method::Get, "/admin/api-access/v1/orgs/*/api-keys"),
+    (Method::Get, "/admin/control/v1/orgs/*/policies"),
     (Method::Post, "/admin/v2/orgs/*/directories/*/users/search"),
     (Method::Post, "/admin/v2/orgs/*/directories/*/groups/search"),
     (Method::Post, "/admin/v2/orgs/*/workspaces"),
@@ -116,12 +119,18 @@ pub enum Endpoint {
         group: Segment,
     },
     Domains,
+    /// Policies through the Organizations API v1, for which no scope is
+    /// documented.
     Policies,
+    /// Policies through the Admin Control API (`read:policies:admin`).
+    ControlPolicies,
     /// The audit log, through the polling endpoint (never `/events`, which
     /// is limited to 10 requests a minute).
     EventsStream,
     Workspaces,
     ApiTokens,
+    /// The organization's own admin API keys, read for their expiry dates.
+    ApiKeys,
 }
 
 impl Endpoint {
@@ -158,6 +167,8 @@ impl Endpoint {
             Endpoint::EventsStream => format!("/admin/v1/orgs/{org}/events-stream"),
             Endpoint::Workspaces => format!("{v2}/workspaces"),
             Endpoint::ApiTokens => format!("/admin/api-access/v1/orgs/{org}/api-tokens"),
+            Endpoint::ApiKeys => format!("/admin/api-access/v1/orgs/{org}/api-keys"),
+            Endpoint::ControlPolicies => format!("/admin/control/v1/orgs/{org}/policies"),
         };
         format!("{API_ORIGIN}{path}")
     }
@@ -175,7 +186,9 @@ impl Endpoint {
             Endpoint::Org
             | Endpoint::Domains
             | Endpoint::Policies
+            | Endpoint::ControlPolicies
             | Endpoint::ApiTokens
+            | Endpoint::ApiKeys
             | Endpoint::UsersSearch(_)
             | Endpoint::GroupsSearch(_)
             | Endpoint::Workspaces => Vec::new(),
@@ -210,7 +223,8 @@ impl Endpoint {
             Endpoint::Domains => Permission::Scope("read:domains:admin"),
             Endpoint::EventsStream => Permission::Scope("read:events:admin"),
             Endpoint::Workspaces => Permission::Scope("read:workspaces:admin"),
-            Endpoint::ApiTokens => Permission::Scope("read:tokens:admin"),
+            Endpoint::ApiTokens | Endpoint::ApiKeys => Permission::Scope("read:tokens:admin"),
+            Endpoint::ControlPolicies => Permission::Scope("read:policies:admin"),
             Endpoint::UsersSearch(_) | Endpoint::GroupsSearch(_) | Endpoint::Policies => {
                 Permission::UnscopedKey
             }
@@ -235,10 +249,11 @@ impl Endpoint {
                 format!("role assignments of group {}", group.raw)
             }
             Endpoint::Domains => "domains".into(),
-            Endpoint::Policies => "policies".into(),
+            Endpoint::Policies | Endpoint::ControlPolicies => "policies".into(),
             Endpoint::EventsStream => "audit log".into(),
             Endpoint::Workspaces => "workspaces".into(),
             Endpoint::ApiTokens => "user API tokens".into(),
+            Endpoint::ApiKeys => "organization API keys".into(),
         }
     }
 
@@ -251,23 +266,59 @@ impl Endpoint {
             Endpoint::GroupsSearch(_) | Endpoint::GroupsList(_) => KIND_GROUP,
             Endpoint::UserRoles { .. } | Endpoint::GroupRoles { .. } => KIND_ROLE_ASSIGNMENT,
             Endpoint::Domains => KIND_DOMAIN,
-            Endpoint::Policies => KIND_POLICY,
+            Endpoint::Policies | Endpoint::ControlPolicies => KIND_POLICY,
             Endpoint::EventsStream => KIND_EVENT,
             Endpoint::Workspaces => KIND_WORKSPACE,
             Endpoint::ApiTokens => KIND_API_TOKEN,
+            Endpoint::ApiKeys => KIND_API_KEY,
         }
     }
 
-    /// The endpoint to use when this one refuses a key (403) or does not
-    /// exist for it (404) on the first page. Whether scoped keys may call the
-    /// v2 searches is unconfirmed, so both answers are handled.
-    pub fn fallback(&self) -> Option<Endpoint> {
-        match self {
-            Endpoint::UsersSearch(d) => Some(Endpoint::UsersList(d.clone())),
-            Endpoint::GroupsSearch(d) => Some(Endpoint::GroupsList(d.clone())),
-            _ => None,
-        }
+    /// The next endpoint of this one's list in the capability map (see
+    /// [`Fallback`]), for when this one refuses the key (403) or does not
+    /// exist for it (404) on the first page.
+    pub fn fallback(&self) -> Option<Fallback> {
+        let (endpoint, cost) = match self {
+            Endpoint::UsersSearch(d) => (Endpoint::UsersList(d.clone()), Cost::NoProductAccess),
+            Endpoint::GroupsSearch(d) => (Endpoint::GroupsList(d.clone()), Cost::Deprecated),
+            Endpoint::ControlPolicies => (Endpoint::Policies, Cost::Nothing),
+            _ => return None,
+        };
+        Some(Fallback { endpoint, cost })
     }
+}
+
+/// The capability map: each list the integration reads, the endpoints that
+/// can serve it in order of preference, and the permission each needs.
+///
+/// | list | 1st | 2nd |
+/// |---|---|---|
+/// | users | `POST …/users/search` (no scope documented) | `GET …/users` (`read:directories:admin`; no product access or groups; deprecated) |
+/// | groups | `POST …/groups/search` (no scope documented) | `GET …/groups` (`read:groups:admin`; deprecated) |
+/// | policies | `GET /admin/control/v1/…/policies` (`read:policies:admin`) | `GET /admin/v1/…/policies` (no scope documented) |
+///
+/// Every other list has one endpoint with a documented scope. The searches
+/// come first although no scope is documented for them because only they
+/// report product access and groups; whether a scoped key may call them is
+/// unconfirmed, so both answers are handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fallback {
+    pub endpoint: Endpoint,
+    /// What reading the list through `endpoint` loses.
+    pub cost: Cost,
+}
+
+/// What a fallback endpoint cannot give that the preferred one could.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cost {
+    /// The same records.
+    Nothing,
+    /// Users without product access and group membership: the findings
+    /// that need them are Unknown.
+    NoProductAccess,
+    /// The same records through an endpoint that stops working after
+    /// June 30, 2027.
+    Deprecated,
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod contract;
 mod dates;
 mod fields;
 mod fingerprint;
+mod keys;
 mod manifest;
 mod pagination;
 mod retry;

@@ -45,6 +45,10 @@ pub const EVIDENCE_KINDS: &[(&str, &str)] = &[
         api::KIND_API_TOKEN,
         "A user API token: owner, creation, expiry and last use.",
     ),
+    (
+        api::KIND_API_KEY,
+        "An organization admin API key: its label and expiry date (the key WatchDog uses is one of them).",
+    ),
 ];
 
 pub fn manifest() -> Manifest {
@@ -147,6 +151,6 @@ mod tests {
             .map(|f| &f.name)
             .collect();
         assert_eq!(secret, ["api-key"]);
-        assert_eq!(m.evidence_kinds.len(), 10);
+        assert_eq!(m.evidence_kinds.len(), 11);
     }
 }

@@ -14,13 +14,14 @@ use crate::api::{Endpoint, Segment};
 use crate::collect::{Limits, record_id};
 use crate::config::Config;
 use crate::contract::{Check, CheckStatus, Error};
+use crate::keys::{EXPIRY_NOTICE_DAYS, Expiring};
 use crate::pagination::{NOT_UTF8, Page, Pager};
 use crate::schedule::Scheduler;
 use crate::transport::Transport;
 use crate::upstream::{malformed, remedy};
 
-/// The ids of the records on a probe's first page, or why it failed.
-type Probe = Result<Vec<String>, Error>;
+/// The records on a probe's first page (id and JSON text), or why it failed.
+type Probe = Result<Vec<(String, String)>, Error>;
 
 /// Sends the first-page request of each endpoint, concurrently.
 fn probe(
@@ -47,7 +48,10 @@ fn probe(
                         let records = Page::parse(body)?.records(endpoint)?;
                         Ok(records
                             .into_iter()
-                            .filter_map(|range| record_id(endpoint, &body[range]))
+                            .filter_map(|range| {
+                                let text = &body[range];
+                                Some((record_id(endpoint, text)?, text.to_owned()))
+                            })
                             .collect())
                     })
                     .map_err(|why| malformed(&finished.request, &why))
@@ -129,11 +133,13 @@ pub fn validate(
         groups_search,
         groups_list,
         domains,
+        control_policies,
         policies,
         audit,
         tokens,
         workspaces,
-    ]: [Probe; 10] = probe(
+        api_keys,
+    ]: [Probe; 12] = probe(
         config,
         limits,
         transport,
@@ -144,17 +150,23 @@ pub fn validate(
             (Endpoint::GroupsSearch(all()), Vec::new()),
             (Endpoint::GroupsList(all()), Vec::new()),
             (Endpoint::Domains, Vec::new()),
+            (Endpoint::ControlPolicies, Vec::new()),
             (Endpoint::Policies, Vec::new()),
             (Endpoint::EventsStream, vec![]),
             (Endpoint::ApiTokens, Vec::new()),
             (Endpoint::Workspaces, Vec::new()),
+            (Endpoint::ApiKeys, Vec::new()),
         ],
     )
     .try_into()
     .map_err(|_| Error::Internal("a probe went missing".into()))?;
 
     let mut role_probes = Vec::new();
-    let first = |p: &Probe| p.as_ref().ok().and_then(|ids| ids.first().cloned());
+    let first = |p: &Probe| {
+        p.as_ref()
+            .ok()
+            .and_then(|ids| ids.first().map(|(id, _)| id.clone()))
+    };
     if let Some(account) = first(&users_search)
         .or_else(|| first(&users_list))
         .and_then(|a| Segment::new(&a).ok())
@@ -198,9 +210,9 @@ pub fn validate(
             "Directories and users",
             CheckStatus::Warn,
             format!(
-                "Users are readable, but the user search was refused ({search}): product access and group membership will be Unknown, and so will the inactive-accounts finding."
+                "Users are readable through the user list, but the user search was refused ({search}): product access and group membership will be Unknown, and so will the finding inactive-with-access (inactive accounts with product access)."
             ),
-            remedy(search),
+            choice(search),
         ),
         (Ok(_), Err(_), Err(list)) => failed("users", "Directories and users", list),
     };
@@ -213,7 +225,7 @@ pub fn validate(
             format!(
                 "Groups are readable only through the deprecated group list, which stops working after June 30, 2027: the group search was refused ({search})."
             ),
-            remedy(search),
+            choice(search),
         ),
         (Err(_), Err(list)) => failed("groups", "Groups", list),
     };
@@ -250,9 +262,63 @@ pub fn validate(
         groups,
         roles,
         simple("domains", "Domains", &domains, "Domains"),
-        simple("policies", "Policies", &policies, "Policies"),
+        policies_check(&control_policies, &policies),
         audit,
         simple("api-tokens", "User API tokens", &tokens, "User API tokens"),
         simple("workspaces", "Workspaces", &workspaces, "Workspaces"),
+        api_keys_check(transport.now_ms(), &api_keys),
     ])
+}
+
+/// The remedy of a capability the key cannot read: the choice between
+/// accepting what is lost and a key that reads it. A search refused for
+/// want of a documented scope is a key-kind question; anything else has
+/// the error's own remedy.
+fn choice(error: &Error) -> String {
+    match error {
+        Error::Forbidden { missing: None, .. } => "Either accept this, or create an API key without scopes (admin.atlassian.com → Settings → API keys → Create API key → API key without scopes) and use it instead; Atlassian documents no scope for this endpoint.".into(),
+        other => remedy(other),
+    }
+}
+
+/// Policies pass when either the Admin Control API (scoped) or the
+/// Organizations API v1 (no scope documented) reads them: the collection
+/// tries them in that order.
+fn policies_check(control: &Probe, v1: &Probe) -> Check {
+    match (control, v1) {
+        (Ok(_), _) => simple("policies", "Policies", control, "Policies"),
+        (Err(_), Ok(_)) => simple(
+            "policies",
+            "Policies",
+            v1,
+            "Policies (Organizations API v1)",
+        ),
+        (Err(first), Err(_)) => failed("policies", "Policies", first),
+    }
+}
+
+/// The organization's API keys: which expire within 30 days (monitoring
+/// stops when the key WatchDog uses does). Names the keys of the first page.
+fn api_keys_check(now_ms: i64, probe: &Probe) -> Check {
+    let title = "API key expiry";
+    match probe {
+        Ok(keys) => {
+            let mut expiring = Expiring::new(now_ms);
+            for (id, record) in keys {
+                expiring.observe(id, record);
+            }
+            match expiring.warning() {
+                Some(warning) => check("api-keys", title, CheckStatus::Warn, warning, "Create a new API key before the one WatchDog uses expires, and update WatchDog with it.".into()),
+                None => check("api-keys", title, CheckStatus::Pass, format!("No organization API key expires within {EXPIRY_NOTICE_DAYS} days."), String::new()),
+            }
+        }
+        Err(Error::NotFound(_)) => check(
+            "api-keys",
+            title,
+            CheckStatus::Warn,
+            "The API-key list is not available, so key expiry cannot be checked.".into(),
+            "Note the expiry date of the key WatchDog uses (at most a year) and renew it before then.".into(),
+        ),
+        Err(e) => check("api-keys", title, CheckStatus::Warn, format!("Key expiry cannot be checked: {e}"), remedy(e)),
+    }
 }

@@ -37,6 +37,7 @@ fn every_record_is_emitted_once_verbatim_with_its_source() {
         ("atlassian.event", 3),
         ("atlassian.workspace", 2),
         ("atlassian.api-token", 3),
+        ("atlassian.api-key", 2),
     ];
     assert_eq!(counts, expected.map(|(k, n)| (k.to_owned(), n)));
     assert_eq!(
@@ -262,6 +263,7 @@ fn independent_lists_fetched_in_parallel() {
             "policies",
             "workspaces",
             "api-tokens",
+            "api-keys",
             "events-stream"
         ])
     );
@@ -285,7 +287,7 @@ fn independent_lists_fetched_in_parallel() {
     assert!(narrow.batches.iter().all(|(_, b)| b.len() <= 3));
     assert_eq!(
         sink.evidence().len(),
-        27,
+        29,
         "a narrower cap changes the rounds, not the result"
     );
 }
@@ -388,7 +390,7 @@ fn rate_limit_reset_header_used_without_retry_after() {
     let reset = "2025-07-01T00:00:12.050Z";
     fake.on(
         Method::Get,
-        &v1("/policies"),
+        &control("/policies"),
         When::Always,
         vec![
             with_header(
@@ -404,7 +406,7 @@ fn rate_limit_reset_header_used_without_retry_after() {
     );
     let summary = collect(&mut fake, None).0.unwrap();
     assert!(summary.warnings.is_empty(), "{:#?}", summary.warnings);
-    let sends = fake.sent_to(&v1("/policies"));
+    let sends = fake.sent_to(&control("/policies"));
     assert_eq!(sends.len(), 2);
     assert_eq!(
         sends[1].0,
@@ -428,13 +430,13 @@ fn server_errors_retried_then_reported() {
     // A transient 502 elsewhere is absorbed.
     fake.on(
         Method::Get,
-        &v1("/policies"),
+        &control("/policies"),
         When::Always,
         vec![json(502, "<html>Bad Gateway</html>"), ok("policies")],
     );
     let summary = collect(&mut fake, None).0.unwrap();
     assert_eq!(fake.sent_to(&tokens_path()).len(), 6);
-    assert_eq!(fake.sent_to(&v1("/policies")).len(), 2);
+    assert_eq!(fake.sent_to(&control("/policies")).len(), 2);
     assert_eq!(summary.warnings.len(), 1, "{:#?}", summary.warnings);
     let w = warning(&summary, "user API tokens");
     assert!(w.incomplete);
@@ -473,7 +475,7 @@ fn network_errors_are_retried() {
     let mut fake = standard_org();
     fake.on(
         Method::Get,
-        &v1("/policies"),
+        &control("/policies"),
         When::Always,
         vec![
             Err(TransportError::Network("connection reset".into())),
@@ -483,7 +485,7 @@ fn network_errors_are_retried() {
     );
     let summary = collect(&mut fake, None).0.unwrap();
     assert!(summary.warnings.is_empty(), "{:#?}", summary.warnings);
-    assert_eq!(fake.sent_to(&v1("/policies")).len(), 3);
+    assert_eq!(fake.sent_to(&control("/policies")).len(), 3);
 }
 
 #[test]
@@ -629,7 +631,7 @@ fn finding_unknown_when_users_incomplete() {
 #[test]
 fn malformed_pages_are_incomplete_warnings() {
     let mut fake = standard_org();
-    fake.get(&v1("/policies"), json(200, "<html>maintenance</html>"));
+    fake.get(&control("/policies"), json(200, "<html>maintenance</html>"));
     fake.post(
         &v2(&format!("/directories/{D2}/groups/search")),
         json(200, r#"{"data":{"not":"a list"}}"#),
@@ -848,7 +850,7 @@ fn users_and_groups_pause_while_role_assignments_pile_up() {
 fn retries_stop_at_the_total_wait_budget() {
     let mut fake = standard_org();
     fake.get(
-        &v1("/policies"),
+        &control("/policies"),
         with_header(json(429, ""), "retry-after", "30"),
     );
     let limits = Limits {
@@ -863,7 +865,7 @@ fn retries_stop_at_the_total_wait_budget() {
         .collect(&mut fake, &mut sink, None)
         .unwrap();
     assert_eq!(
-        fake.sent_to(&v1("/policies")).len(),
+        fake.sent_to(&control("/policies")).len(),
         2,
         "30 s waited once; another 30 s would pass 45 s"
     );
@@ -1027,4 +1029,75 @@ fn a_wrong_guess_at_the_next_page_is_dropped_and_the_right_page_read() {
         .collect::<HashSet<_>>();
     assert_eq!(events.len(), expected.len(), "{events:?}");
     assert!(events.iter().all(|e| expected.contains(*e)), "{events:?}");
+}
+
+/// The capability map: policies are read through the Admin Control API,
+/// which documents a scope, and through the v1 API when it refuses.
+#[test]
+fn policies_refused_by_the_control_api_are_read_through_v1_at_no_cost() {
+    let mut fake = standard_org();
+    fake.get(
+        &control("/policies"),
+        json(403, &fixture("error-403-spring")),
+    );
+    let (summary, sink) = collect(&mut fake, None);
+    let summary = summary.unwrap();
+    assert!(summary.warnings.is_empty(), "{:#?}", summary.warnings);
+    assert_eq!(sink.ids("atlassian.policy"), ["pol-1"]);
+    assert_eq!(fake.sent_to(&v1("/policies")).len(), 1);
+    assert_ne!(status(&summary, "ip-allowlist"), FindingStatus::Unknown);
+}
+
+#[test]
+fn policies_neither_endpoint_reads_are_incomplete_naming_both_causes() {
+    let mut fake = standard_org();
+    fake.get(
+        &control("/policies"),
+        json(403, &fixture("error-403-spring")),
+    );
+    fake.get(&v1("/policies"), json(403, &fixture("error-403-spring")));
+    let (summary, _) = collect(&mut fake, None);
+    let summary = summary.unwrap();
+    let w = warning(&summary, "policies");
+    assert!(w.incomplete);
+    assert!(w.message.contains("read:policies:admin"), "{}", w.message);
+    assert!(w.message.contains("without scopes"), "{}", w.message);
+    assert_eq!(status(&summary, "ip-allowlist"), FindingStatus::Unknown);
+}
+
+#[test]
+fn api_keys_expiring_within_30_days_are_named() {
+    let mut fake = standard_org();
+    let soon = fixture("api-keys").replace("2026-01-15T00:00:00Z", "2025-07-20T00:00:00Z");
+    fake.get(&api_access("/api-keys"), json(200, &soon));
+    let (summary, sink) = collect(&mut fake, None);
+    let summary = summary.unwrap();
+    assert_eq!(sink.ids("atlassian.api-key"), ["key-1", "key-2"]);
+    let w = warning(&summary, "organization API keys");
+    assert!(!w.incomplete);
+    assert!(
+        w.message.starts_with(
+            "1 organization API keys expire within 30 days: scim-bridge (expires 2025-07-20"
+        ),
+        "{}",
+        w.message
+    );
+}
+
+#[test]
+fn an_api_key_list_that_does_not_exist_costs_the_expiry_notice_only() {
+    let mut fake = standard_org();
+    fake.get(
+        &api_access("/api-keys"),
+        json(404, &fixture("error-404-org")),
+    );
+    let (summary, _) = collect(&mut fake, None);
+    let summary = summary.unwrap();
+    let w = warning(&summary, "organization API keys");
+    assert!(!w.incomplete, "{w:?}");
+    assert!(
+        summary.warnings.iter().all(|w| !w.incomplete),
+        "{:#?}",
+        summary.warnings
+    );
 }

@@ -146,7 +146,7 @@ fn directory_record(id: &str) -> (String, String) {
 
 /// The lists that open no others: method, path, kind, a record to vary
 /// and whether their links are full URLs.
-fn simple_lists() -> [(Method, String, &'static str, Value, bool); 5] {
+fn simple_lists() -> [(Method, String, &'static str, Value, bool); 6] {
     let item = |name: &str| fixture_items(name)[0].clone();
     [
         (
@@ -182,6 +182,13 @@ fn simple_lists() -> [(Method, String, &'static str, Value, bool); 5] {
             format!("/admin/api-access/v1/orgs/{ORG}/api-tokens"),
             "atlassian.api-token",
             item("tokens-page1"),
+            false,
+        ),
+        (
+            Method::Get,
+            format!("/admin/api-access/v1/orgs/{ORG}/api-keys"),
+            "atlassian.api-key",
+            item("api-keys"),
             false,
         ),
     ]
@@ -600,6 +607,7 @@ fn read_sequentially(server: &mut Server) -> Multiset {
         format!("/admin/v1/orgs/{ORG}/policies"),
         format!("/admin/v1/orgs/{ORG}/events-stream"),
         format!("/admin/api-access/v1/orgs/{ORG}/api-tokens"),
+        format!("/admin/api-access/v1/orgs/{ORG}/api-keys"),
     ] {
         read_list(server, Method::Get, &path, &mut found);
     }

@@ -32,17 +32,18 @@ fn every_capability_passes_on_a_full_key() {
             "policies",
             "audit-log",
             "api-tokens",
-            "workspaces"
+            "workspaces",
+            "api-keys"
         ]
     );
     for c in &checks {
         assert_eq!(c.status, CheckStatus::Pass, "{c:?}");
         assert!(c.remedy.is_empty());
     }
-    // The org alone, then the ten independent probes (capped at 8 a round),
-    // then the role assignments of the first user and group found.
+    // The org alone, then the twelve independent probes (capped at 8 a
+    // round), then the role assignments of the first user and group found.
     let sizes: Vec<usize> = fake.batches.iter().map(|(_, b)| b.len()).collect();
-    assert_eq!(sizes, [1, 8, 2, 2]);
+    assert_eq!(sizes, [1, 8, 4, 2]);
     assert!(
         fake.batches[3]
             .1

@@ -39,7 +39,7 @@ mod records;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::api::{Endpoint, KIND_USER, Segment};
+use crate::api::{Cost, Endpoint, Fallback, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::config::Config;
@@ -116,14 +116,15 @@ fn area(endpoint: &Endpoint) -> Option<Area> {
         }
         Endpoint::UserRoles { .. } => Some(Area::AdminRoles),
         Endpoint::Domains => Some(Area::Domains),
-        Endpoint::Policies => Some(Area::Policies),
+        Endpoint::Policies | Endpoint::ControlPolicies => Some(Area::Policies),
         Endpoint::EventsStream => Some(Area::AuditLog),
         Endpoint::ApiTokens => Some(Area::ApiTokens),
         Endpoint::Org
         | Endpoint::GroupsSearch(_)
         | Endpoint::GroupsList(_)
         | Endpoint::GroupRoles { .. }
-        | Endpoint::Workspaces => None,
+        | Endpoint::Workspaces
+        | Endpoint::ApiKeys => None,
     }
 }
 
@@ -170,7 +171,8 @@ pub fn collect(
         role_chains: 0,
         superseded: HashSet::new(),
         pages_taken: 0,
-        records: Records::new(sink, Tally::new(now_ms, config.max_org_admins)),
+        refused: HashMap::new(),
+        records: Records::new(sink, Tally::new(now_ms, config.max_org_admins), now_ms),
     };
     if let Some(text) = checkpoint {
         match Checkpoint::decode(&text) {
@@ -188,9 +190,10 @@ pub fn collect(
     for endpoint in [
         Endpoint::Directories,
         Endpoint::Domains,
-        Endpoint::Policies,
+        Endpoint::ControlPolicies,
         Endpoint::Workspaces,
         Endpoint::ApiTokens,
+        Endpoint::ApiKeys,
     ] {
         run.start(endpoint, Vec::new(), None);
     }
@@ -214,6 +217,9 @@ struct Run<'a, T: Transport, S: Sink> {
     /// Pages taken into a chain (queued or processed at once): each must be
     /// processed before the run ends.
     pages_taken: u64,
+    /// Why each list read through a fallback left its preferred endpoint,
+    /// by resource: a list neither reads is reported with both causes.
+    refused: HashMap<String, Error>,
     records: Records<'a, S>,
 }
 
@@ -428,6 +434,18 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 self.fall_back(endpoint, fallback, error);
                 return Ok(());
             }
+            if *endpoint == Endpoint::ApiKeys && matches!(error, Error::NotFound(_)) {
+                // The key list's path is unconfirmed: its absence costs the
+                // expiry notice, not evidence any finding needs.
+                self.remove(id);
+                self.records.warn(
+                    &endpoint.resource(),
+                    format!("the API-key list is not available ({error}), so key expiry cannot be checked: note the expiry date of the key WatchDog uses and renew it before then."),
+                    Some(error),
+                    false,
+                );
+                return Ok(());
+            }
             if *endpoint == Endpoint::EventsStream
                 && self.records.audit.resuming_at_position
                 && matches!(error, Error::Upstream { status: 400, .. })
@@ -441,22 +459,38 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         Ok(())
     }
 
-    fn fall_back(&mut self, refused: &Endpoint, fallback: Endpoint, cause: Error) {
-        let message = if refused.kind() == KIND_USER {
-            self.records.tally.incomplete(Area::ProductAccess);
-            format!(
-                "the user search was refused, so users are read from the user list, which reports neither product access nor group membership: findings that need them are Unknown. {}",
-                remedy(&cause)
-            )
-        } else {
-            format!(
-                "the group search was refused, so groups are read from the deprecated group list, which stops working after June 30, 2027. {}",
-                remedy(&cause)
-            )
-        };
-        self.records
-            .warn(&refused.resource(), message, Some(cause), false);
-        self.start(fallback, Vec::new(), None);
+    /// Moves a list whose preferred endpoint refused the key to the next
+    /// endpoint of the capability map, saying what that costs.
+    fn fall_back(&mut self, refused: &Endpoint, fallback: Fallback, cause: Error) {
+        let resource = refused.resource();
+        match fallback.cost {
+            Cost::Nothing => self.records.sink.log(
+                Level::Info,
+                &format!(
+                    "{resource}: {cause}; read through {} instead",
+                    fallback.endpoint.url(self.org)
+                ),
+            ),
+            Cost::NoProductAccess => {
+                self.records.tally.incomplete(Area::ProductAccess);
+                let message = format!(
+                    "the user search was refused, so users are read from the user list, which reports neither product access nor group membership: findings that need them are Unknown. {}",
+                    remedy(&cause)
+                );
+                self.records
+                    .warn(&resource, message, Some(cause.clone()), false);
+            }
+            Cost::Deprecated => {
+                let message = format!(
+                    "the group search was refused, so groups are read from the deprecated group list, which stops working after June 30, 2027. {}",
+                    remedy(&cause)
+                );
+                self.records
+                    .warn(&resource, message, Some(cause.clone()), false);
+            }
+        }
+        self.refused.insert(resource, cause);
+        self.start(fallback.endpoint, Vec::new(), None);
     }
 
     fn advance(&mut self, id: ChainId, position: Position) {
@@ -515,10 +549,16 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         if let Some(area) = area(endpoint) {
             self.records.tally.incomplete(area);
         }
-        let message = format!(
+        let mut message = format!(
             "could not be read completely ({records} records read): {error}. {}",
             remedy(&error)
         );
+        if let Some(first) = self.refused.get(&endpoint.resource()) {
+            message.push_str(&format!(
+                " The preferred endpoint refused too: {first}. {}",
+                remedy(first)
+            ));
+        }
         self.records
             .warn(&endpoint.resource(), message, Some(error), true);
     }

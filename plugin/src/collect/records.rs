@@ -17,6 +17,7 @@ use crate::contract::{Error, Evidence, KindCount, Level, Source, Summary, Warnin
 use crate::dates::parse_iso_ms;
 use crate::fields;
 use crate::fingerprint::fingerprint;
+use crate::keys::Expiring;
 use crate::manifest::EVIDENCE_KINDS;
 use crate::pagination::{Page, Position};
 use crate::transport::{Request, Sink};
@@ -143,13 +144,16 @@ pub(super) struct Records<'a, S: Sink> {
     pub(super) checked: Vec<Checked>,
     /// Pages processed so far, for the end-of-run invariant.
     processed: u64,
+    /// The organization's API keys that expire soon.
+    keys: Expiring,
 }
 
 impl<'a, S: Sink> Records<'a, S> {
     /// Records for a run that emits to `sink` and finds with `tally`,
     /// starting the audit log from no checkpoint.
-    pub(super) fn new(sink: &'a mut S, tally: Tally) -> Records<'a, S> {
+    pub(super) fn new(sink: &'a mut S, tally: Tally, now_ms: i64) -> Records<'a, S> {
         Records {
+            keys: Expiring::new(now_ms),
             sink,
             tally,
             warnings: Vec::new(),
@@ -364,13 +368,17 @@ impl<'a, S: Sink> Records<'a, S> {
             Endpoint::UserRoles { account, .. } => self.tally.user_roles(account.raw(), record),
             Endpoint::GroupRoles { group, .. } => self.tally.group_roles(group.raw(), record),
             Endpoint::Domains => self.tally.domain(id, record),
-            Endpoint::Policies => self.tally.policy(record),
+            Endpoint::Policies | Endpoint::ControlPolicies => self.tally.policy(record),
+            Endpoint::ApiKeys => self.keys.observe(id, record),
             Endpoint::ApiTokens => self.tally.api_token(id, record),
             Endpoint::Org | Endpoint::EventsStream | Endpoint::Workspaces => {}
         }
     }
 
     pub(super) fn finish(mut self, org: &Segment) -> Summary {
+        if let Some(message) = self.keys.warning() {
+            self.warn("organization API keys", message, None, false);
+        }
         if self.tally.audit_log_empty() {
             self.warn(
                 "audit log",

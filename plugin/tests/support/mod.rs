@@ -43,7 +43,15 @@ pub fn v2(path: &str) -> String {
 }
 
 pub fn tokens_path() -> String {
-    format!("/admin/api-access/v1/orgs/{ORG}/api-tokens")
+    api_access("/api-tokens")
+}
+
+pub fn api_access(path: &str) -> String {
+    format!("/admin/api-access/v1/orgs/{ORG}{path}")
+}
+
+pub fn control(path: &str) -> String {
+    format!("/admin/control/v1/orgs/{ORG}{path}")
 }
 
 pub fn json(status: u16, body: &str) -> Result<Response, TransportError> {
@@ -347,6 +355,8 @@ pub fn standard_org() -> Fake {
         vec![ok("domains-page2")],
     );
     f.get(&v1("/policies"), ok("policies"));
+    f.get(&control("/policies"), ok("policies"));
+    f.get(&api_access("/api-keys"), ok("api-keys"));
     f.on(
         Method::Get,
         &v1("/events-stream"),
