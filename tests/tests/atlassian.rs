@@ -533,3 +533,186 @@ async fn a_missing_scope_names_the_scope_to_add() {
             >= 6
     );
 }
+
+/// The findings each read scope feeds: without the scope they must read
+/// Unknown, never Pass. `read:accounts:admin` feeds nothing the
+/// integration reads.
+const SCOPE_FINDINGS: &[(&str, &[&str])] = &[
+    ("read:orgs:admin", &[]),
+    ("read:accounts:admin", &[]),
+    (
+        "read:directories:admin",
+        &[
+            "mfa-active-managed",
+            "mfa-org-admins",
+            "org-admin-count",
+            "inactive-with-access",
+            "account-states",
+        ],
+    ),
+    ("read:groups:admin", &[]),
+    ("read:domains:admin", &["unverified-domains"]),
+    ("read:events:admin", &["audit-log-available"]),
+    ("read:workspaces:admin", &[]),
+    ("read:policies:admin", &["ip-allowlist"]),
+    (
+        "read:tokens:admin",
+        &["api-tokens-stale", "api-tokens-no-expiry"],
+    ),
+];
+
+/// The key WatchDog's setup guide asks customers to create (scoped, every
+/// read scope, the simulator's default) reads everything, and validate
+/// passes every check but the notice of keys about to expire, which names
+/// exactly the keys expiring within 30 days of now.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_setup_guides_scoped_key_reads_everything() {
+    let sim = sim(|_| {}).await;
+    let harness = Harness::new("guide-key");
+    let config = org_config(sim.org_id(), KEY);
+    let c = collect(&sim, &harness, "run", &config, Limits::default(), None).await;
+    assert_eq!(c.run.outcome, Outcome::Complete, "{:?}", c.run.warnings);
+    assert!(
+        c.run
+            .findings
+            .iter()
+            .all(|f| f.status != FindingStatus::Unknown)
+    );
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let expiring: Vec<&str> = sim
+        .population()
+        .api_keys()
+        .iter()
+        .filter(|k| k.expires_ms < now_ms + 30 * 86_400_000)
+        .map(|k| k.label)
+        .collect();
+    let keys_warning = c
+        .run
+        .warnings
+        .iter()
+        .find(|w| w.resource == "organization API keys");
+    for key in sim.population().api_keys() {
+        let named = keys_warning.is_some_and(|w| w.message.contains(key.label));
+        assert_eq!(named, expiring.contains(&key.label), "{}", key.label);
+    }
+
+    let options = harness.options(Limits::default(), reroute(&sim));
+    let loaded = harness.open(ATLASSIAN_CLOUD_ADMIN, &options).await;
+    let checks = loaded.validate(&config, &options).await.unwrap();
+    for check in &checks {
+        let expected = if check.id == "api-keys" && !expiring.is_empty() {
+            CheckStatus::Warn
+        } else {
+            CheckStatus::Pass
+        };
+        assert_eq!(check.status, expected, "{check:?}");
+    }
+}
+
+/// An API key without scopes reads everything too.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unscoped_key_reads_everything() {
+    let sim = sim(|c| c.scopes = None).await;
+    let harness = Harness::new("unscoped-key");
+    let config = org_config(sim.org_id(), KEY);
+    let c = collect(&sim, &harness, "run", &config, Limits::default(), None).await;
+    assert_eq!(c.run.outcome, Outcome::Complete, "{:?}", c.run.warnings);
+    assert!(
+        c.run
+            .findings
+            .iter()
+            .all(|f| f.status != FindingStatus::Unknown)
+    );
+}
+
+/// The guide's key less any one scope: the run is partial exactly when the
+/// integration needed the scope, every incomplete list names the scope to
+/// add, and the findings the scope feeds are Unknown while the others are
+/// decided.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_missing_one_scope_names_it_and_leaves_only_its_findings_unknown() {
+    for (scope, findings) in SCOPE_FINDINGS {
+        let sim = sim(|c| {
+            c.scopes = Some(
+                atlassian_sim::READ_SCOPES
+                    .iter()
+                    .filter(|s| *s != scope)
+                    .map(|s| s.to_string())
+                    .collect(),
+            );
+        })
+        .await;
+        let harness = Harness::new("missing-scope");
+        let config = org_config(sim.org_id(), KEY);
+        let c = collect(&sim, &harness, "run", &config, Limits::default(), None).await;
+        let incomplete: Vec<_> = c.run.warnings.iter().filter(|w| w.incomplete).collect();
+        let needed = *scope != "read:accounts:admin";
+        assert_eq!(
+            c.run.outcome,
+            if needed {
+                Outcome::Partial
+            } else {
+                Outcome::Complete
+            },
+            "{scope}: {incomplete:#?}"
+        );
+        for w in &incomplete {
+            assert!(w.message.contains(scope), "{scope}: {w:?}");
+        }
+        for f in &c.run.findings {
+            let unknown = f.status == FindingStatus::Unknown;
+            assert_eq!(unknown, findings.contains(&f.id.as_str()), "{scope}: {f:?}");
+        }
+    }
+}
+
+/// Where Atlassian documents no scope (users and groups searches, v1
+/// policies), a scoped key may be refused: users and groups are read
+/// through the scoped lists, policies through the Admin Control API; only
+/// what the lists cannot give (product access) is Unknown, and validate
+/// says so once per capability with the choice of an unscoped key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scoped_key_refused_by_undocumented_endpoints_falls_back_per_capability() {
+    let sim = sim(|c| c.strict_scopes = true).await;
+    let harness = Harness::new("strict-scopes");
+    let pop = sim.population().clone();
+    let config = org_config(sim.org_id(), KEY);
+    let c = collect(&sim, &harness, "run", &config, Limits::default(), None).await;
+    assert!(
+        c.run.warnings.iter().all(|w| !w.incomplete),
+        "{:#?}",
+        c.run.warnings
+    );
+    let ids = ids_by_kind(&c);
+    assert_eq!(
+        ids["atlassian.user"],
+        set(pop.users().iter().map(|u| u.account_id.as_str()))
+    );
+    assert_eq!(
+        ids["atlassian.policy"],
+        set(pop.policies().iter().map(|p| p.id.as_str()))
+    );
+    for f in &c.run.findings {
+        let unknown = f.status == FindingStatus::Unknown;
+        assert_eq!(unknown, f.id == "inactive-with-access", "{f:?}");
+    }
+
+    let options = harness.options(Limits::default(), reroute(&sim));
+    let loaded = harness.open(ATLASSIAN_CLOUD_ADMIN, &options).await;
+    let checks = loaded.validate(&config, &options).await.unwrap();
+    let status = |id: &str| checks.iter().find(|c| c.id == id).unwrap();
+    let users = status("users");
+    assert_eq!(users.status, CheckStatus::Warn);
+    assert!(users.detail.contains("inactive-with-access"), "{users:?}");
+    assert!(users.remedy.contains("API key without scopes"), "{users:?}");
+    assert_eq!(status("groups").status, CheckStatus::Warn);
+    assert_eq!(status("policies").status, CheckStatus::Pass);
+    let notices = checks
+        .iter()
+        .filter(|c| c.remedy.contains("API key without scopes"))
+        .count();
+    assert_eq!(notices, 2, "one notice per capability: {checks:#?}");
+}
