@@ -28,6 +28,7 @@ pub mod connect;
 pub mod contract;
 pub mod diff;
 pub mod egress;
+pub mod export;
 pub mod grant;
 pub mod ledger;
 pub mod log;

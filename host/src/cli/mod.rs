@@ -20,7 +20,7 @@ use watchdog_host::runtime::Runtime;
 use watchdog_host::sandbox::Limits;
 use watchdog_host::secrets::Scrubber;
 use watchdog_host::tape::Tape;
-use watchdog_host::{bundle, config, conformance};
+use watchdog_host::{bundle, config, conformance, export};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -169,6 +169,26 @@ enum Command {
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
+    /// Turn a bundle that verifies into a report: one self-contained HTML
+    /// page (the run, each finding with its failing subjects and remedy,
+    /// charts of the evidence, the warnings; no script, nothing fetched), or
+    /// with `--format oscal` OSCAL 1.1.2 assessment results for GRC tools.
+    ///
+    /// A bundle that does not verify is refused (exit 8).
+    Report {
+        /// The bundle folder.
+        dir: PathBuf,
+        /// The head printed by `collect`, kept apart from the bundle.
+        #[arg(long, value_name = "HASH")]
+        head: Option<String>,
+        /// What to write.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+        /// Where to write it (default: beside the folder, `DIR.html` or
+        /// `DIR.oscal.json`).
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Recompute a bundle's hash chain, evidence hash and counts.
     Verify {
         /// The bundle folder.
@@ -271,6 +291,12 @@ async fn execute(args: Args) -> Result<u8, u8> {
     let out = Printer { json: args.json };
     match args.command {
         Command::Verify { dir, head } => Ok(verify(&out, &dir, head.as_deref())),
+        Command::Report {
+            dir,
+            head,
+            format,
+            out: file,
+        } => Ok(report(&dir, head.as_deref(), format, file)),
         #[cfg(feature = "dev-tools")]
         Command::Sim { port, api_key, org } => Ok(devtools::sim(port, api_key, &org).await),
         #[cfg(feature = "dev-tools")]
@@ -484,6 +510,48 @@ fn save_checkpoint(path: &Path, collected: &Collected) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, checkpoint)?;
     std::fs::rename(tmp, path)
+}
+
+/// What `report` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ReportFormat {
+    /// One self-contained HTML page.
+    Html,
+    /// OSCAL assessment results, JSON.
+    Oscal,
+}
+
+fn report(dir: &Path, head: Option<&str>, format: ReportFormat, file: Option<PathBuf>) -> u8 {
+    let bundle = match export::load(dir, head) {
+        Ok(bundle) => bundle,
+        Err(e @ export::ExportError::Unverified(_)) => {
+            eprintln!("REPORT REFUSED for {}: {e}", dir.display());
+            return exit::VERIFY;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::HOST;
+        }
+    };
+    let (extension, text) = match format {
+        ReportFormat::Html => ("html", export::html::render(&bundle)),
+        ReportFormat::Oscal => (
+            "oscal.json",
+            serde_json::to_string_pretty(&export::oscal::render(&bundle))
+                .expect("a JSON value serializes"),
+        ),
+    };
+    let file = file.unwrap_or_else(|| dir.with_extension(extension));
+    match std::fs::write(&file, text) {
+        Ok(()) => {
+            println!("{}", file.display());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", file.display());
+            exit::HOST
+        }
+    }
 }
 
 fn verify(out: &Printer, dir: &Path, head: Option<&str>) -> u8 {
