@@ -134,6 +134,10 @@ impl EvidenceWriter {
         let sent = accepted.len();
         // Counted before the records move to the writer; a batch it cannot
         // take ends the run without a `run.json`, so no count is wrong.
+        for cited in accepted.chunk_by(|a, b| Arc::ptr_eq(&a.source, &b.source)) {
+            self.outbound
+                .count_records(&cited[0].source.url, cited.len() as u64);
+        }
         for record in &accepted {
             match self.counts.get_mut(&record.kind) {
                 Some(count) => *count += 1,
@@ -157,7 +161,6 @@ impl EvidenceWriter {
             )));
         }
         self.seen.extend(batch_keys);
-        self.outbound.count_records(sent as u64);
         Ok(sent)
     }
 

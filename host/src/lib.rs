@@ -33,6 +33,7 @@ pub mod grant;
 pub mod ledger;
 pub mod log;
 pub mod outbound;
+pub mod progress;
 pub mod run;
 pub mod runtime;
 pub mod sandbox;

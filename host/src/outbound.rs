@@ -19,6 +19,7 @@ use crate::egress::{Origin, forbidden_address_class};
 use crate::grant::Grant;
 use crate::ledger::{Exchange, LedgerThread, Outcome};
 use crate::log::{Level, RunLog};
+use crate::progress::Progress;
 use crate::sandbox::Limits;
 use crate::secrets::StreamScrubber;
 use crate::tape::{OpenTape, Recorded, Recorder, Recording, Replay, TapeError};
@@ -57,16 +58,6 @@ struct Counters {
     failed: AtomicU64,
     truncated: AtomicU64,
     response_bytes: AtomicU64,
-}
-
-/// Live counts a caller can show while a run works.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub requests: AtomicU64,
-    pub records: AtomicU64,
-    /// Requests the egress policy refused, in every call (also `validate`,
-    /// which keeps no ledger).
-    pub denied: AtomicU64,
 }
 
 /// Response headers a replay does not serve: they framed the recorded
@@ -170,9 +161,9 @@ impl Outbound {
         Some((seq, url))
     }
 
-    /// Counts records written, for progress displays.
-    pub fn count_records(&self, n: u64) {
-        self.progress.records.fetch_add(n, Ordering::Relaxed);
+    /// Counts records written from `url`, for progress displays.
+    pub fn count_records(&self, url: &str, n: u64) {
+        self.progress.recorded(request_path(url), n);
     }
 
     pub fn traffic(&self) -> Traffic {
@@ -269,6 +260,8 @@ impl Outbound {
         }
         let (mut parts, body) = response.into_parts();
         self.scrub_headers(&mut parts.headers);
+        self.progress
+            .answered(request_path(&url), status, &parts.headers);
         let recording = match &self.tape {
             OpenTape::Record(recorder) => self.start_recording(
                 recorder,
@@ -533,6 +526,14 @@ fn reroute(uri: &http::Uri, target: &Origin) -> http::Uri {
 }
 
 /// One spelling per URL, so evidence sources match ledger entries.
+/// The path of a URL: the list its pages belong to (the cursor is in the
+/// query or the body).
+fn request_path(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
 fn normalize_url(url: &str) -> Option<String> {
     url.parse::<http::Uri>().ok().map(|u| u.to_string())
 }

@@ -2,6 +2,7 @@
 
 #[cfg(feature = "dev-tools")]
 mod devtools;
+mod progress;
 mod report;
 
 use report::Printer;
@@ -10,11 +11,11 @@ use rustls::pki_types::pem::PemObject;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use watchdog_host::cache::Cache;
 use watchdog_host::egress::Reroutes;
 use watchdog_host::log::{Level, RunLog};
+use watchdog_host::progress::Phase;
 use watchdog_host::run::{Collected, Failure, Loaded, Options, exit};
 use watchdog_host::runtime::Runtime;
 use watchdog_host::sandbox::Limits;
@@ -361,7 +362,11 @@ async fn execute(args: Args) -> Result<u8, u8> {
             let (loaded, config, options) = prepare(&runtime, &plugin, &run, log, Tape::Live)
                 .await
                 .or_exit()?;
-            let checks = loaded.validate(&config, &options).await.or_exit()?;
+            let work = loaded.validate(&config, &options);
+            let mode = progress::Mode::choose(args.json);
+            let checks = progress::shown(&options.progress, Phase::Validating, mode, work)
+                .await
+                .or_exit()?;
             out.checks(&checks);
             Ok(report::checks_exit_code(&checks))
         }
@@ -457,36 +462,23 @@ fn trusted_roots(file: &Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
     Ok(roots)
 }
 
-/// Collects while a line on stderr shows records and requests so far.
+/// Collects while its progress is shown on stderr ([`progress`]).
 pub async fn collect_with_progress(
     loaded: &Loaded,
     config: &config::RunConfig,
     options: &Options,
     dir: &Path,
     checkpoint: Option<String>,
-    quiet: bool,
+    json: bool,
 ) -> Result<Collected, Failure> {
-    let progress = options.progress.clone();
-    let ticker = (!quiet).then(|| {
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(Duration::from_secs(2));
-            interval.tick().await;
-            loop {
-                interval.tick().await;
-                eprintln!(
-                    "  … {} records, {} requests",
-                    progress.records.load(Ordering::Relaxed),
-                    progress.requests.load(Ordering::Relaxed)
-                );
-            }
-        })
-    });
-    let result = loaded.collect(config, options, dir, checkpoint).await;
-    if let Some(ticker) = ticker {
-        ticker.abort();
-    }
-    result
+    let work = loaded.collect(config, options, dir, checkpoint);
+    progress::shown(
+        &options.progress,
+        Phase::Collecting,
+        progress::Mode::choose(json),
+        work,
+    )
+    .await
 }
 
 fn read_checkpoint(path: &Path) -> std::io::Result<Option<String>> {
