@@ -8,7 +8,6 @@ use clap::Args as ClapArgs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use watchdog_host::bundle;
 use watchdog_host::config::RunConfig;
 use watchdog_host::contract::CheckStatus;
 use watchdog_host::egress::Reroutes;
@@ -16,6 +15,7 @@ use watchdog_host::log::RunLog;
 use watchdog_host::run::{Loaded, Options, exit};
 use watchdog_host::runtime::Runtime;
 use watchdog_host::secrets::Secret;
+use watchdog_host::{bundle, export};
 
 /// The public origin the simulator stands in for.
 const ATLASSIAN_ORIGIN: &str = "https://api.atlassian.com";
@@ -216,6 +216,19 @@ pub async fn demo(
                 "      chain, evidence hash and counts verified: {} records, {} exchanges",
                 report.evidence_records, report.ledger_entries
             );
+            let page = export::beside(&collected.dir, "html");
+            let written = export::load(&collected.dir, Some(&collected.run.ledger_head))
+                .map(|bundle| export::html::render(&bundle))
+                .and_then(|html| {
+                    std::fs::write(&page, html).map_err(|source| export::ExportError::Io {
+                        path: page.clone(),
+                        source,
+                    })
+                });
+            match written {
+                Ok(()) => println!("      report: {} (open it in a browser)", page.display()),
+                Err(e) => eprintln!("      the report could not be written: {e}"),
+            }
             println!();
             println!("The bundle is in {}", collected.dir.display());
             println!(

@@ -533,7 +533,7 @@ fn report(dir: &Path, head: Option<&str>, format: ReportFormat, file: Option<Pat
                 .expect("a JSON value serializes"),
         ),
     };
-    let file = file.unwrap_or_else(|| dir.with_extension(extension));
+    let file = file.unwrap_or_else(|| export::beside(dir, extension));
     match std::fs::write(&file, text) {
         Ok(()) => {
             println!("{}", file.display());

@@ -69,6 +69,15 @@ pub fn load(dir: &Path, head: Option<&str>) -> Result<Verified, ExportError> {
     })
 }
 
+/// The file beside a bundle folder for an export: `DIR.html` for
+/// `run-1` or `run-20261206T033800.1Z` alike (a folder name may hold dots).
+pub fn beside(dir: &Path, extension: &str) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".");
+    name.push(extension);
+    PathBuf::from(name)
+}
+
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ExportError> {
     let text = std::fs::read(path).map_err(|source| ExportError::Io {
         path: path.to_path_buf(),
