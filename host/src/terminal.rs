@@ -30,25 +30,32 @@ pub fn is_hazard(c: char) -> bool {
 /// The text with every [`is_hazard`] character written as a Rust escape
 /// (`\u{1b}`, `\n`, `\u{202e}`), everything else unchanged.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    replace_hazards(text, |c, out| out.extend(c.escape_default()))
+    replace_hazards(text, is_hazard, |c, out| out.extend(c.escape_default()))
 }
 
-/// A JSON document with every [`is_hazard`] character, which can only sit
-/// inside its strings, written as a JSON `\uXXXX` escape: the same document
-/// to a JSON reader, and nothing a terminal acts on.
+/// A JSON document with every [`is_hazard`] character but the whitespace
+/// between tokens written as a JSON `\uXXXX` escape: the same document to a
+/// JSON reader, and nothing a terminal acts on. (Any other such character
+/// can only sit inside a string, where the escape means the same.)
 pub fn escape_json(json: &str) -> Cow<'_, str> {
-    replace_hazards(json, |c, out| {
-        out.push_str(&format!("\\u{:04x}", u32::from(c)));
-    })
+    replace_hazards(
+        json,
+        |c| is_hazard(c) && !matches!(c, '\n' | '\r' | '\t'),
+        |c, out| out.push_str(&format!("\\u{:04x}", u32::from(c))),
+    )
 }
 
-fn replace_hazards(text: &str, write: impl Fn(char, &mut String)) -> Cow<'_, str> {
-    if !text.chars().any(is_hazard) {
+fn replace_hazards(
+    text: &str,
+    hazard: impl Fn(char) -> bool,
+    write: impl Fn(char, &mut String),
+) -> Cow<'_, str> {
+    if !text.chars().any(&hazard) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        if is_hazard(c) {
+        if hazard(c) {
             write(c, &mut out);
         } else {
             out.push(c);
@@ -86,9 +93,9 @@ mod tests {
     #[test]
     fn json_escaping_keeps_the_document() {
         let value = serde_json::json!({"route": "/x\u{1b}[8m\u{9b}\u{202e}\u{7f}"});
-        let text = serde_json::to_string(&value).unwrap();
+        let text = serde_json::to_string_pretty(&value).unwrap();
         let safe = escape_json(&text);
-        assert!(!safe.chars().any(is_hazard), "{safe}");
+        assert!(!safe.chars().any(|c| c != '\n' && is_hazard(c)), "{safe}");
         assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), value);
     }
 }
