@@ -364,7 +364,10 @@ pub fn is_host_owned_header(name: &str) -> bool {
 /// Refuses a request whose headers frame it or override its method. `host`
 /// may only be the request's own authority, which the runtime sets.
 pub fn check_framing(uri: &http::Uri, headers: &http::HeaderMap) -> Result<(), Denial> {
-    if let Some(name) = headers.keys().find(|name| is_host_owned_header(name.as_str())) {
+    if let Some(name) = headers
+        .keys()
+        .find(|name| is_host_owned_header(name.as_str()))
+    {
         return Err(Denial::HostOwnedHeader {
             name: name.to_string(),
         });
@@ -486,7 +489,11 @@ impl Reroutes {
     /// do nothing, so a typo in it would send the run, secret and all, to
     /// the real origin the developer meant to avoid.
     pub fn check_declared(&self, policy: &EgressPolicy) -> Result<(), EgressError> {
-        match self.map.keys().find(|from| !policy.rules.contains_key(from)) {
+        match self
+            .map
+            .keys()
+            .find(|from| !policy.rules.contains_key(from))
+        {
             None => Ok(()),
             Some(origin) => Err(EgressError::UndeclaredReroute {
                 origin: origin.clone(),
@@ -709,7 +716,10 @@ mod tests {
             ("::ffff:10.0.0.1", "private"),
         ] {
             let found = forbidden_address_class(ip.parse().unwrap());
-            assert!(found.is_some_and(|c| c.starts_with(class)), "{ip}: {found:?}");
+            assert!(
+                found.is_some_and(|c| c.starts_with(class)),
+                "{ip}: {found:?}"
+            );
         }
         assert_eq!(
             forbidden_address_class("93.184.216.34".parse().unwrap()),
@@ -778,7 +788,10 @@ mod tests {
             "x-method-override",
         ] {
             let mut headers = http::HeaderMap::new();
-            headers.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), "1".parse().unwrap());
+            headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                "1".parse().unwrap(),
+            );
             assert_eq!(
                 check_framing(&target, &headers),
                 Err(Denial::HostOwnedHeader {
@@ -808,7 +821,10 @@ mod tests {
                 declared: vec![Origin::parse("https://api.atlassian.com").unwrap()],
             }
         );
-        assert!(refused.to_string().contains("https://api.atlassian.com"), "{refused}");
+        assert!(
+            refused.to_string().contains("https://api.atlassian.com"),
+            "{refused}"
+        );
         Reroutes::parse(["https://api.atlassian.com=http://127.0.0.1:9000"])
             .unwrap()
             .check_declared(&atlassian_policy())

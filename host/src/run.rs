@@ -232,7 +232,8 @@ impl Loaded {
     /// What the operator grants this manifest for a run. A reroute of an
     /// origin the manifest does not declare is refused.
     fn grant(&self, config: &RunConfig, options: &Options) -> Result<Arc<Grant>, Failure> {
-        let grant = Grant::from_manifest(&self.manifest, &config.secrets, options.reroutes.clone())?;
+        let grant =
+            Grant::from_manifest(&self.manifest, &config.secrets, options.reroutes.clone())?;
         options
             .reroutes
             .check_declared(&grant.egress)

@@ -79,7 +79,10 @@ mod tests {
         assert_eq!(hazards.len(), 32 + 1 + 32 + 1 + 2 + 5 + 4 + 2);
         for c in hazards {
             let shown = escape(&format!("a{c}b")).into_owned();
-            assert!(shown.is_ascii() && !shown.chars().any(|c| c.is_ascii_control()), "{shown:?}");
+            assert!(
+                shown.is_ascii() && !shown.chars().any(|c| c.is_ascii_control()),
+                "{shown:?}"
+            );
         }
     }
 
@@ -96,6 +99,9 @@ mod tests {
         let text = serde_json::to_string_pretty(&value).unwrap();
         let safe = escape_json(&text);
         assert!(!safe.chars().any(|c| c != '\n' && is_hazard(c)), "{safe}");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&safe).unwrap(), value);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&safe).unwrap(),
+            value
+        );
     }
 }

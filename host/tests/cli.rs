@@ -445,7 +445,12 @@ fn inspect_shows_terminal_escapes_in_a_manifest_instead_of_obeying_them() {
     let dir = scratch("inspect-escapes");
     let shown = host(&["inspect", PROBE], None, &dir);
     assert_eq!(code(&shown), 0, "{}", text(&shown));
-    assert_eq!(terminal_hazards(&shown), Vec::<char>::new(), "{}", text(&shown));
+    assert_eq!(
+        terminal_hazards(&shown),
+        Vec::<char>::new(),
+        "{}",
+        text(&shown)
+    );
     assert!(
         text(&shown).contains("Exercises the sandbox.\\u{1b}[8m\\u{9b}8m\\u{202e}"),
         "{}",
@@ -459,11 +464,15 @@ fn inspect_shows_terminal_escapes_in_a_manifest_instead_of_obeying_them() {
     );
 
     let json = host(&["inspect", PROBE, "--json"], None, &dir);
-    assert_eq!(terminal_hazards(&json), Vec::<char>::new(), "{}", text(&json));
+    assert_eq!(
+        terminal_hazards(&json),
+        Vec::<char>::new(),
+        "{}",
+        text(&json)
+    );
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(
-        report["manifest"]["description"],
-        "Exercises the sandbox.\u{1b}[8m\u{9b}8m\u{202e}",
+        report["manifest"]["description"], "Exercises the sandbox.\u{1b}[8m\u{9b}8m\u{202e}",
         "the JSON still holds the exact text"
     );
 }
@@ -490,8 +499,18 @@ async fn plugin_logs_warnings_and_findings_are_printed_escaped() {
         Some(PROBE_TOKEN),
         &dir,
     );
-    assert_eq!(code(&output), 1, "the probe's finding fails: {}", text(&output));
-    assert_eq!(terminal_hazards(&output), Vec::<char>::new(), "{}", text(&output));
+    assert_eq!(
+        code(&output),
+        1,
+        "the probe's finding fails: {}",
+        text(&output)
+    );
+    assert_eq!(
+        terminal_hazards(&output),
+        Vec::<char>::new(),
+        "{}",
+        text(&output)
+    );
     for line in [
         "log line\\u{1b}[8m\\u{9b}8m\\u{202e}hidden",
         "stdout line\\u{1b}[8m",
@@ -508,10 +527,22 @@ fn an_error_quoting_the_plugin_is_printed_escaped() {
     let dir = scratch("error-escapes");
     let config = write_config(&dir, "behaviour = \"x\\u001b[8m\"\n");
     let out = dir.join("bundle");
-    let args = ["collect", PROBE, "--config", &config, "--out", out.to_str().unwrap()];
+    let args = [
+        "collect",
+        PROBE,
+        "--config",
+        &config,
+        "--out",
+        out.to_str().unwrap(),
+    ];
     let output = host(&args, Some(PROBE_TOKEN), &dir);
     assert_eq!(code(&output), 2, "{}", text(&output));
-    assert_eq!(terminal_hazards(&output), Vec::<char>::new(), "{}", text(&output));
+    assert_eq!(
+        terminal_hazards(&output),
+        Vec::<char>::new(),
+        "{}",
+        text(&output)
+    );
     assert!(
         text(&output).contains("unknown behaviour `x\\u{1b}[8m`"),
         "{}",
@@ -543,8 +574,9 @@ async fn a_route_for_an_undeclared_origin_exits_2_naming_the_declared_ones() {
     assert_eq!(code(&output), 2, "{}", text(&output));
     let said = text(&output);
     assert!(
-        said.contains("--route names https://api.exmaple.com, which the manifest does not declare (declared: ")
-            && said.contains(" https://api.example.com,"),
+        said.contains(
+            "--route names https://api.exmaple.com, which the manifest does not declare (declared: "
+        ) && said.contains(" https://api.example.com,"),
         "{said}"
     );
     assert!(!out.exists(), "nothing ran");

@@ -34,7 +34,12 @@ async fn attempt(behaviour: &str, server: &ProbeServer) -> Collected {
         .collect(&loaded, &probe, &options, "bundle", None)
         .await
         .unwrap();
-    assert_eq!(collected.run.outcome, Outcome::Complete, "{:?}", collected.failure);
+    assert_eq!(
+        collected.run.outcome,
+        Outcome::Complete,
+        "{:?}",
+        collected.failure
+    );
     bundle::verify(&collected.dir, None).unwrap();
     collected
 }
@@ -59,7 +64,12 @@ fn assert_all_denied(collected: &Collected, why: &[&str]) {
     for (entry, why) in entries.iter().zip(why) {
         assert_eq!(entry.outcome, Exchange::Denied, "{entry:?}");
         let detail = entry.detail.as_deref().unwrap_or("");
-        assert!(detail.contains(why), "{} {}: {detail}", entry.method, entry.url);
+        assert!(
+            detail.contains(why),
+            "{} {}: {detail}",
+            entry.method,
+            entry.url
+        );
     }
     assert_eq!(collected.run.traffic.denied, why.len() as u64);
 }
@@ -137,7 +147,9 @@ async fn names_resolving_to_reserved_addresses_are_refused_for_the_address() {
     );
     let entries = ledger_entries(&collected);
     assert!(
-        entries.iter().all(|e| e.detail.as_deref().unwrap().contains("resolves to")),
+        entries
+            .iter()
+            .all(|e| e.detail.as_deref().unwrap().contains("resolves to")),
         "{entries:#?}"
     );
 }
@@ -146,8 +158,9 @@ async fn names_resolving_to_reserved_addresses_are_refused_for_the_address() {
 async fn a_route_for_an_origin_the_manifest_does_not_declare_is_a_usage_error() {
     let server = ProbeServer::start(0).await;
     let harness = Harness::new("undeclared-route");
-    let typo = Reroutes::parse([format!("https://api.exmaple.com=http://{}", server.addr).as_str()])
-        .unwrap();
+    let typo =
+        Reroutes::parse([format!("https://api.exmaple.com=http://{}", server.addr).as_str()])
+            .unwrap();
     let options = harness.options(Limits::default(), typo);
     let loaded = harness.open(PROBE, &options).await;
     let probe = config(&[("behaviour", "well-behaved")], &[("token", PROBE_TOKEN)]);

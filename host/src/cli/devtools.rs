@@ -193,7 +193,8 @@ pub async fn demo(
         Ok(report) => {
             say!(
                 "      chain, evidence hash and counts verified: {} records, {} exchanges",
-                report.evidence_records, report.ledger_entries
+                report.evidence_records,
+                report.ledger_entries
             );
             say!();
             say!("The bundle is in {}", collected.dir.display());

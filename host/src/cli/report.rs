@@ -42,7 +42,8 @@ impl Printer {
         say!("sha256      {}", plugin.component_sha256);
         say!(
             "contract    watchdog:integration@{} (built for {})",
-            plugin.contract_version, m.contract_version
+            plugin.contract_version,
+            m.contract_version
         );
         say!(
             "loaded      {:?} in {} ms",
@@ -94,12 +95,15 @@ impl Printer {
         }
         say!(
             "{} {} → {}",
-            new.manifest.id, old.manifest.version, new.manifest.version
+            new.manifest.id,
+            old.manifest.version,
+            new.manifest.version
         );
         if old.manifest.id != new.manifest.id {
             say!(
                 "note: these are different plugins ({} → {})",
-                old.manifest.id, new.manifest.id
+                old.manifest.id,
+                new.manifest.id
             );
         }
         if diff.is_empty() {
@@ -152,7 +156,8 @@ impl Printer {
         }
         say!(
             "{:<6} {:<22} REQUIREMENT, then what was seen",
-            "RESULT", "CHECK"
+            "RESULT",
+            "CHECK"
         );
         for outcome in &report.outcomes {
             let verdict = match outcome.verdict {
@@ -216,7 +221,8 @@ impl Printer {
         }
         say!(
             "ledger head  {}  ({} exchanges)",
-            run.ledger_head, run.ledger_entries
+            run.ledger_head,
+            run.ledger_entries
         );
         say!(
             "             keep this hash apart from the bundle; check with `watchdog-host verify DIR --head HASH`"
@@ -256,7 +262,10 @@ impl Printer {
             say!();
             say!(
                 "{:<8} {:<24} {:>10} {:>8}  TITLE",
-                "STATUS", "FINDING", "POPULATION", "FAILING"
+                "STATUS",
+                "FINDING",
+                "POPULATION",
+                "FAILING"
             );
             for f in &run.findings {
                 let status = match f.status {
@@ -314,7 +323,8 @@ impl Printer {
         say!("verified     {}", dir.display());
         say!(
             "ledger head  {} ({} exchanges)",
-            report.ledger_head, report.ledger_entries
+            report.ledger_head,
+            report.ledger_entries
         );
         say!("records      {}", report.evidence_records);
         for (kind, count) in &report.counts {

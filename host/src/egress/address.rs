@@ -32,11 +32,20 @@ const FORBIDDEN_V4: &[(Ipv4Net, AddressClass)] = &[
     (v4(10, 0, 0, 0, 8), "private (10.0.0.0/8)"),
     (v4(100, 64, 0, 0, 10), "carrier-grade NAT (100.64.0.0/10)"),
     (v4(127, 0, 0, 0, 8), "loopback (127.0.0.0/8)"),
-    (v4(169, 254, 0, 0, 16), "link-local or metadata (169.254.0.0/16)"),
+    (
+        v4(169, 254, 0, 0, 16),
+        "link-local or metadata (169.254.0.0/16)",
+    ),
     (v4(172, 16, 0, 0, 12), "private (172.16.0.0/12)"),
-    (v4(192, 0, 0, 0, 24), "IETF protocol assignments (192.0.0.0/24)"),
+    (
+        v4(192, 0, 0, 0, 24),
+        "IETF protocol assignments (192.0.0.0/24)",
+    ),
     (v4(192, 0, 2, 0, 24), "documentation (192.0.2.0/24)"),
-    (v4(192, 88, 99, 0, 24), "6to4 relay anycast (192.88.99.0/24)"),
+    (
+        v4(192, 88, 99, 0, 24),
+        "6to4 relay anycast (192.88.99.0/24)",
+    ),
     (v4(192, 168, 0, 0, 16), "private (192.168.0.0/16)"),
     (v4(198, 18, 0, 0, 15), "benchmarking (198.18.0.0/15)"),
     (v4(198, 51, 100, 0, 24), "documentation (198.51.100.0/24)"),
@@ -63,7 +72,10 @@ const FORBIDDEN_V6: &[(Ipv6Net, AddressClass)] = &[
         v6([0x64, 0xff9b, 1, 0, 0, 0, 0, 0], 48),
         "local-use NAT64 (64:ff9b:1::/48)",
     ),
-    (v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64), "discard-only (100::/64)"),
+    (
+        v6([0x100, 0, 0, 0, 0, 0, 0, 0], 64),
+        "discard-only (100::/64)",
+    ),
     (v6([0x2001, 0, 0, 0, 0, 0, 0, 0], 32), "Teredo (2001::/32)"),
     (
         v6([0x2001, 2, 0, 0, 0, 0, 0, 0], 48),
@@ -77,10 +89,22 @@ const FORBIDDEN_V6: &[(Ipv6Net, AddressClass)] = &[
         v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0], 32),
         "documentation (2001:db8::/32)",
     ),
-    (v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20), "documentation (3fff::/20)"),
-    (v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16), "SRv6 SIDs (5f00::/16)"),
-    (v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7), "unique-local (fc00::/7)"),
-    (v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10), "link-local (fe80::/10)"),
+    (
+        v6([0x3fff, 0, 0, 0, 0, 0, 0, 0], 20),
+        "documentation (3fff::/20)",
+    ),
+    (
+        v6([0x5f00, 0, 0, 0, 0, 0, 0, 0], 16),
+        "SRv6 SIDs (5f00::/16)",
+    ),
+    (
+        v6([0xfc00, 0, 0, 0, 0, 0, 0, 0], 7),
+        "unique-local (fc00::/7)",
+    ),
+    (
+        v6([0xfe80, 0, 0, 0, 0, 0, 0, 0], 10),
+        "link-local (fe80::/10)",
+    ),
     (
         v6([0xfec0, 0, 0, 0, 0, 0, 0, 0], 10),
         "site-local, deprecated (fec0::/10)",
@@ -195,9 +219,15 @@ mod tests {
             ("::127.0.0.1", "IPv4-compatible, deprecated (::/96)"),
             ("::ffff:127.0.0.1", "loopback (127.0.0.0/8)"),
             ("::ffff:10.0.0.1", "private (10.0.0.0/8)"),
-            ("::ffff:169.254.169.254", "link-local or metadata (169.254.0.0/16)"),
+            (
+                "::ffff:169.254.169.254",
+                "link-local or metadata (169.254.0.0/16)",
+            ),
             ("64:ff9b::127.0.0.1", "loopback (127.0.0.0/8)"),
-            ("64:ff9b::a9fe:a9fe", "link-local or metadata (169.254.0.0/16)"),
+            (
+                "64:ff9b::a9fe:a9fe",
+                "link-local or metadata (169.254.0.0/16)",
+            ),
             ("64:ff9b:1::a00:1", "local-use NAT64 (64:ff9b:1::/48)"),
             ("2002:7f00:1::1", "loopback (127.0.0.0/8)"),
             ("2002:c0a8:101::1", "private (192.168.0.0/16)"),
