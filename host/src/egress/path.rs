@@ -8,8 +8,8 @@
 //! IIS turns `\` into `/`, decodes overlong UTF-8 and trims trailing dots and
 //! spaces, some decode twice (`%252e` is `.`), some fold full-width
 //! characters (`．` is `.`). A path that any of them would rewrite is not
-//! canonical and is refused, whatever route it would match. This is the rule
-//! Spring Security's `StrictHttpFirewall` applies on the receiving side.
+//! canonical and is refused, whatever route it would match: close to what
+//! Spring Security's `StrictHttpFirewall` refuses on the receiving side.
 //!
 //! Admitted: segments of ASCII letters, digits, `-._~!$&'()*+,=:@`, and
 //! percent-escapes of other printable ASCII (a space, `"`, `|`, `?`, ...),
