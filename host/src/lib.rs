@@ -19,6 +19,7 @@
 //! - [`log`]: the run log.
 //! - [`conformance`]: the battery every integration must pass.
 //! - [`diff`]: what a new version of a plugin asks for beyond the old one.
+//! - [`terminal`]: plugin-written text made safe to print.
 
 pub mod bundle;
 pub mod cache;
@@ -39,6 +40,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod secrets;
 pub mod tape;
+pub mod terminal;
 
 /// The current time as RFC 3339 UTC, the one timestamp format of bundles.
 pub fn now_rfc3339() -> String {

@@ -89,7 +89,11 @@ impl RunLog {
             inner.warnings += 1;
         }
         if inner.echo_from.is_some_and(|from| level >= from) {
-            eprintln!("[{level:?} {source:?}] {message}");
+            // The plugin's own words: printed with control characters escaped.
+            eprintln!(
+                "[{level:?} {source:?}] {}",
+                crate::terminal::escape(&message)
+            );
         }
         if let Some(file) = inner.file.as_mut() {
             let line = serde_json::json!({

@@ -11,7 +11,7 @@
 use crate::bundle::{self, EvidenceWriter, HostInfo, Outcome, PluginInfo, RunRecord};
 use crate::config::RunConfig;
 use crate::contract::{Check, ConfigEntry, Manifest, PluginError};
-use crate::egress::Reroutes;
+use crate::egress::{EgressError, Reroutes};
 use crate::grant::{Grant, ManifestError, check_manifest};
 use crate::log::{Level, RunLog};
 use crate::outbound::Outbound;
@@ -23,6 +23,7 @@ use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Why a run ended badly. Each maps to its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,9 @@ pub enum Failure {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// A `--route` the manifest gives no meaning to.
+    #[error(transparent)]
+    Reroute(EgressError),
     #[error(transparent)]
     Call(#[from] CallError),
     #[error("{}", describe(.0))]
@@ -61,7 +65,7 @@ pub mod exit {
 impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Config(_) => exit::USAGE,
+            Failure::Config(_) | Failure::Reroute(_) => exit::USAGE,
             Failure::Call(CallError::Sandbox(_)) => exit::SANDBOX,
             Failure::Plugin(error) => match error {
                 PluginError::InvalidConfig(_) | PluginError::NotFound(_) => exit::USAGE,
@@ -84,7 +88,7 @@ impl Failure {
         let kind = match self {
             Failure::Load(_) => "load",
             Failure::Manifest(_) => "manifest",
-            Failure::Config(_) => "config",
+            Failure::Config(_) | Failure::Reroute(_) => "config",
             Failure::Call(CallError::Sandbox(_)) => "sandbox",
             Failure::Call(CallError::Trap(_)) => "trap",
             Failure::Plugin(_) => "plugin",
@@ -178,6 +182,18 @@ impl Options {
     }
 }
 
+/// The limits `manifest()` runs under, whatever the run's: it only returns
+/// constant data, so a plugin that spins or hoards there (as `inspect` runs
+/// it on a component nobody approved yet) is stopped within seconds.
+pub fn manifest_limits(run: Limits) -> Limits {
+    Limits {
+        memory_bytes: run.memory_bytes.min(64 << 20),
+        cpu_per_call: run.cpu_per_call.min(Duration::from_secs(2)),
+        wall_per_call: run.wall_per_call.min(Duration::from_secs(5)),
+        ..run
+    }
+}
+
 /// A loaded component and its checked manifest.
 pub struct Loaded {
     pub plugin: Plugin,
@@ -186,13 +202,15 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Loads a component and reads its manifest with nothing granted.
+    /// Loads a component and reads its manifest with nothing granted, under
+    /// [`manifest_limits`].
     pub async fn open(
         runtime: &Runtime,
         path: &Path,
         options: &Options,
     ) -> Result<Loaded, Failure> {
         let plugin = runtime.load(path)?;
+        let limits = manifest_limits(options.limits);
         let grant = Arc::new(Grant::empty());
         let outbound = options.outbound(
             grant.clone(),
@@ -201,7 +219,7 @@ impl Loaded {
             OpenTape::Live,
         );
         let mut session = plugin
-            .instantiate(grant, options.limits, options.log.clone(), outbound, None)
+            .instantiate(grant, limits, options.log.clone(), outbound, None)
             .await?;
         let manifest = session.manifest().await?;
         check_manifest(&manifest)?;
@@ -212,13 +230,16 @@ impl Loaded {
         })
     }
 
-    /// What the operator grants this manifest for a run.
+    /// What the operator grants this manifest for a run. A reroute of an
+    /// origin the manifest does not declare is refused.
     fn grant(&self, config: &RunConfig, options: &Options) -> Result<Arc<Grant>, Failure> {
-        Ok(Arc::new(Grant::from_manifest(
-            &self.manifest,
-            &config.secrets,
-            options.reroutes.clone(),
-        )?))
+        let grant =
+            Grant::from_manifest(&self.manifest, &config.secrets, options.reroutes.clone())?;
+        options
+            .reroutes
+            .check_declared(&grant.egress)
+            .map_err(Failure::Reroute)?;
+        Ok(Arc::new(grant))
     }
 
     /// A fresh instance with the grant, configured.

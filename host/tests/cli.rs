@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use watchdog_components::ATLASSIAN_CLOUD_ADMIN;
-use watchdog_components::fixtures::{NOT_A_PLUGIN, PROBE};
+use watchdog_components::fixtures::{NOT_A_PLUGIN, PROBE, SPINNING_MANIFEST, WILDCARD_POST};
 use watchdog_e2e::{PROBE_TOKEN, ProbeServer};
 
 fn scratch(name: &str) -> PathBuf {
@@ -300,9 +300,11 @@ fn inspect_against_lists_only_what_the_new_version_asks_for_beyond_the_old() {
         diff["origins"]["added"],
         serde_json::json!(["https://api.atlassian.com"])
     );
-    assert_eq!(
-        diff["origins"]["removed"],
-        serde_json::json!(["https://api.example.com"])
+    assert!(
+        diff["origins"]["removed"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("https://api.example.com"))
     );
     assert_eq!(diff["secrets"]["added"][0]["field"], "api-key");
     assert_eq!(
@@ -427,4 +429,172 @@ async fn the_api_key_never_appears_in_the_output_or_the_bundle() {
         let content = std::fs::read_to_string(out.join(file)).unwrap();
         assert!(!content.contains(key), "{file}");
     }
+}
+
+/// Characters a terminal would act on, in output meant for people (where
+/// line breaks are the CLI's own).
+fn terminal_hazards(output: &Output) -> Vec<char> {
+    text(output)
+        .chars()
+        .filter(|&c| c != '\n' && watchdog_host::terminal::is_hazard(c))
+        .collect()
+}
+
+#[test]
+fn inspect_shows_terminal_escapes_in_a_manifest_instead_of_obeying_them() {
+    let dir = scratch("inspect-escapes");
+    let shown = host(&["inspect", PROBE], None, &dir);
+    assert_eq!(code(&shown), 0, "{}", text(&shown));
+    assert_eq!(
+        terminal_hazards(&shown),
+        Vec::<char>::new(),
+        "{}",
+        text(&shown)
+    );
+    assert!(
+        text(&shown).contains("Exercises the sandbox.\\u{1b}[8m\\u{9b}8m\\u{202e}"),
+        "{}",
+        text(&shown)
+    );
+    // Every route after the hidden text is listed.
+    assert!(
+        text(&shown).contains("https://198.18.0.1\n    GET   /**\nsecrets"),
+        "{}",
+        text(&shown)
+    );
+
+    let json = host(&["inspect", PROBE, "--json"], None, &dir);
+    assert_eq!(
+        terminal_hazards(&json),
+        Vec::<char>::new(),
+        "{}",
+        text(&json)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        report["manifest"]["description"], "Exercises the sandbox.\u{1b}[8m\u{9b}8m\u{202e}",
+        "the JSON still holds the exact text"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_logs_warnings_and_findings_are_printed_escaped() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("collect-escapes");
+    let config = write_config(&dir, "behaviour = \"terminal-escapes\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "-v",
+        ],
+        Some(PROBE_TOKEN),
+        &dir,
+    );
+    assert_eq!(
+        code(&output),
+        1,
+        "the probe's finding fails: {}",
+        text(&output)
+    );
+    assert_eq!(
+        terminal_hazards(&output),
+        Vec::<char>::new(),
+        "{}",
+        text(&output)
+    );
+    for line in [
+        "log line\\u{1b}[8m\\u{9b}8m\\u{202e}hidden",
+        "stdout line\\u{1b}[8m",
+        "warning\\u{1b}[8m",
+        "finding\\u{1b}[8m",
+        "account\\u{1b}[8m",
+    ] {
+        assert!(text(&output).contains(line), "{line}: {}", text(&output));
+    }
+}
+
+#[test]
+fn an_error_quoting_the_plugin_is_printed_escaped() {
+    let dir = scratch("error-escapes");
+    let config = write_config(&dir, "behaviour = \"x\\u001b[8m\"\n");
+    let out = dir.join("bundle");
+    let args = [
+        "collect",
+        PROBE,
+        "--config",
+        &config,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let output = host(&args, Some(PROBE_TOKEN), &dir);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert_eq!(
+        terminal_hazards(&output),
+        Vec::<char>::new(),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("unknown behaviour `x\\u{1b}[8m`"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_for_an_undeclared_origin_exits_2_naming_the_declared_ones() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("undeclared-route");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let typo = format!("https://api.exmaple.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &typo,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Some(PROBE_TOKEN),
+        &dir,
+    );
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains(
+            "--route names https://api.exmaple.com, which the manifest does not declare (declared: "
+        ) && said.contains(" https://api.example.com,"),
+        "{said}"
+    );
+    assert!(!out.exists(), "nothing ran");
+    assert!(server.authorizations.lock().unwrap().is_empty());
+}
+
+#[test]
+fn inspect_refuses_hostile_manifests_with_their_own_exit_codes() {
+    let dir = scratch("inspect-hostile");
+    let wildcard = host(&["inspect", WILDCARD_POST], None, &dir);
+    assert_eq!(code(&wildcard), 5, "{}", text(&wildcard));
+    assert!(
+        text(&wildcard).contains("POST route `/**` is not one endpoint"),
+        "{}",
+        text(&wildcard)
+    );
+    // An endless manifest() is stopped by the manifest's own limits, not
+    // after the run's 300 s of CPU.
+    let spinning = host(&["inspect", SPINNING_MANIFEST], None, &dir);
+    assert_eq!(code(&spinning), 4, "{}", text(&spinning));
 }

@@ -102,26 +102,26 @@ pub async fn sim(port: u16, api_key: String, args: &SimArgs) -> u8 {
     let config = match args.config(api_key, port) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            say_err!("error: {e}");
             return exit::USAGE;
         }
     };
     let sim = match SimHandle::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("error: cannot start the simulator: {e}");
+            say_err!("error: cannot start the simulator: {e}");
             return exit::HOST;
         }
     };
-    println!("simulated organization {}", sim.org_id());
-    println!("listening on {}", sim.base_url());
-    println!(
+    say!("simulated organization {}", sim.org_id());
+    say!("listening on {}", sim.base_url());
+    say!(
         "collect with: --route {ATLASSIAN_ORIGIN}={} and org-id = \"{}\"",
         sim.base_url(),
         sim.org_id()
     );
     let _ = tokio::signal::ctrl_c().await;
-    println!("served {} requests", sim.requests_served());
+    say!("served {} requests", sim.requests_served());
     sim.shutdown().await;
     exit::OK
 }
@@ -142,7 +142,7 @@ pub async fn demo(
     let config = match args.config(api_key.clone(), 0) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            say_err!("error: {e}");
             return exit::USAGE;
         }
     };
@@ -151,11 +151,11 @@ pub async fn demo(
     let sim = match SimHandle::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("error: cannot start the simulator: {e}");
+            say_err!("error: cannot start the simulator: {e}");
             return exit::HOST;
         }
     };
-    println!(
+    say!(
         "      org {} at {} ({} users, {} events, seed {})",
         sim.org_id(),
         sim.base_url(),
@@ -172,7 +172,7 @@ pub async fn demo(
         Ok(loaded) => loaded,
         Err(failure) => return fail(&failure),
     };
-    println!(
+    say!(
         "      {} {} · contract {} · {:?} in {} ms · sha256 {}",
         loaded.manifest.name,
         loaded.manifest.version,
@@ -195,7 +195,7 @@ pub async fn demo(
                     CheckStatus::Warn => "warn",
                     CheckStatus::Fail => "FAIL",
                 };
-                println!("      {status:<4}  {}", check.title);
+                say!("      {status:<4}  {}", check.title);
             }
         }
         Err(failure) => return fail(&failure),
@@ -212,9 +212,10 @@ pub async fn demo(
     step(5, "verifying the bundle (verify)");
     let code = match bundle::verify(&collected.dir, Some(&collected.run.ledger_head)) {
         Ok(report) => {
-            println!(
+            say!(
                 "      chain, evidence hash and counts verified: {} records, {} exchanges",
-                report.evidence_records, report.ledger_entries
+                report.evidence_records,
+                report.ledger_entries
             );
             let page = export::beside(&collected.dir, "html");
             let written = export::load(&collected.dir, Some(&collected.run.ledger_head))
@@ -226,12 +227,12 @@ pub async fn demo(
                     })
                 });
             match written {
-                Ok(()) => println!("      report: {} (open it in a browser)", page.display()),
-                Err(e) => eprintln!("      the report could not be written: {e}"),
+                Ok(()) => say!("      report: {} (open it in a browser)", page.display()),
+                Err(e) => say_err!("      the report could not be written: {e}"),
             }
-            println!();
-            println!("The bundle is in {}", collected.dir.display());
-            println!(
+            say!();
+            say!("The bundle is in {}", collected.dir.display());
+            say!(
                 "Re-check it any time: watchdog-host verify {} --head {}",
                 collected.dir.display(),
                 collected.run.ledger_head
@@ -245,7 +246,7 @@ pub async fn demo(
             }
         }
         Err(e) => {
-            eprintln!("VERIFICATION FAILED: {e}");
+            say_err!("VERIFICATION FAILED: {e}");
             exit::VERIFY
         }
     };
@@ -254,8 +255,8 @@ pub async fn demo(
 }
 
 fn step(n: u8, what: &str) {
-    println!();
-    println!("[{n}/5] {what}");
+    say!();
+    say!("[{n}/5] {what}");
 }
 
 /// A per-run demo key, so no fixed credential exists even in the demo.

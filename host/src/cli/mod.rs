@@ -1,5 +1,24 @@
 //! Command-line arguments and the commands behind them.
 
+/// `println!` for every line the CLI prints: much of it is plugin-written
+/// (manifest strings, check titles, findings, warnings, errors), so control
+/// and bidirectional characters are escaped ([`watchdog_host::terminal`]).
+macro_rules! say {
+    () => {
+        println!()
+    };
+    ($($arg:tt)*) => {
+        println!("{}", watchdog_host::terminal::escape(&format!($($arg)*)))
+    };
+}
+
+/// [`say!`] for stderr.
+macro_rules! say_err {
+    ($($arg:tt)*) => {
+        eprintln!("{}", watchdog_host::terminal::escape(&format!($($arg)*)))
+    };
+}
+
 #[cfg(feature = "dev-tools")]
 mod devtools;
 mod progress;
@@ -411,7 +430,7 @@ async fn execute(args: Args) -> Result<u8, u8> {
 
 fn start_runtime(cache: Option<Cache>) -> Result<Runtime, u8> {
     Runtime::new(cache).map_err(|e| {
-        eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
+        say_err!("error: cannot start the WebAssembly runtime: {e:#}");
         exit::HOST
     })
 }
@@ -553,13 +572,13 @@ fn verify(out: &Printer, dir: &Path, head: Option<&str>) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("VERIFICATION FAILED for {}: {e}", dir.display());
+            say_err!("VERIFICATION FAILED for {}: {e}", dir.display());
             exit::VERIFY
         }
     }
 }
 
 fn fail(failure: &Failure) -> u8 {
-    eprintln!("error: {failure}");
+    say_err!("error: {failure}");
     failure.exit_code()
 }

@@ -18,10 +18,8 @@ const FAILING_SHOWN: usize = 8;
 
 impl Printer {
     fn emit_json(&self, value: serde_json::Value) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).expect("JSON values serialize")
-        );
+        let json = serde_json::to_string_pretty(&value).expect("JSON values serialize");
+        println!("{}", watchdog_host::terminal::escape_json(&json));
     }
 
     pub fn inspect(&self, loaded: &Loaded) {
@@ -38,20 +36,21 @@ impl Printer {
             }));
         }
         let m = &loaded.manifest;
-        println!("{} {} ({})", m.name, m.version, m.id);
-        println!("  {}", m.description);
-        println!("component   {}", loaded.path.display());
-        println!("sha256      {}", plugin.component_sha256);
-        println!(
+        say!("{} {} ({})", m.name, m.version, m.id);
+        say!("  {}", m.description);
+        say!("component   {}", loaded.path.display());
+        say!("sha256      {}", plugin.component_sha256);
+        say!(
             "contract    watchdog:integration@{} (built for {})",
-            plugin.contract_version, m.contract_version
+            plugin.contract_version,
+            m.contract_version
         );
-        println!(
+        say!(
             "loaded      {:?} in {} ms",
             plugin.origin,
             plugin.load_time.as_millis()
         );
-        println!("config");
+        say!("config");
         for f in &m.config {
             let flags = match (f.required, f.secret) {
                 (true, true) => "required, secret (from the environment)",
@@ -59,26 +58,26 @@ impl Printer {
                 (false, true) => "optional, secret (from the environment)",
                 (false, false) => "optional",
             };
-            println!("  {:<20} {flags}: {}", f.name, f.help);
+            say!("  {:<20} {flags}: {}", f.name, f.help);
         }
-        println!("egress");
+        say!("egress");
         for rule in &m.egress {
-            println!("  {}", rule.origin);
+            say!("  {}", rule.origin);
             for route in &rule.routes {
-                println!("    {:<5} {}", route.method, route.path);
+                say!("    {:<5} {}", route.method, route.path);
             }
         }
-        println!("secrets");
+        say!("secrets");
         for s in &m.secrets {
-            println!("  {} -> header `{}` to {}", s.field, s.header, s.origin);
+            say!("  {} -> header `{}` to {}", s.field, s.header, s.origin);
         }
-        println!("evidence kinds");
+        say!("evidence kinds");
         for k in &m.evidence_kinds {
-            println!("  {:<28} {}", k.name, k.description);
+            say!("  {:<28} {}", k.name, k.description);
         }
-        println!("imports");
+        say!("imports");
         for import in &plugin.imports {
-            println!("  {import}");
+            say!("  {import}");
         }
     }
 
@@ -94,30 +93,33 @@ impl Printer {
                 "diff": diff,
             }));
         }
-        println!(
+        say!(
             "{} {} → {}",
-            new.manifest.id, old.manifest.version, new.manifest.version
+            new.manifest.id,
+            old.manifest.version,
+            new.manifest.version
         );
         if old.manifest.id != new.manifest.id {
-            println!(
+            say!(
                 "note: these are different plugins ({} → {})",
-                old.manifest.id, new.manifest.id
+                old.manifest.id,
+                new.manifest.id
             );
         }
         if diff.is_empty() {
-            println!("capabilities unchanged: nothing to approve again");
+            say!("capabilities unchanged: nothing to approve again");
             return;
         }
         fn section<T>(title: &str, change: &Change<T>, show: impl Fn(&T) -> String) {
             if change.added.is_empty() && change.removed.is_empty() {
                 return;
             }
-            println!("{title}");
+            say!("{title}");
             for item in &change.added {
-                println!("  + {}", show(item));
+                say!("  + {}", show(item));
             }
             for item in &change.removed {
-                println!("  - {}", show(item));
+                say!("  - {}", show(item));
             }
         }
         section("origins", &diff.origins, |o| o.clone());
@@ -131,11 +133,11 @@ impl Printer {
             )
         });
         section("evidence kinds", &diff.evidence_kinds, |k| k.clone());
-        println!();
+        say!();
         if diff.grew() {
-            println!("approve the lines marked + before running this version");
+            say!("approve the lines marked + before running this version");
         } else {
-            println!("this version asks for nothing new (only removals)");
+            say!("this version asks for nothing new (only removals)");
         }
     }
 
@@ -150,11 +152,12 @@ impl Printer {
             }));
         }
         if let Some(plugin) = &report.plugin {
-            println!("conformance of {plugin}");
+            say!("conformance of {plugin}");
         }
-        println!(
+        say!(
             "{:<6} {:<22} REQUIREMENT, then what was seen",
-            "RESULT", "CHECK"
+            "RESULT",
+            "CHECK"
         );
         for outcome in &report.outcomes {
             let verdict = match outcome.verdict {
@@ -162,22 +165,22 @@ impl Printer {
                 Verdict::Fail => "FAIL",
                 Verdict::Skip => "skip",
             };
-            println!(
+            say!(
                 "{verdict:<6} {:<22} {}",
                 outcome.check.as_str(),
                 outcome.check.title()
             );
             if !outcome.detail.is_empty() {
-                println!("{:<6} {:<22} {}", "", "", outcome.detail);
+                say!("{:<6} {:<22} {}", "", "", outcome.detail);
             }
         }
-        println!();
+        say!();
         let failed = report.failed();
         if failed.is_empty() {
-            println!("every check passed");
+            say!("every check passed");
         } else {
             let names: Vec<&str> = failed.iter().map(|c| c.as_str()).collect();
-            println!("FAILED: {}", names.join(", "));
+            say!("FAILED: {}", names.join(", "));
         }
     }
 
@@ -185,11 +188,11 @@ impl Printer {
         if self.json {
             return self.emit_json(serde_json::to_value(checks).unwrap_or_default());
         }
-        println!("{:<6} {:<22} DETAIL", "STATUS", "CHECK");
+        say!("{:<6} {:<22} DETAIL", "STATUS", "CHECK");
         for c in checks {
-            println!("{:<6} {:<22} {}", status_word(c.status), c.title, c.detail);
+            say!("{:<6} {:<22} {}", status_word(c.status), c.title, c.detail);
             if !c.remedy.is_empty() {
-                println!("{:<6} {:<22} → {}", "", "", c.remedy);
+                say!("{:<6} {:<22} → {}", "", "", c.remedy);
             }
         }
     }
@@ -203,9 +206,9 @@ impl Printer {
                 "run": run,
             }));
         }
-        println!();
-        println!("bundle       {}", collected.dir.display());
-        println!(
+        say!();
+        say!("bundle       {}", collected.dir.display());
+        say!(
             "outcome      {}",
             match run.outcome {
                 Outcome::Complete => "complete",
@@ -214,13 +217,14 @@ impl Printer {
             }
         );
         if let Some(failure) = &collected.failure {
-            println!("error        {failure}");
+            say!("error        {failure}");
         }
-        println!(
+        say!(
             "ledger head  {}  ({} exchanges)",
-            run.ledger_head, run.ledger_entries
+            run.ledger_head,
+            run.ledger_entries
         );
-        println!(
+        say!(
             "             keep this hash apart from the bundle; check with `watchdog-host verify DIR --head HASH`"
         );
         if !run.routes.is_empty() {
@@ -229,36 +233,39 @@ impl Printer {
                 .iter()
                 .map(|(a, b)| format!("{a} → {b}"))
                 .collect();
-            println!(
+            say!(
                 "routed       {} (evidence did NOT come from the public origin)",
                 routes.join(", ")
             );
         }
         match &run.tape {
             Tape::Live => {}
-            Tape::Record(dir) => println!("recorded     responses kept in {}", dir.display()),
-            Tape::Replay(dir) => println!(
+            Tape::Record(dir) => say!("recorded     responses kept in {}", dir.display()),
+            Tape::Replay(dir) => say!(
                 "replayed     from {} (evidence did NOT come from the network)",
                 dir.display()
             ),
         }
-        println!(
+        say!(
             "traffic      {} requests, {} denied, {} failed, {:.1} MiB",
             run.traffic.requests,
             run.traffic.denied,
             run.traffic.failed,
             run.traffic.response_bytes as f64 / (1 << 20) as f64
         );
-        println!();
-        println!("{:<28} {:>9}", "EVIDENCE KIND", "RECORDS");
+        say!();
+        say!("{:<28} {:>9}", "EVIDENCE KIND", "RECORDS");
         for (kind, count) in &run.counts {
-            println!("{kind:<28} {count:>9}");
+            say!("{kind:<28} {count:>9}");
         }
         if !run.findings.is_empty() {
-            println!();
-            println!(
+            say!();
+            say!(
                 "{:<8} {:<24} {:>10} {:>8}  TITLE",
-                "STATUS", "FINDING", "POPULATION", "FAILING"
+                "STATUS",
+                "FINDING",
+                "POPULATION",
+                "FAILING"
             );
             for f in &run.findings {
                 let status = match f.status {
@@ -266,7 +273,7 @@ impl Printer {
                     FindingStatus::Fail => "FAIL",
                     FindingStatus::Unknown => "unknown",
                 };
-                println!(
+                say!(
                     "{status:<8} {:<24} {:>10} {:>8}  {}",
                     f.id,
                     f.population,
@@ -274,7 +281,7 @@ impl Printer {
                     f.title
                 );
                 if f.status != FindingStatus::Pass {
-                    println!("{:<8} {}", "", f.detail);
+                    say!("{:<8} {}", "", f.detail);
                 }
                 if !f.failing.is_empty() {
                     let shown: Vec<&str> = f
@@ -289,14 +296,14 @@ impl Printer {
                     } else {
                         String::new()
                     };
-                    println!("{:<8} failing: {}{more}", "", shown.join(", "));
-                    println!("{:<8} remedy: {}", "", f.remedy);
+                    say!("{:<8} failing: {}{more}", "", shown.join(", "));
+                    say!("{:<8} remedy: {}", "", f.remedy);
                 }
             }
         }
         if !run.warnings.is_empty() {
-            println!();
-            println!("WARNINGS");
+            say!();
+            say!("WARNINGS");
             for w in &run.warnings {
                 let marker = if w.incomplete { "INCOMPLETE" } else { "note" };
                 let cause = w
@@ -304,7 +311,7 @@ impl Printer {
                     .as_ref()
                     .map(|c| format!(" ({})", describe(c)))
                     .unwrap_or_default();
-                println!("  [{marker}] {}: {}{cause}", w.resource, w.message);
+                say!("  [{marker}] {}: {}{cause}", w.resource, w.message);
             }
         }
     }
@@ -313,14 +320,15 @@ impl Printer {
         if self.json {
             return self.emit_json(serde_json::to_value(report).unwrap_or_default());
         }
-        println!("verified     {}", dir.display());
-        println!(
+        say!("verified     {}", dir.display());
+        say!(
             "ledger head  {} ({} exchanges)",
-            report.ledger_head, report.ledger_entries
+            report.ledger_head,
+            report.ledger_entries
         );
-        println!("records      {}", report.evidence_records);
+        say!("records      {}", report.evidence_records);
         for (kind, count) in &report.counts {
-            println!("  {kind:<26} {count:>9}");
+            say!("  {kind:<26} {count:>9}");
         }
     }
 }
