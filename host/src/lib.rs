@@ -11,7 +11,10 @@
 //! - [`outbound`]: every HTTP request, checked, carried, metered.
 //! - [`tape`]: responses recorded by a run and replayed with no network.
 //! - [`ledger`]: the hash chain of exchanges.
-//! - [`bundle`]: evidence, `run.json`, and verification.
+//! - [`bundle`]: evidence and `run.json`.
+//! - [`seal`]: the hash that commits to every byte of a bundle.
+//! - [`verify`]: a bundle read back and checked byte for byte.
+//! - [`jsonl`]: JSON-lines files read back exactly as written.
 //! - [`cache`]: precompiled components.
 //! - [`runtime`]: engine, linker, store; sandboxed calls into a plugin.
 //! - [`config`]: the operator's configuration and secrets.
@@ -29,14 +32,17 @@ pub mod contract;
 pub mod diff;
 pub mod egress;
 pub mod grant;
+pub mod jsonl;
 pub mod ledger;
 pub mod log;
 pub mod outbound;
 pub mod run;
 pub mod runtime;
 pub mod sandbox;
+pub mod seal;
 pub mod secrets;
 pub mod tape;
+pub mod verify;
 
 /// The current time as RFC 3339 UTC, the one timestamp format of bundles.
 pub fn now_rfc3339() -> String {

@@ -6,6 +6,7 @@
 //! stderr arrive here too, marked by [`Source`].
 
 use crate::secrets::Scrubber;
+use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -45,8 +46,18 @@ pub enum Source {
 
 struct Inner {
     echo_from: Option<Level>,
-    file: Option<Box<dyn Write + Send>>,
+    file: Option<Kept>,
     warnings: u64,
+}
+
+/// The file a bundle keeps the log in, and the SHA-256 of what reached it,
+/// which the bundle's seal commits to.
+struct Kept {
+    out: Box<dyn Write + Send>,
+    digest: Sha256,
+    /// The first line that could not be written: the file is incomplete
+    /// from there on, so nothing more is written and the run fails.
+    failed: Option<std::io::Error>,
 }
 
 /// A cheaply cloned handle to the run's log.
@@ -77,9 +88,28 @@ impl RunLog {
         }
     }
 
-    /// Also keeps every line, as JSON, in `file`.
+    /// Also keeps every line, as JSON, in `file`, until [`RunLog::release`].
     pub fn keep_in(&self, file: Box<dyn Write + Send>) {
-        self.inner.lock().expect("log lock").file = Some(file);
+        self.inner.lock().expect("log lock").file = Some(Kept {
+            out: file,
+            digest: Sha256::new(),
+            failed: None,
+        });
+    }
+
+    /// Stops keeping lines in the file given to [`RunLog::keep_in`] and
+    /// flushes it: the SHA-256 of its content, or the first error writing
+    /// it. Later lines go to stderr only, so the file is final.
+    pub fn release(&self) -> std::io::Result<String> {
+        let kept = self.inner.lock().expect("log lock").file.take();
+        let Some(mut kept) = kept else {
+            return Err(std::io::Error::other("the log is kept in no file"));
+        };
+        if let Some(e) = kept.failed {
+            return Err(e);
+        }
+        kept.out.flush()?;
+        Ok(hex::encode(kept.digest.finalize()))
     }
 
     pub fn write(&self, level: Level, source: Source, message: &str) {
@@ -89,18 +119,22 @@ impl RunLog {
             inner.warnings += 1;
         }
         if inner.echo_from.is_some_and(|from| level >= from) {
-            eprintln!("[{level:?} {source:?}] {message}");
+            // A closed stderr must not stop the run; the file keeps the line.
+            let _ = writeln!(std::io::stderr(), "[{level:?} {source:?}] {message}");
         }
-        if let Some(file) = inner.file.as_mut() {
-            let line = serde_json::json!({
+        if let Some(kept) = inner.file.as_mut().filter(|k| k.failed.is_none()) {
+            let mut line = serde_json::json!({
                 "time": crate::now_rfc3339(),
                 "level": level,
                 "source": source,
                 "message": message,
-            });
-            // A log that cannot be written must not stop the run: the
-            // evidence and the ledger are what the run is for.
-            let _ = writeln!(file, "{line}");
+            })
+            .to_string();
+            line.push('\n');
+            match kept.out.write_all(line.as_bytes()) {
+                Ok(()) => kept.digest.update(line.as_bytes()),
+                Err(e) => kept.failed = Some(e),
+            }
         }
     }
 
@@ -111,11 +145,5 @@ impl RunLog {
     /// Lines at warn or above so far.
     pub fn warnings(&self) -> u64 {
         self.inner.lock().expect("log lock").warnings
-    }
-
-    pub fn flush(&self) {
-        if let Some(file) = self.inner.lock().expect("log lock").file.as_mut() {
-            let _ = file.flush();
-        }
     }
 }

@@ -187,8 +187,8 @@ impl Outbound {
     }
 
     /// The ledger's head hash and entry count, once every exchange that
-    /// ended so far is written.
-    pub fn ledger_head(&self) -> (String, u64) {
+    /// ended so far is written; the first error writing it, if any.
+    pub fn ledger_head(&self) -> std::io::Result<(String, u64)> {
         self.ledger.head()
     }
 

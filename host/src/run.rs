@@ -8,7 +8,9 @@
 //! partial and never as an empty result. [`Options::tape`] records the
 //! responses of a run, or replays a recording with no network.
 
-use crate::bundle::{self, EvidenceWriter, HostInfo, Outcome, PluginInfo, RunRecord};
+use crate::bundle::{
+    self, EvidenceTotals, EvidenceWriter, HostInfo, Outcome, PluginInfo, RunRecord, WriteError,
+};
 use crate::config::RunConfig;
 use crate::contract::{Check, ConfigEntry, Manifest, PluginError};
 use crate::egress::Reroutes;
@@ -17,6 +19,7 @@ use crate::log::{Level, RunLog};
 use crate::outbound::{Outbound, Progress};
 use crate::runtime::{CallError, LoadError, Plugin, Runtime, Session, SharedEvidence};
 use crate::sandbox::Limits;
+use crate::seal::FileHashes;
 use crate::tape::{OpenTape, Tape, TapeError};
 use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
@@ -42,6 +45,8 @@ pub enum Failure {
     Tape(#[from] TapeError),
     #[error("host I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// The exit codes, one per kind of outcome. Documented in `--help` and README.
@@ -70,9 +75,9 @@ impl Failure {
             Failure::Load(_) | Failure::Manifest(_) | Failure::Call(_) | Failure::Evidence(_) => {
                 exit::PLUGIN
             }
-            Failure::Tape(TapeError::Io { .. } | TapeError::Exists { .. }) | Failure::Io(_) => {
-                exit::HOST
-            }
+            Failure::Tape(TapeError::Io { .. } | TapeError::Exists { .. })
+            | Failure::Io(_)
+            | Failure::Write(_) => exit::HOST,
             Failure::Tape(TapeError::Index { .. } | TapeError::Unrecorded { .. }) => exit::USAGE,
             Failure::Tape(TapeError::Tampered { .. }) => exit::VERIFY,
         }
@@ -89,7 +94,7 @@ impl Failure {
             Failure::Plugin(_) => "plugin",
             Failure::Evidence(_) => "evidence",
             Failure::Tape(_) => "tape",
-            Failure::Io(_) => "host",
+            Failure::Io(_) | Failure::Write(_) => "host",
         };
         let mut value = serde_json::json!({ "kind": kind, "message": self.to_string() });
         if let Failure::Plugin(error) = self {
@@ -301,23 +306,26 @@ impl Loaded {
     ) -> Result<Collected, Failure> {
         let grant = self.grant(config, options)?;
         let tape = options.tape.open()?;
-        let dir = bundle::create_dir(out)?;
+        let files = bundle::create_dir(out)?;
+        let dir = files.dir;
         let started_at = crate::now_rfc3339();
         let log = options.log.with_scrubber(grant.scrubber.clone());
-        log.keep_in(Box::new(std::fs::File::create(dir.join(bundle::LOG_FILE))?));
-        let ledger = std::fs::File::create(dir.join(bundle::LEDGER_FILE))?;
+        log.keep_in(Box::new(std::io::BufWriter::new(files.log)));
         let outbound = options.outbound(
             grant.clone(),
             log.clone(),
-            Box::new(std::io::BufWriter::new(ledger)),
+            Box::new(std::io::BufWriter::new(files.ledger)),
             tape,
         );
-        let writer = Arc::new(Mutex::new(EvidenceWriter::create(
-            &dir,
-            grant.evidence_kinds.clone(),
-            outbound.clone(),
-            grant.scrubber.clone(),
-        )?));
+        let writer = Arc::new(Mutex::new(
+            EvidenceWriter::create(
+                files.evidence,
+                grant.evidence_kinds.clone(),
+                outbound.clone(),
+                grant.scrubber.clone(),
+            )
+            .map_err(WriteError::at(&dir.join(bundle::EVIDENCE_FILE)))?,
+        ));
 
         let mut peak_memory = 0;
         let result = match self
@@ -341,7 +349,16 @@ impl Loaded {
                 }
             }
         };
-        let totals = writer.lock().expect("evidence lock").finish()?;
+        let evidence = writer
+            .lock()
+            .expect("evidence lock")
+            .finish()
+            .map_err(WriteError::at(&dir.join(bundle::EVIDENCE_FILE)));
+        let ledger = outbound
+            .ledger_head()
+            .map_err(WriteError::at(&dir.join(bundle::LEDGER_FILE)));
+        let totals = evidence.as_ref().cloned().unwrap_or_default();
+        let (ledger_head, ledger_entries) = ledger.as_ref().cloned().unwrap_or_default();
         // A replay that missed a request did not see what the recorded run
         // saw, whatever the plugin made of the error.
         let result = match (outbound.take_replay_miss(), result) {
@@ -355,20 +372,11 @@ impl Loaded {
             Ok(summary) => (Some(summary), None),
             Err(failure) => (None, Some(failure)),
         };
-        let (ledger_head, ledger_entries) = outbound.ledger_head();
-        let incomplete = summary
-            .as_ref()
-            .is_some_and(|s| s.warnings.iter().any(|w| w.incomplete));
-        let outcome = match (&failure, incomplete) {
-            (Some(_), _) => Outcome::Failed,
-            (None, true) => Outcome::Partial,
-            (None, false) => Outcome::Complete,
-        };
         let plugin_counts: BTreeMap<String, u64> = summary
             .as_ref()
             .map(|s| s.counts.iter().map(|c| (c.kind.clone(), c.count)).collect())
             .unwrap_or_default();
-        if summary.is_some() && plugin_counts != totals.counts {
+        if summary.is_some() && !counts_agree(&plugin_counts, &totals.counts) {
             log.host(
                 Level::Warn,
                 &format!(
@@ -377,6 +385,30 @@ impl Loaded {
                 ),
             );
         }
+        let log_sha256 = log
+            .release()
+            .map_err(WriteError::at(&dir.join(bundle::LOG_FILE)));
+        // Any file that could not be written fails the run, whatever the
+        // plugin said: the bundle is not what the run saw.
+        let (hashes, failure) = match durable(&dir, evidence, ledger, log_sha256) {
+            Ok(hashes) => (hashes, failure),
+            Err(error) => {
+                let hashes = FileHashes {
+                    ledger_head: ledger_head.clone(),
+                    evidence_sha256: totals.sha256.clone(),
+                    log_sha256: String::new(),
+                };
+                (hashes, Some(Failure::Write(error)))
+            }
+        };
+        let incomplete = summary
+            .as_ref()
+            .is_some_and(|s| s.warnings.iter().any(|w| w.incomplete));
+        let outcome = match (&failure, incomplete) {
+            (Some(_), _) => Outcome::Failed,
+            (None, true) => Outcome::Partial,
+            (None, false) => Outcome::Complete,
+        };
         let run = RunRecord {
             format: bundle::FORMAT.into(),
             plugin: PluginInfo {
@@ -419,11 +451,35 @@ impl Loaded {
             ledger_head,
             ledger_entries,
             guest_peak_memory: peak_memory,
+            seal: Default::default(),
         };
-        let run = bundle::write_run(&dir, run, &grant.scrubber)?;
-        log.flush();
+        let run = bundle::write_run(&dir, run, &hashes, &grant.scrubber)?;
         Ok(Collected { dir, run, failure })
     }
+}
+
+/// The files' hashes once each was written whole and made durable, or the
+/// first that was not.
+fn durable(
+    dir: &Path,
+    evidence: Result<EvidenceTotals, WriteError>,
+    ledger: Result<(String, u64), WriteError>,
+    log_sha256: Result<String, WriteError>,
+) -> Result<FileHashes, WriteError> {
+    let hashes = FileHashes {
+        evidence_sha256: evidence?.sha256,
+        ledger_head: ledger?.0,
+        log_sha256: log_sha256?,
+    };
+    bundle::sync_files(dir)?;
+    Ok(hashes)
+}
+
+/// Whether the plugin's counts are the host's: a kind the plugin reports
+/// with 0 records is one the host received none of, not a difference.
+fn counts_agree(plugin: &BTreeMap<String, u64>, host: &BTreeMap<String, u64>) -> bool {
+    let reported = plugin.iter().filter(|(_, count)| **count > 0);
+    reported.eq(host.iter())
 }
 
 /// A finished collection: the bundle folder, its `run.json`, and the failure

@@ -48,7 +48,7 @@ async fn collect(
         .collect(&loaded, config, &options, name, checkpoint)
         .await
         .unwrap();
-    bundle::verify(&collected.dir, Some(&collected.run.ledger_head)).expect("the bundle verifies");
+    bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).expect("the bundle verifies");
     assert!(
         !bundle_text(&collected.dir).contains(KEY),
         "the API key leaked"

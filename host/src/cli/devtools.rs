@@ -2,6 +2,7 @@
 //! `demo` runs the real Atlassian integration against it in the sandbox,
 //! start to finish, the way an operator would.
 
+use super::print::{errln, outln};
 use super::{Printer, SandboxArgs, collect_with_progress, fail};
 use atlassian_sim::{Fault, SimConfig, SimHandle};
 use clap::Args as ClapArgs;
@@ -81,26 +82,26 @@ pub async fn sim(port: u16, api_key: String, args: &SimArgs) -> u8 {
     let config = match args.config(api_key, port) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return exit::USAGE;
         }
     };
     let sim = match SimHandle::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("error: cannot start the simulator: {e}");
+            errln!("error: cannot start the simulator: {e}");
             return exit::HOST;
         }
     };
-    println!("simulated organization {}", sim.org_id());
-    println!("listening on {}", sim.base_url());
-    println!(
+    outln!("simulated organization {}", sim.org_id());
+    outln!("listening on {}", sim.base_url());
+    outln!(
         "collect with: --route {ATLASSIAN_ORIGIN}={} and org-id = \"{}\"",
         sim.base_url(),
         sim.org_id()
     );
     let _ = tokio::signal::ctrl_c().await;
-    println!("served {} requests", sim.requests_served());
+    outln!("served {} requests", sim.requests_served());
     sim.shutdown().await;
     exit::OK
 }
@@ -121,7 +122,7 @@ pub async fn demo(
     let config = match args.config(api_key.clone(), 0) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return exit::USAGE;
         }
     };
@@ -130,11 +131,11 @@ pub async fn demo(
     let sim = match SimHandle::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("error: cannot start the simulator: {e}");
+            errln!("error: cannot start the simulator: {e}");
             return exit::HOST;
         }
     };
-    println!(
+    outln!(
         "      org {} at {} ({} users, {} events, seed {})",
         sim.org_id(),
         sim.base_url(),
@@ -151,7 +152,7 @@ pub async fn demo(
         Ok(loaded) => loaded,
         Err(failure) => return fail(&failure),
     };
-    println!(
+    outln!(
         "      {} {} · contract {} · {:?} in {} ms · sha256 {}",
         loaded.manifest.name,
         loaded.manifest.version,
@@ -174,7 +175,7 @@ pub async fn demo(
                     CheckStatus::Warn => "warn",
                     CheckStatus::Fail => "FAIL",
                 };
-                println!("      {status:<4}  {}", check.title);
+                outln!("      {status:<4}  {}", check.title);
             }
         }
         Err(failure) => return fail(&failure),
@@ -189,18 +190,19 @@ pub async fn demo(
     printer.collected(&collected);
 
     step(5, "verifying the bundle (verify)");
-    let code = match bundle::verify(&collected.dir, Some(&collected.run.ledger_head)) {
+    let code = match bundle::verify(&collected.dir, Some(&collected.run.seal.hash)) {
         Ok(report) => {
-            println!(
-                "      chain, evidence hash and counts verified: {} records, {} exchanges",
-                report.evidence_records, report.ledger_entries
+            outln!(
+                "      every file verified against the head: {} records, {} exchanges",
+                report.evidence_records,
+                report.ledger_entries
             );
-            println!();
-            println!("The bundle is in {}", collected.dir.display());
-            println!(
+            outln!();
+            outln!("The bundle is in {}", collected.dir.display());
+            outln!(
                 "Re-check it any time: watchdog-host verify {} --head {}",
                 collected.dir.display(),
-                collected.run.ledger_head
+                collected.run.seal.hash
             );
             // The simulated organization fails some findings on purpose; the
             // demo succeeded if the run finished and its bundle verifies.
@@ -211,7 +213,7 @@ pub async fn demo(
             }
         }
         Err(e) => {
-            eprintln!("VERIFICATION FAILED: {e}");
+            errln!("VERIFICATION FAILED: {e}");
             exit::VERIFY
         }
     };
@@ -220,8 +222,8 @@ pub async fn demo(
 }
 
 fn step(n: u8, what: &str) {
-    println!();
-    println!("[{n}/5] {what}");
+    outln!();
+    outln!("[{n}/5] {what}");
 }
 
 /// A per-run demo key, so no fixed credential exists even in the demo.

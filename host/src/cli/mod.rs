@@ -2,8 +2,10 @@
 
 #[cfg(feature = "dev-tools")]
 mod devtools;
+pub(crate) mod print;
 mod report;
 
+use print::errln;
 use report::Printer;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -116,7 +118,8 @@ enum Command {
     },
     /// Collect evidence into a new bundle folder.
     ///
-    /// Prints the ledger head hash: keep it apart from the bundle, and pass it
+    /// Prints the head: a hash that seals every byte of the bundle (ledger,
+    /// evidence, log, run.json). Keep it apart from the bundle, and pass it
     /// to `verify --head` later to prove nothing was rewritten.
     Collect {
         plugin: PathBuf,
@@ -169,11 +172,20 @@ enum Command {
         #[command(flatten)]
         sandbox: SandboxArgs,
     },
-    /// Recompute a bundle's hash chain, evidence hash and counts.
+    /// Check a bundle byte for byte: the ledger's chain, the evidence and
+    /// log hashes, the counts, the citations and the seal; print the run's
+    /// outcome (complete, partial or failed).
+    ///
+    /// Without `--head`, this proves only that the bundle is consistent with
+    /// itself: whoever edits a file can reseal it. With the head `collect`
+    /// printed, kept apart from the bundle, any byte changed anywhere fails,
+    /// naming the file (and the line, or run.json's field, where it can).
+    /// Exits 0 when the bundle verifies, whatever the run's outcome, and 8
+    /// when it does not.
     Verify {
         /// The bundle folder.
         dir: PathBuf,
-        /// The ledger head printed by `collect`, kept apart from the bundle.
+        /// The head printed by `collect` (the seal), kept apart from the bundle.
         #[arg(long, value_name = "HASH")]
         head: Option<String>,
     },
@@ -380,7 +392,7 @@ async fn execute(args: Args) -> Result<u8, u8> {
 
 fn start_runtime(cache: Option<Cache>) -> Result<Runtime, u8> {
     Runtime::new(cache).map_err(|e| {
-        eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
+        errln!("error: cannot start the WebAssembly runtime: {e:#}");
         exit::HOST
     })
 }
@@ -448,7 +460,7 @@ pub async fn collect_with_progress(
             interval.tick().await;
             loop {
                 interval.tick().await;
-                eprintln!(
+                errln!(
                     "  … {} records, {} requests",
                     progress.records.load(Ordering::Relaxed),
                     progress.requests.load(Ordering::Relaxed)
@@ -493,13 +505,13 @@ fn verify(out: &Printer, dir: &Path, head: Option<&str>) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("VERIFICATION FAILED for {}: {e}", dir.display());
+            errln!("VERIFICATION FAILED for {}: {e}", dir.display());
             exit::VERIFY
         }
     }
 }
 
 fn fail(failure: &Failure) -> u8 {
-    eprintln!("error: {failure}");
+    errln!("error: {failure}");
     failure.exit_code()
 }
