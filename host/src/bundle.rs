@@ -638,6 +638,18 @@ mod tests {
     }
 
     #[test]
+    fn data_broken_over_lines_is_written_on_one_line_as_the_same_json() {
+        let data = "{\n  \"a\": [1,\r\n 2],\n  \"b\": \"x\"\n}".to_owned();
+        let line = one_line(data);
+        assert!(!line.contains(['\n', '\r']), "{line}");
+        jsontext::validate(&line).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&line).unwrap(),
+            serde_json::json!({"a": [1, 2], "b": "x"})
+        );
+    }
+
+    #[test]
     fn run_json_never_holds_a_secret_even_if_the_plugin_wrote_one() {
         let dir = std::env::temp_dir().join(format!("watchdog-run-json-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -16,6 +16,7 @@
 //! - [`verify`]: a bundle read back and checked byte for byte.
 //! - [`jsonl`]: JSON-lines files read back exactly as written.
 //! - [`cache`]: precompiled components.
+//! - [`checkpoint`]: the checkpoint file, in an envelope the host checks.
 //! - [`runtime`]: engine, linker, store; sandboxed calls into a plugin.
 //! - [`config`]: the operator's configuration and secrets.
 //! - [`run`]: a run from start to end, as the CLI and embedders use it.
@@ -25,6 +26,7 @@
 
 pub mod bundle;
 pub mod cache;
+pub mod checkpoint;
 pub mod config;
 pub mod conformance;
 pub mod connect;

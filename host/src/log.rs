@@ -147,3 +147,48 @@ impl RunLog {
         self.inner.lock().expect("log lock").warnings
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `Write` that takes `room` bytes, then fails as a full disk does.
+    struct Filling {
+        room: usize,
+    }
+
+    impl Write for Filling {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if buf.len() > self.room {
+                return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+            }
+            self.room -= buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_log_that_could_not_be_written_whole_is_an_error_when_released() {
+        let log = RunLog::new(None, Scrubber::default());
+        log.keep_in(Box::new(Filling { room: 150 }));
+        log.host(Level::Info, "first");
+        log.host(Level::Info, &"x".repeat(200));
+        log.host(Level::Info, "third, after the disk filled");
+        let error = log.release().unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::StorageFull);
+    }
+
+    #[test]
+    fn a_released_log_hashes_what_it_kept_and_keeps_nothing_more() {
+        let log = RunLog::new(None, Scrubber::default());
+        log.keep_in(Box::new(Filling { room: usize::MAX }));
+        log.host(Level::Info, "kept");
+        let sha = log.release().unwrap();
+        assert_eq!(sha.len(), 64);
+        log.host(Level::Info, "after the seal, to stderr only");
+        assert!(log.release().is_err(), "no file any more");
+    }
+}

@@ -516,3 +516,52 @@ impl Collected {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn a_kind_honestly_reported_with_no_records_agrees_with_the_host() {
+        // An incremental run with no new events, a kind with nothing in it.
+        assert!(counts_agree(
+            &counts(&[("e", 0), ("u", 2)]),
+            &counts(&[("u", 2)])
+        ));
+        assert!(counts_agree(&counts(&[("e", 0)]), &counts(&[])));
+        assert!(!counts_agree(&counts(&[("u", 2)]), &counts(&[("u", 3)])));
+        assert!(!counts_agree(&counts(&[]), &counts(&[("u", 1)])));
+        assert!(!counts_agree(&counts(&[("e", 1)]), &counts(&[])));
+    }
+
+    #[test]
+    fn the_first_file_that_could_not_be_written_fails_the_bundle() {
+        let dir = std::env::temp_dir().join(format!("watchdog-durable-{}", std::process::id()));
+        let full = |name: &str| WriteError {
+            path: dir.join(name),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        };
+        let evidence = Ok(EvidenceTotals::default());
+        let error = durable(
+            &dir,
+            evidence,
+            Err(full(bundle::LEDGER_FILE)),
+            Ok(String::new()),
+        )
+        .unwrap_err();
+        assert_eq!(error.path, dir.join(bundle::LEDGER_FILE));
+        assert!(error.to_string().contains("ledger.jsonl"), "{error}");
+        let error = durable(
+            &dir,
+            Ok(EvidenceTotals::default()),
+            Ok((String::new(), 0)),
+            Err(full(bundle::LOG_FILE)),
+        )
+        .unwrap_err();
+        assert_eq!(error.path, dir.join(bundle::LOG_FILE));
+    }
+}

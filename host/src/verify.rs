@@ -351,3 +351,71 @@ fn check_consistent(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An evidence line as the host writes it, citing entry 3.
+    fn line(data: &str) -> String {
+        let source = RecordSource {
+            method: "GET".into(),
+            url: "https://api.example.com/items".into(),
+            ledger_seq: 3,
+        };
+        let head = Head {
+            kind: "example.item",
+            id: "i-1",
+            collected_at: "2026-12-01T00:00:00Z",
+            source: &source,
+        };
+        let mut bytes = Vec::new();
+        write_line(&mut bytes, &head, data).unwrap();
+        bytes.pop();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn check(line: &str) -> Result<String, String> {
+        let carried = HashMap::from([(3, ("GET", "https://api.example.com/items"))]);
+        check_record(line, &carried, &mut Vec::new())
+    }
+
+    #[test]
+    fn verify_accepts_every_record_collect_accepts() {
+        let deepest = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        let lone_surrogate = r#"{"name":"\ud800"}"#;
+        let spaced = " {\"a\" : [1, 2] } ";
+        for data in [deepest.as_str(), lone_surrogate, spaced] {
+            // What collect checks a record's data with...
+            jsontext::validate(data).unwrap();
+            // ...is what verify checks it with, unlike a second parser.
+            assert_eq!(check(&line(data)).as_deref(), Ok("example.item"), "{data}");
+        }
+        assert!(serde_json::from_str::<serde_json::Value>(&deepest).is_err());
+        assert!(serde_json::from_str::<serde_json::Value>(lone_surrogate).is_err());
+    }
+
+    #[test]
+    fn a_record_not_written_as_the_host_writes_it_is_refused() {
+        let good = line(r#"{"a":1}"#);
+        let reordered = good.replacen(
+            r#"{"kind":"example.item","id":"i-1""#,
+            r#"{"id":"i-1","kind":"example.item""#,
+            1,
+        );
+        let spaced = good.replacen(r#""id":"i-1""#, r#""id": "i-1""#, 1);
+        let extra = good.replacen(r#""id":"i-1""#, r#""id":"i-1","note":"ok""#, 1);
+        let escaped = good.replacen(r#""id":"i-1""#, r#""id":"i\u002d1""#, 1);
+        for edited in [reordered, spaced, extra, escaped] {
+            let why = check(&edited).unwrap_err();
+            assert!(
+                why.contains("not as the host writes records"),
+                "{edited}: {why}"
+            );
+        }
+        let bad_data = line(r#"{"a":1,}"#);
+        assert!(check(&bad_data).unwrap_err().contains("data is not JSON"));
+        let uncited = good.replacen("\"ledger_seq\":3", "\"ledger_seq\":4", 1);
+        assert!(check(&uncited).unwrap_err().contains("does not hold"));
+    }
+}

@@ -22,7 +22,7 @@ use watchdog_host::runtime::Runtime;
 use watchdog_host::sandbox::Limits;
 use watchdog_host::secrets::Scrubber;
 use watchdog_host::tape::Tape;
-use watchdog_host::{bundle, config, conformance};
+use watchdog_host::{bundle, checkpoint, config, conformance};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -359,6 +359,9 @@ async fn execute(args: Args) -> Result<u8, u8> {
             record,
             replay,
         } => {
+            if let Some(path) = &checkpoint {
+                checkpoint::check_place(path).map_err(|e| report_error(&e, exit::USAGE))?;
+            }
             let runtime = start_runtime(cache)?;
             let tape = match (record, replay) {
                 (Some(dir), _) => Tape::Record(dir),
@@ -368,21 +371,17 @@ async fn execute(args: Args) -> Result<u8, u8> {
             let (loaded, config, options) = prepare(&runtime, &plugin, &run, log, tape)
                 .await
                 .or_exit()?;
-            let previous = checkpoint
-                .as_deref()
-                .map(read_checkpoint)
-                .transpose()
-                .map_err(Failure::Io)
-                .or_exit()?
-                .flatten();
+            let previous = match &checkpoint {
+                Some(path) => previous_checkpoint(path, &loaded, &config, &options.log)?,
+                None => None,
+            };
             let collected =
                 collect_with_progress(&loaded, &config, &options, &dir, previous, args.json)
                     .await
                     .or_exit()?;
             if let Some(path) = &checkpoint {
-                save_checkpoint(path, &collected)
-                    .map_err(Failure::Io)
-                    .or_exit()?;
+                save_checkpoint(path, &loaded, &config, &collected)
+                    .map_err(|e| report_error(&e, exit::HOST))?;
             }
             out.collected(&collected);
             Ok(collected.exit_code())
@@ -475,27 +474,56 @@ pub async fn collect_with_progress(
     result
 }
 
-fn read_checkpoint(path: &Path) -> std::io::Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => Ok(None),
-        Ok(text) => Ok(Some(text.trim().to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+/// The plugin's checkpoint from the file at `path`; a file made for another
+/// integration or configuration, of a later format or edited, is a warning
+/// and a full read.
+fn previous_checkpoint(
+    path: &Path,
+    loaded: &Loaded,
+    config: &config::RunConfig,
+    log: &RunLog,
+) -> Result<Option<String>, u8> {
+    let read = checkpoint::load(path, &loaded.manifest.id, &config.values)
+        .map_err(|e| report_error(&e, exit::HOST))?;
+    Ok(match read {
+        checkpoint::Loaded::None => None,
+        checkpoint::Loaded::Checkpoint(checkpoint) => Some(checkpoint),
+        checkpoint::Loaded::Refused(why) => {
+            log.host(
+                Level::Warn,
+                &format!(
+                    "checkpoint {} not used: {why}; reading everything again",
+                    path.display()
+                ),
+            );
+            None
+        }
+    })
 }
 
 /// Replaces the checkpoint file when the run produced a new checkpoint; a
 /// failed run leaves the old one, so the next run reads from the same point.
-fn save_checkpoint(path: &Path, collected: &Collected) -> std::io::Result<()> {
-    let Some(checkpoint) = collected.run.checkpoint.as_ref() else {
+/// The bundle is durable by then (`run.json` is synced before it returns).
+fn save_checkpoint(
+    path: &Path,
+    loaded: &Loaded,
+    config: &config::RunConfig,
+    collected: &Collected,
+) -> Result<(), checkpoint::CheckpointError> {
+    let Some(new) = collected.run.checkpoint.as_ref() else {
         return Ok(());
     };
     if collected.failure.is_some() {
         return Ok(());
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, checkpoint)?;
-    std::fs::rename(tmp, path)
+    let envelope = checkpoint::Envelope::new(&loaded.manifest.id, &config.values, new);
+    checkpoint::save(path, &envelope)
+}
+
+/// Reports an error on stderr; its exit code.
+fn report_error(error: &dyn std::fmt::Display, code: u8) -> u8 {
+    errln!("error: {error}");
+    code
 }
 
 fn verify(out: &Printer, dir: &Path, head: Option<&str>) -> u8 {
