@@ -161,8 +161,8 @@ enum Message {
     /// digest of every `Body` of its request.
     Append { exchange: Exchange, hashed: bool },
     /// The head and entry count once everything sent before is written,
-    /// or the first error writing the ledger.
-    Head(Sender<std::io::Result<(String, u64)>>),
+    /// or the first error writing the ledger; nothing is written after.
+    Close(Sender<std::io::Result<(String, u64)>>),
 }
 
 /// The ledger of a run, kept by a thread of its own: it hashes response
@@ -225,10 +225,13 @@ impl LedgerThread {
 
     /// The head hash and entry count, once every exchange appended before
     /// is written; the first write error instead if one failed, since a
-    /// ledger missing an entry is no ledger of the run.
-    pub fn head(&self) -> std::io::Result<(String, u64)> {
+    /// ledger missing an entry is no ledger of the run. The ledger is then
+    /// closed: the bundle is sealed over this head, so an exchange that
+    /// ends later (a request still in flight when a run was interrupted) is
+    /// not written after it.
+    pub fn close(&self) -> std::io::Result<(String, u64)> {
         let (reply, answer) = std::sync::mpsc::channel();
-        self.send(Message::Head(reply));
+        self.send(Message::Close(reply));
         answer
             .recv()
             .expect("the ledger thread answers while it has a sender")
@@ -254,6 +257,7 @@ fn keep(
     // After a failed write the file's chain is broken: nothing more is
     // written, and the head answers with this.
     let mut broken: Option<std::io::Error> = None;
+    let mut closed = false;
     for message in inbox {
         match message {
             Message::Body { seq, chunk } => digests.entry(seq).or_default().update(&chunk),
@@ -265,14 +269,16 @@ fn keep(
                     let digest = digests.remove(&exchange.seq).unwrap_or_default();
                     exchange.body_sha256 = Some(hex::encode(digest.finalize()));
                 }
-                if broken.is_none()
+                if !closed
+                    && broken.is_none()
                     && let Err(e) = ledger.append(exchange)
                 {
                     failed(&e);
                     broken = Some(e);
                 }
             }
-            Message::Head(reply) => {
+            Message::Close(reply) => {
+                closed = true;
                 let head = match &broken {
                     Some(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
                     None => Ok((ledger.head().to_string(), ledger.entries())),
@@ -461,8 +467,11 @@ mod tests {
         ledger.body(1, Bytes::from_static(b"body"));
         ledger.append_hashed(exchange(1, 200));
         ledger.append_hashed(exchange(0, 200));
-        let (head, entries) = ledger.head().unwrap();
+        let (head, entries) = ledger.close().unwrap();
         assert_eq!(entries, 3);
+        // Closed: an exchange ending after the head was taken is not written.
+        ledger.append(exchange(3, 200));
+        assert_eq!(ledger.close().unwrap(), (head.clone(), 3));
 
         let written = out.0.lock().unwrap().clone();
         let verified = verify(&written[..]).unwrap();
@@ -527,7 +536,7 @@ mod tests {
         });
         ledger.append(exchange(0, 200));
         ledger.append(exchange(1, 200));
-        let error = ledger.head().unwrap_err();
+        let error = ledger.close().unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::StorageFull);
         // Reported once, not once an entry.
         assert_eq!(failures.load(std::sync::atomic::Ordering::Relaxed), 1);

@@ -187,9 +187,10 @@ impl Outbound {
     }
 
     /// The ledger's head hash and entry count, once every exchange that
-    /// ended so far is written; the first error writing it, if any.
+    /// ended so far is written; the first error writing it, if any. The
+    /// ledger is closed then ([`LedgerThread::close`]).
     pub fn ledger_head(&self) -> std::io::Result<(String, u64)> {
-        self.ledger.head()
+        self.ledger.close()
     }
 
     fn remaining(&self) -> Duration {

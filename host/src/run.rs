@@ -60,6 +60,8 @@ pub mod exit {
     pub const HOST: u8 = 6;
     pub const PARTIAL: u8 = 7;
     pub const VERIFY: u8 = 8;
+    /// A second signal ended the process before the bundle was finished.
+    pub const STOPPED: u8 = 130;
 }
 
 impl Failure {
@@ -149,6 +151,43 @@ pub struct Options {
     /// Certificate authorities HTTPS trusts beside the web PKI's, such as
     /// the one of an operator's TLS-inspecting proxy (default: none).
     pub trusted_roots: Vec<CertificateDer<'static>>,
+    /// Stops a collection early, its bundle finished as interrupted.
+    pub interrupt: Interrupt,
+}
+
+/// A request to stop a collection early (the CLI's signals, an embedder's
+/// cancel): the plugin's call is abandoned, and the bundle is finished with
+/// what was collected until then, as partial, with a warning saying why, and
+/// no new checkpoint.
+#[derive(Clone, Default)]
+pub struct Interrupt(Arc<InterruptState>);
+
+#[derive(Default)]
+struct InterruptState {
+    why: Mutex<Option<String>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Interrupt {
+    /// Asks the run to stop; `why` goes into the bundle's warning.
+    pub fn request(&self, why: &str) {
+        self.0
+            .why
+            .lock()
+            .expect("interrupt lock")
+            .get_or_insert_with(|| why.to_owned());
+        self.0.notify.notify_one();
+    }
+
+    /// Why the run was asked to stop, once it was.
+    async fn requested(&self) -> String {
+        loop {
+            if let Some(why) = self.0.why.lock().expect("interrupt lock").clone() {
+                return why;
+            }
+            self.0.notify.notified().await;
+        }
+    }
 }
 
 impl Options {
@@ -160,6 +199,7 @@ impl Options {
             progress: Arc::default(),
             tape: Tape::Live,
             trusted_roots: Vec::new(),
+            interrupt: Interrupt::default(),
         }
     }
 
@@ -328,6 +368,7 @@ impl Loaded {
         ));
 
         let mut peak_memory = 0;
+        let mut stopped = false;
         let result = match self
             .configured(
                 grant.clone(),
@@ -340,13 +381,19 @@ impl Loaded {
         {
             Err(failure) => Err(failure),
             Ok(mut session) => {
-                let result = session.collect(checkpoint.as_deref()).await;
+                let result = tokio::select! {
+                    result = session.collect(checkpoint.as_deref()) => match result {
+                        Ok(Ok(summary)) => Ok(summary),
+                        Ok(Err(error)) => Err(Failure::Plugin(error)),
+                        Err(error) => Err(Failure::Call(error)),
+                    },
+                    why = options.interrupt.requested() => {
+                        stopped = true;
+                        Ok(interrupted(&why))
+                    }
+                };
                 peak_memory = session.finish();
-                match result {
-                    Ok(Ok(summary)) => Ok(summary),
-                    Ok(Err(error)) => Err(Failure::Plugin(error)),
-                    Err(error) => Err(Failure::Call(error)),
-                }
+                result
             }
         };
         let evidence = writer
@@ -376,7 +423,8 @@ impl Loaded {
             .as_ref()
             .map(|s| s.counts.iter().map(|c| (c.kind.clone(), c.count)).collect())
             .unwrap_or_default();
-        if summary.is_some() && !counts_agree(&plugin_counts, &totals.counts) {
+        // An interrupted plugin reported nothing to compare.
+        if summary.is_some() && !stopped && !counts_agree(&plugin_counts, &totals.counts) {
             log.host(
                 Level::Warn,
                 &format!(
@@ -473,6 +521,24 @@ fn durable(
     };
     bundle::sync_files(dir)?;
     Ok(hashes)
+}
+
+/// What an interrupted collection reports in place of the plugin's summary:
+/// nothing but that it was interrupted, which makes it partial.
+fn interrupted(why: &str) -> crate::contract::Summary {
+    crate::contract::Summary {
+        counts: Vec::new(),
+        findings: Vec::new(),
+        warnings: vec![crate::contract::Warning {
+            resource: "run".to_owned(),
+            message: format!(
+                "interrupted ({why}): the records collected until then are kept, the rest was not read"
+            ),
+            cause: None,
+            incomplete: true,
+        }],
+        checkpoint: None,
+    }
 }
 
 /// Whether the plugin's counts are the host's: a kind the plugin reports

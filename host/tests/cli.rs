@@ -535,3 +535,78 @@ fn a_checkpoint_in_a_missing_folder_is_a_usage_error_before_any_work() {
     );
     assert!(!out.exists(), "nothing was collected");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_bundle_as_interrupted_and_leaves_the_checkpoint() {
+    let key = "cli-signal-key-5c20a8";
+    let sim = atlassian_sim::SimHandle::start(atlassian_sim::SimConfig {
+        api_key: key.into(),
+        users: 200,
+        events: 20_000,
+        latency: std::time::Duration::from_millis(200),
+        ..atlassian_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("signal");
+    let config = write_config(&dir, &format!("org-id = \"{}\"\n", sim.org_id()));
+    let route = format!("https://api.atlassian.com={}", sim.base_url());
+    let out = dir.join("bundle");
+    let checkpoint = dir.join("checkpoint");
+    std::fs::write(&checkpoint, "left as it was\n").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_watchdog-host"))
+        .args([
+            "collect",
+            ATLASSIAN_CLOUD_ADMIN,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ])
+        .env("WATCHDOG_CACHE_DIR", &dir)
+        .env("WATCHDOG_SECRET_API_KEY", key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signalled once the collection has carried an exchange: well before
+    // the audit log's pages, each 200 ms apart, are all read.
+    let ledger = out.join("ledger.jsonl");
+    while std::fs::metadata(&ledger).map_or(0, |m| m.len()) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+
+    assert_eq!(code(&output), 7, "{}", text(&output));
+    assert!(
+        text(&output).contains(out.to_str().unwrap()),
+        "says where the bundle is"
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["outcome"], "partial");
+    let warning = run["warnings"][0]["message"].as_str().unwrap();
+    assert!(warning.starts_with("interrupted (SIGTERM)"), "{warning}");
+    assert_eq!(run["checkpoint"], serde_json::Value::Null);
+    assert_eq!(
+        std::fs::read_to_string(&checkpoint).unwrap(),
+        "left as it was\n"
+    );
+    let head = run["seal"]["hash"].as_str().unwrap();
+    let verified = host(
+        &["verify", out.to_str().unwrap(), "--head", head],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&verified), 0, "{}", text(&verified));
+    assert!(text(&verified).contains("PARTIAL"), "{}", text(&verified));
+}

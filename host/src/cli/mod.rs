@@ -17,7 +17,7 @@ use std::time::Duration;
 use watchdog_host::cache::Cache;
 use watchdog_host::egress::Reroutes;
 use watchdog_host::log::{Level, RunLog};
-use watchdog_host::run::{Collected, Failure, Loaded, Options, exit};
+use watchdog_host::run::{Collected, Failure, Interrupt, Loaded, Options, exit};
 use watchdog_host::runtime::Runtime;
 use watchdog_host::sandbox::Limits;
 use watchdog_host::secrets::Scrubber;
@@ -34,8 +34,11 @@ Exit codes:
   4  sandbox violation: memory, CPU or time limit, or a request the egress policy refused
   5  plugin error: not an integration, bad manifest, crash, upstream failure, invalid evidence
   6  host error: I/O or the runtime itself
-  7  partial: the run finished but some resources could not be read (see warnings)
-  8  verification failed: the bundle (or a replayed recording) was edited or is incomplete";
+  7  partial: the run finished but some resources could not be read (see warnings),
+     or it was interrupted (SIGINT, SIGTERM, SIGHUP): the bundle is finished and
+     says so, the checkpoint is left as it was
+  8  verification failed: the bundle (or a replayed recording) was edited or is incomplete
+130  stopped at once by a second signal: the bundle is unfinished (no run.json)";
 
 /// Runs WatchDog integration components in a sandbox and writes verifiable
 /// evidence bundles.
@@ -375,10 +378,13 @@ async fn execute(args: Args) -> Result<u8, u8> {
                 Some(path) => previous_checkpoint(path, &loaded, &config, &options.log)?,
                 None => None,
             };
+            let signals = stop_on_signals(options.interrupt.clone());
             let collected =
                 collect_with_progress(&loaded, &config, &options, &dir, previous, args.json)
                     .await
-                    .or_exit()?;
+                    .or_exit();
+            signals.abort();
+            let collected = collected?;
             if let Some(path) = &checkpoint {
                 save_checkpoint(path, &loaded, &config, &collected)
                     .map_err(|e| report_error(&e, exit::HOST))?;
@@ -518,6 +524,44 @@ fn save_checkpoint(
     }
     let envelope = checkpoint::Envelope::new(&loaded.manifest.id, &config.values, new);
     checkpoint::save(path, &envelope)
+}
+
+/// On the first SIGINT, SIGTERM or SIGHUP, asks the collection to stop and
+/// finish its bundle as interrupted; on a second, ends the process at once.
+fn stop_on_signals(interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let mut streams = Vec::new();
+        for (kind, name) in [
+            (SignalKind::interrupt(), "SIGINT"),
+            (SignalKind::terminate(), "SIGTERM"),
+            (SignalKind::hangup(), "SIGHUP"),
+        ] {
+            match signal(kind) {
+                Ok(stream) => streams.push((stream, name)),
+                Err(e) => errln!("warning: cannot handle {name}: {e}"),
+            }
+        }
+        let first = next_signal(&mut streams).await;
+        errln!("{first}: finishing the bundle as interrupted (a second signal stops at once)");
+        interrupt.request(first);
+        let second = next_signal(&mut streams).await;
+        errln!("{second}: stopped at once; the bundle is unfinished");
+        std::process::exit(exit::STOPPED.into());
+    })
+}
+
+/// The name of the next signal any of `streams` receives.
+async fn next_signal(streams: &mut [(tokio::signal::unix::Signal, &'static str)]) -> &'static str {
+    std::future::poll_fn(|cx| {
+        for (stream, name) in streams.iter_mut() {
+            if stream.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(*name);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Reports an error on stderr; its exit code.
