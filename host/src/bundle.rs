@@ -542,7 +542,12 @@ pub fn render_run(run: &RunRecord) -> String {
 /// before `run.json` says the bundle is finished, what it describes is on
 /// the disk.
 pub fn sync_files(dir: &Path) -> Result<(), WriteError> {
-    for name in [EVIDENCE_FILE, LEDGER_FILE, LOG_FILE] {
+    sync_files_named(dir, &[EVIDENCE_FILE, LEDGER_FILE, LOG_FILE])
+}
+
+/// [`sync_files`] for the files named.
+pub fn sync_files_named(dir: &Path, names: &[&str]) -> Result<(), WriteError> {
+    for name in names {
         let path = dir.join(name);
         File::open(&path)
             .and_then(|file| file.sync_all())
@@ -635,6 +640,25 @@ mod tests {
         assert_eq!(record.source.url, source.url);
         assert_eq!(record.source.ledger_seq, 7);
         assert_eq!(record.data, serde_json::json!({"a": ["é"], "b": 1.5}));
+    }
+
+    #[test]
+    fn a_second_run_into_the_same_folder_is_refused_before_it_writes() {
+        let dir = std::env::temp_dir().join(format!("watchdog-one-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = create_dir(&dir).unwrap();
+        let Err(second) = create_dir(&dir) else {
+            panic!("two runs were given the same folder");
+        };
+        assert_eq!(second.source.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(
+            second
+                .to_string()
+                .contains("another run is writing one there"),
+            "{second}"
+        );
+        drop(first);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -294,40 +294,83 @@ impl Loaded {
         Ok(session)
     }
 
-    /// The grant and an outbound whose exchanges are not kept: for runs that
-    /// write no bundle (`configure`, `validate`).
-    fn unledgered(
+    /// The grant and an outbound whose exchanges go to `ledger`.
+    fn outbound(
         &self,
         config: &RunConfig,
         options: &Options,
+        ledger: Box<dyn std::io::Write + Send>,
         tape: OpenTape,
     ) -> Result<(Arc<Grant>, Arc<Outbound>), Failure> {
         let grant = self.grant(config, options)?;
         let log = options.log.with_scrubber(grant.scrubber.clone());
-        let outbound = options.outbound(grant.clone(), log, Box::new(std::io::sink()), tape);
+        let outbound = options.outbound(grant.clone(), log, ledger, tape);
         Ok((grant, outbound))
     }
 
     /// Configures a fresh instance and drops it: whether the plugin accepts
     /// these values, with no request made.
     pub async fn configure(&self, config: &RunConfig, options: &Options) -> Result<(), Failure> {
-        let (grant, outbound) = self.unledgered(config, options, OpenTape::Live)?;
+        let (grant, outbound) =
+            self.outbound(config, options, Box::new(std::io::sink()), OpenTape::Live)?;
         self.configured(grant, config, options, outbound, None)
             .await
             .map(drop)
     }
 
-    /// Diagnoses the connection.
+    /// Diagnoses the connection, keeping no ledger of its requests.
     pub async fn validate(
         &self,
         config: &RunConfig,
         options: &Options,
     ) -> Result<Vec<Check>, Failure> {
-        let (grant, outbound) = self.unledgered(config, options, options.tape.open()?)?;
+        let (grant, outbound) = self.outbound(
+            config,
+            options,
+            Box::new(std::io::sink()),
+            options.tape.open()?,
+        )?;
+        self.diagnose(grant, config, options, &outbound).await
+    }
+
+    /// Diagnoses the connection, keeping the hash-chained ledger of the
+    /// requests it sent (with the secret) in `dir/ledger.jsonl`, created
+    /// new: the checks, and the ledger's head and entry count.
+    pub async fn validate_ledgered(
+        &self,
+        config: &RunConfig,
+        options: &Options,
+        dir: &Path,
+    ) -> Result<(Vec<Check>, (String, u64)), Failure> {
+        let path = dir.join(bundle::LEDGER_FILE);
+        let file = std::fs::create_dir_all(dir)
+            .and_then(|()| {
+                std::fs::File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+            })
+            .map_err(WriteError::at(&path))?;
+        let ledger = Box::new(std::io::BufWriter::new(file));
+        let (grant, outbound) = self.outbound(config, options, ledger, options.tape.open()?)?;
+        let checks = self.diagnose(grant, config, options, &outbound).await;
+        let head = outbound.ledger_head().map_err(WriteError::at(&path))?;
+        bundle::sync_files_named(dir, &[bundle::LEDGER_FILE])?;
+        Ok((checks?, head))
+    }
+
+    async fn diagnose(
+        &self,
+        grant: Arc<Grant>,
+        config: &RunConfig,
+        options: &Options,
+        outbound: &Arc<Outbound>,
+    ) -> Result<Vec<Check>, Failure> {
         let mut session = self
             .configured(grant, config, options, outbound.clone(), None)
             .await?;
         let checks = session.validate().await?.map_err(Failure::Plugin);
+        drop(session);
         match outbound.take_replay_miss() {
             Some(miss) => Err(miss.into()),
             None => checks,

@@ -610,3 +610,33 @@ async fn sigterm_finishes_the_bundle_as_interrupted_and_leaves_the_checkpoint() 
     assert_eq!(code(&verified), 0, "{}", text(&verified));
     assert!(text(&verified).contains("PARTIAL"), "{}", text(&verified));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_keeps_the_ledger_of_the_requests_it_sent_with_the_secret() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("validate-ledger");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("validation");
+    let output = host(
+        &[
+            "validate",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Some(PROBE_TOKEN),
+        &dir.join("cache"),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let ledger = std::fs::read(out.join("ledger.jsonl")).unwrap();
+    let verified = watchdog_host::ledger::verify(&ledger[..]).unwrap();
+    assert_eq!(verified.entries.len(), 1);
+    assert_eq!(verified.entries[0].url, "https://api.example.com/items");
+    assert!(text(&output).contains(&verified.head), "{}", text(&output));
+    assert!(!String::from_utf8_lossy(&ledger).contains(PROBE_TOKEN));
+}

@@ -114,10 +114,17 @@ enum Command {
         sandbox: SandboxArgs,
     },
     /// Diagnose the connection: one check per capability, with what to do.
+    ///
+    /// Its requests carry the secret: with `--out DIR`, their hash-chained
+    /// ledger is kept in DIR/ledger.jsonl and its head printed.
     Validate {
         plugin: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        /// Keep the ledger of the requests sent in DIR (created; must not
+        /// hold a ledger already).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Collect evidence into a new bundle folder.
     ///
@@ -345,12 +352,29 @@ async fn execute(args: Args) -> Result<u8, u8> {
             out.conformance(&report);
             Ok(report.exit_code())
         }
-        Command::Validate { plugin, run } => {
+        Command::Validate {
+            plugin,
+            run,
+            out: keep,
+        } => {
             let runtime = start_runtime(cache)?;
             let (loaded, config, options) = prepare(&runtime, &plugin, &run, log, Tape::Live)
                 .await
                 .or_exit()?;
-            let checks = loaded.validate(&config, &options).await.or_exit()?;
+            let checks = match &keep {
+                None => loaded.validate(&config, &options).await.or_exit()?,
+                Some(dir) => {
+                    let (checks, (head, entries)) = loaded
+                        .validate_ledgered(&config, &options, dir)
+                        .await
+                        .or_exit()?;
+                    errln!(
+                        "ledger {} ({entries} exchanges, head {head})",
+                        dir.join(bundle::LEDGER_FILE).display()
+                    );
+                    checks
+                }
+            };
             out.checks(&checks);
             Ok(report::checks_exit_code(&checks))
         }
