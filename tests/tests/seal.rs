@@ -201,11 +201,14 @@ async fn rewriting_any_part_of_a_bundle_fails_verify_against_the_head_naming_wha
     resealed(bundle::verify(&dir, Some(&head)));
 }
 
+/// A change to a file's text.
+type Edit = fn(&str) -> String;
+
 #[tokio::test(flavor = "multi_thread")]
 async fn line_ends_a_missing_last_line_feed_or_a_blank_line_fail_verify_in_every_file() {
     let harness = Harness::new("seal-line-ends");
     let (original, _) = sealed_bundle(&harness).await;
-    let edits: [(&str, fn(&str) -> String); 3] = [
+    let edits: [(&str, Edit); 3] = [
         ("crlf", |text| text.replace('\n', "\r\n")),
         ("unterminated", |text| {
             text.trim_end_matches('\n').to_owned()
