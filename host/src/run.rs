@@ -410,35 +410,20 @@ impl Loaded {
             .map_err(WriteError::at(&dir.join(bundle::EVIDENCE_FILE)))?,
         ));
 
-        let mut peak_memory = 0;
-        let mut stopped = false;
-        let result = match self
-            .configured(
-                grant.clone(),
+        let Ran {
+            result,
+            peak_memory,
+            stopped,
+        } = self
+            .run_collect(
+                &grant,
                 config,
                 options,
-                outbound.clone(),
-                Some(writer.clone()),
+                &outbound,
+                &writer,
+                checkpoint.as_deref(),
             )
-            .await
-        {
-            Err(failure) => Err(failure),
-            Ok(mut session) => {
-                let result = tokio::select! {
-                    result = session.collect(checkpoint.as_deref()) => match result {
-                        Ok(Ok(summary)) => Ok(summary),
-                        Ok(Err(error)) => Err(Failure::Plugin(error)),
-                        Err(error) => Err(Failure::Call(error)),
-                    },
-                    why = options.interrupt.requested() => {
-                        stopped = true;
-                        Ok(interrupted(&why))
-                    }
-                };
-                peak_memory = session.finish();
-                result
-            }
-        };
+            .await;
         let evidence = writer
             .lock()
             .expect("evidence lock")
@@ -547,6 +532,61 @@ impl Loaded {
         let run = bundle::write_run(&dir, run, &hashes, &grant.scrubber)?;
         Ok(Collected { dir, run, failure })
     }
+}
+
+impl Loaded {
+    /// Runs the plugin's `collect` in a fresh, configured instance, until it
+    /// returns or the run is interrupted.
+    async fn run_collect(
+        &self,
+        grant: &Arc<Grant>,
+        config: &RunConfig,
+        options: &Options,
+        outbound: &Arc<Outbound>,
+        writer: &SharedEvidence,
+        checkpoint: Option<&str>,
+    ) -> Ran {
+        let configured = self
+            .configured(
+                grant.clone(),
+                config,
+                options,
+                outbound.clone(),
+                Some(writer.clone()),
+            )
+            .await;
+        let mut session = match configured {
+            Ok(session) => session,
+            Err(failure) => {
+                return Ran {
+                    result: Err(failure),
+                    peak_memory: 0,
+                    stopped: false,
+                };
+            }
+        };
+        let (result, stopped) = tokio::select! {
+            result = session.collect(checkpoint) => match result {
+                Ok(Ok(summary)) => (Ok(summary), false),
+                Ok(Err(error)) => (Err(Failure::Plugin(error)), false),
+                Err(error) => (Err(Failure::Call(error)), false),
+            },
+            why = options.interrupt.requested() => (Ok(interrupted(&why)), true),
+        };
+        Ran {
+            result,
+            peak_memory: session.finish(),
+            stopped,
+        }
+    }
+}
+
+/// What a plugin's collection came to.
+struct Ran {
+    result: Result<crate::contract::Summary, Failure>,
+    peak_memory: u64,
+    /// Whether it was interrupted ([`Interrupt`]) before it returned.
+    stopped: bool,
 }
 
 /// The files' hashes once each was written whole and made durable, or the
