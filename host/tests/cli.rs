@@ -101,7 +101,8 @@ async fn collect_prints_the_head_and_verify_checks_it() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert!(!text(&output).contains(PROBE_TOKEN));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let head = report["run"]["seal"]["hash"].as_str().unwrap().to_string();
+    let head = report["head"].as_str().unwrap().to_string();
+    assert_eq!(report["run"]["seal"]["hash"], head);
     assert_eq!(report["run"]["checkpoint_in"], "before");
     assert_eq!(read_checkpoint(&checkpoint), "after-3");
 

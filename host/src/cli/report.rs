@@ -205,6 +205,7 @@ impl Printer {
         if self.json {
             return self.emit_json(serde_json::json!({
                 "bundle": collected.dir,
+                "head": run.seal.hash,
                 "exit_code": collected.exit_code(),
                 "run": run,
             }));
