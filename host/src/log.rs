@@ -88,16 +88,27 @@ impl RunLog {
         }
     }
 
-    /// Also keeps every line, as JSON, in `file`, until [`RunLog::release`].
-    pub fn keep_in(&self, file: Box<dyn Write + Send>) {
-        self.inner.lock().expect("log lock").file = Some(Kept {
-            out: file,
-            digest: Sha256::new(),
-            failed: None,
-        });
+    /// A log for one bundle: it echoes as this one does, scrubs with
+    /// `scrubber`, and keeps every line, as JSON, in `file` until
+    /// [`RunLog::release`]. Its own, so runs started with the same options
+    /// never write into each other's bundles.
+    pub fn keeping(&self, scrubber: Scrubber, file: Box<dyn Write + Send>) -> RunLog {
+        let echo_from = self.inner.lock().expect("log lock").echo_from;
+        RunLog {
+            inner: Arc::new(Mutex::new(Inner {
+                echo_from,
+                file: Some(Kept {
+                    out: file,
+                    digest: Sha256::new(),
+                    failed: None,
+                }),
+                warnings: 0,
+            })),
+            scrubber,
+        }
     }
 
-    /// Stops keeping lines in the file given to [`RunLog::keep_in`] and
+    /// Stops keeping lines in the file given to [`RunLog::keeping`] and
     /// flushes it: the SHA-256 of its content, or the first error writing
     /// it. Later lines go to stderr only, so the file is final.
     pub fn release(&self) -> std::io::Result<String> {
@@ -172,8 +183,8 @@ mod tests {
 
     #[test]
     fn a_log_that_could_not_be_written_whole_is_an_error_when_released() {
-        let log = RunLog::new(None, Scrubber::default());
-        log.keep_in(Box::new(Filling { room: 150 }));
+        let log = RunLog::new(None, Scrubber::default())
+            .keeping(Scrubber::default(), Box::new(Filling { room: 150 }));
         log.host(Level::Info, "first");
         log.host(Level::Info, &"x".repeat(200));
         log.host(Level::Info, "third, after the disk filled");
@@ -183,8 +194,8 @@ mod tests {
 
     #[test]
     fn a_released_log_hashes_what_it_kept_and_keeps_nothing_more() {
-        let log = RunLog::new(None, Scrubber::default());
-        log.keep_in(Box::new(Filling { room: usize::MAX }));
+        let log = RunLog::new(None, Scrubber::default())
+            .keeping(Scrubber::default(), Box::new(Filling { room: usize::MAX }));
         log.host(Level::Info, "kept");
         let sha = log.release().unwrap();
         assert_eq!(sha.len(), 64);

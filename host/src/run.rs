@@ -265,19 +265,19 @@ impl Loaded {
         )?))
     }
 
-    /// A fresh instance with the grant, configured.
+    /// A fresh instance with the grant, configured, logging to `log`.
     async fn configured(
         &self,
         grant: Arc<Grant>,
         config: &RunConfig,
         options: &Options,
+        log: &RunLog,
         outbound: Arc<Outbound>,
         evidence: Option<SharedEvidence>,
     ) -> Result<Session, Failure> {
-        let log = options.log.with_scrubber(grant.scrubber.clone());
         let mut session = self
             .plugin
-            .instantiate(grant, options.limits, log, outbound, evidence)
+            .instantiate(grant, options.limits, log.clone(), outbound, evidence)
             .await?;
         let entries: Vec<ConfigEntry> = config
             .values
@@ -313,7 +313,8 @@ impl Loaded {
     pub async fn configure(&self, config: &RunConfig, options: &Options) -> Result<(), Failure> {
         let (grant, outbound) =
             self.outbound(config, options, Box::new(std::io::sink()), OpenTape::Live)?;
-        self.configured(grant, config, options, outbound, None)
+        let log = options.log.with_scrubber(grant.scrubber.clone());
+        self.configured(grant, config, options, &log, outbound, None)
             .await
             .map(drop)
     }
@@ -366,8 +367,9 @@ impl Loaded {
         options: &Options,
         outbound: &Arc<Outbound>,
     ) -> Result<Vec<Check>, Failure> {
+        let log = options.log.with_scrubber(grant.scrubber.clone());
         let mut session = self
-            .configured(grant, config, options, outbound.clone(), None)
+            .configured(grant, config, options, &log, outbound.clone(), None)
             .await?;
         let checks = session.validate().await?.map_err(Failure::Plugin);
         drop(session);
@@ -392,8 +394,10 @@ impl Loaded {
         let files = bundle::create_dir(out)?;
         let dir = files.dir;
         let started_at = crate::now_rfc3339();
-        let log = options.log.with_scrubber(grant.scrubber.clone());
-        log.keep_in(Box::new(std::io::BufWriter::new(files.log)));
+        let log = options.log.keeping(
+            grant.scrubber.clone(),
+            Box::new(std::io::BufWriter::new(files.log)),
+        );
         let outbound = options.outbound(
             grant.clone(),
             log.clone(),
@@ -419,7 +423,7 @@ impl Loaded {
                 &grant,
                 config,
                 options,
-                &outbound,
+                (&log, &outbound),
                 &writer,
                 checkpoint.as_deref(),
             )
@@ -542,7 +546,7 @@ impl Loaded {
         grant: &Arc<Grant>,
         config: &RunConfig,
         options: &Options,
-        outbound: &Arc<Outbound>,
+        (log, outbound): (&RunLog, &Arc<Outbound>),
         writer: &SharedEvidence,
         checkpoint: Option<&str>,
     ) -> Ran {
@@ -551,6 +555,7 @@ impl Loaded {
                 grant.clone(),
                 config,
                 options,
+                log,
                 outbound.clone(),
                 Some(writer.clone()),
             )

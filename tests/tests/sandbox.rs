@@ -178,6 +178,25 @@ async fn an_edited_bundle_fails_verify() {
     ));
 }
 
+#[tokio::test]
+async fn two_runs_with_the_same_options_at_once_each_keep_and_seal_their_own_log() {
+    let server = ProbeServer::start(0).await;
+    let harness = Harness::new("concurrent");
+    let options = harness.options(Limits::default(), server.reroutes());
+    let loaded = harness.open(PROBE, &options).await;
+    let config = probe("well-behaved");
+    let (a, b) = tokio::join!(
+        harness.collect(&loaded, &config, &options, "a", None),
+        harness.collect(&loaded, &config, &options, "b", None),
+    );
+    for collected in [a.unwrap(), b.unwrap()] {
+        assert!(collected.failure.is_none(), "{:?}", collected.failure);
+        bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).unwrap();
+        let log = std::fs::read_to_string(collected.dir.join(bundle::LOG_FILE)).unwrap();
+        assert_eq!(log.matches("probe: starting").count(), 1, "{log}");
+    }
+}
+
 /// Runs the probe with a behaviour and limits; returns the collection.
 async fn misbehave(
     behaviour: &str,
