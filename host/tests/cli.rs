@@ -641,3 +641,60 @@ async fn validate_keeps_the_ledger_of_the_requests_it_sent_with_the_secret() {
     assert!(text(&output).contains(&verified.head), "{}", text(&output));
     assert!(!String::from_utf8_lossy(&ledger).contains(PROBE_TOKEN));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_file_that_cannot_be_written_fails_the_run_naming_it() {
+    let key = "cli-full-disk-key-9e31b7";
+    let sim = atlassian_sim::SimHandle::start(atlassian_sim::SimConfig {
+        api_key: key.into(),
+        ..atlassian_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("full-disk");
+    let config = write_config(&dir, &format!("org-id = \"{}\"\n", sim.org_id()));
+    let route = format!("https://api.atlassian.com={}", sim.base_url());
+    let out = dir.join("bundle");
+    let checkpoint = dir.join("checkpoint");
+    std::fs::write(&checkpoint, "left as it was\n").unwrap();
+    // No file may grow past 512 KiB, as on a disk that fills: the evidence
+    // file (megabytes) cannot be written whole, the rest can.
+    let output = Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 1024; exec \"$@\"",
+            "sh",
+            env!("CARGO_BIN_EXE_watchdog-host"),
+            "collect",
+            ATLASSIAN_CLOUD_ADMIN,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ])
+        .env("WATCHDOG_CACHE_DIR", dir.join("cache"))
+        .env("WATCHDOG_SECRET_API_KEY", key)
+        .output()
+        .unwrap();
+
+    assert_eq!(code(&output), 6, "{}", text(&output));
+    let evidence = out.join("evidence.jsonl");
+    assert!(
+        text(&output).contains(&format!("cannot write {}", evidence.display())),
+        "{}",
+        text(&output)
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["outcome"], "failed");
+    assert_eq!(
+        std::fs::read_to_string(&checkpoint).unwrap(),
+        "left as it was\n"
+    );
+    let verified = host(&["verify", out.to_str().unwrap()], None, &dir);
+    assert_eq!(code(&verified), 8, "{}", text(&verified));
+}
