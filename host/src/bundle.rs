@@ -74,6 +74,9 @@ pub struct EvidenceWriter {
     records: Option<SyncSender<Vec<Accepted>>>,
     /// The thread writing them: the file's SHA-256 when it is done.
     written: Option<JoinHandle<std::io::Result<String>>>,
+    /// What that thread ended with, once joined: the file's SHA-256, or why
+    /// it could not be written, kept for [`EvidenceWriter::finish`].
+    ended: Option<Result<String, (std::io::ErrorKind, String)>>,
     kinds: BTreeSet<String>,
     counts: BTreeMap<String, u64>,
     /// Hashes of `(kind, id)`: 8 bytes a record keeps duplicate detection
@@ -109,6 +112,7 @@ impl EvidenceWriter {
         Ok(EvidenceWriter {
             records: Some(records),
             written: Some(written),
+            ended: None,
             kinds,
             counts: BTreeMap::new(),
             seen: Keys::default(),
@@ -166,11 +170,16 @@ impl EvidenceWriter {
     /// Stops taking records and waits for the writer: the file's SHA-256.
     fn join(&mut self) -> std::io::Result<String> {
         self.records = None;
-        match self.written.take() {
-            Some(written) => written
+        if let Some(written) = self.written.take() {
+            let result = written
                 .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the evidence writer panicked"))),
-            None => Err(std::io::Error::other("the evidence writer already ended")),
+                .unwrap_or_else(|_| Err(std::io::Error::other("the evidence writer panicked")));
+            self.ended = Some(result.map_err(|e| (e.kind(), e.to_string())));
+        }
+        match &self.ended {
+            Some(Ok(sha256)) => Ok(sha256.clone()),
+            Some(Err((kind, why))) => Err(std::io::Error::new(*kind, why.clone())),
+            None => unreachable!("the writer thread is joined above"),
         }
     }
 

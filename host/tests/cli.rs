@@ -684,7 +684,10 @@ async fn a_bundle_file_that_cannot_be_written_fails_the_run_naming_it() {
     assert_eq!(code(&output), 6, "{}", text(&output));
     let evidence = out.join("evidence.jsonl");
     assert!(
-        text(&output).contains(&format!("cannot write {}", evidence.display())),
+        text(&output).contains(&format!(
+            "cannot write {}: File too large",
+            evidence.display()
+        )),
         "{}",
         text(&output)
     );
