@@ -139,7 +139,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Incremental state: read from FILE if it exists, and replaced with
-        /// the new checkpoint when the run completes or is partial.
+        /// the new checkpoint when the run completes or is partial (not
+        /// when it fails or is interrupted). Its folder must exist. The file
+        /// names the integration and configuration it was made for, with a
+        /// checksum: one that does not match is a warning and a full read.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
         /// Keep every response the host carried in DIR (bodies as the plugin
