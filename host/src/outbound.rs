@@ -178,9 +178,10 @@ impl Outbound {
     }
 
     /// The ledger's head hash and entry count, once every exchange that
-    /// ended so far is written.
-    pub fn ledger_head(&self) -> (String, u64) {
-        self.ledger.head()
+    /// ended so far is written; the first error writing it, if any. The
+    /// ledger is closed then ([`LedgerThread::close`]).
+    pub fn ledger_head(&self) -> std::io::Result<(String, u64)> {
+        self.ledger.close()
     }
 
     fn remaining(&self) -> Duration {

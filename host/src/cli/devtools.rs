@@ -2,6 +2,7 @@
 //! `demo` runs the real Atlassian integration against it in the sandbox,
 //! start to finish, the way an operator would.
 
+use super::print::{errln, outln};
 use super::{Printer, SandboxArgs, collect_with_progress, fail};
 use atlassian_sim::{Fault, Paging, SimConfig, SimHandle, guide_scopes};
 use clap::Args as ClapArgs;
@@ -102,26 +103,26 @@ pub async fn sim(port: u16, api_key: String, args: &SimArgs) -> u8 {
     let config = match args.config(api_key, port) {
         Ok(config) => config,
         Err(e) => {
-            say_err!("error: {e}");
+            errln!("error: {e}");
             return exit::USAGE;
         }
     };
     let sim = match SimHandle::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
-            say_err!("error: cannot start the simulator: {e}");
+            errln!("error: cannot start the simulator: {e}");
             return exit::HOST;
         }
     };
-    say!("simulated organization {}", sim.org_id());
-    say!("listening on {}", sim.base_url());
-    say!(
+    outln!("simulated organization {}", sim.org_id());
+    outln!("listening on {}", sim.base_url());
+    outln!(
         "collect with: --route {ATLASSIAN_ORIGIN}={} and org-id = \"{}\"",
         sim.base_url(),
         sim.org_id()
     );
     let _ = tokio::signal::ctrl_c().await;
-    say!("served {} requests", sim.requests_served());
+    outln!("served {} requests", sim.requests_served());
     sim.shutdown().await;
     exit::OK
 }
@@ -142,7 +143,7 @@ pub async fn demo(
     let config = match args.config(api_key.clone(), 0) {
         Ok(config) => config,
         Err(e) => {
-            say_err!("error: {e}");
+            errln!("error: {e}");
             return exit::USAGE;
         }
     };
@@ -151,11 +152,11 @@ pub async fn demo(
     let sim = match SimHandle::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
-            say_err!("error: cannot start the simulator: {e}");
+            errln!("error: cannot start the simulator: {e}");
             return exit::HOST;
         }
     };
-    say!(
+    outln!(
         "      org {} at {} ({} users, {} events, seed {})",
         sim.org_id(),
         sim.base_url(),
@@ -172,7 +173,7 @@ pub async fn demo(
         Ok(loaded) => loaded,
         Err(failure) => return fail(&failure),
     };
-    say!(
+    outln!(
         "      {} {} · contract {} · {:?} in {} ms · sha256 {}",
         loaded.manifest.name,
         loaded.manifest.version,
@@ -195,7 +196,7 @@ pub async fn demo(
                     CheckStatus::Warn => "warn",
                     CheckStatus::Fail => "FAIL",
                 };
-                say!("      {status:<4}  {}", check.title);
+                outln!("      {status:<4}  {}", check.title);
             }
         }
         Err(failure) => return fail(&failure),
@@ -210,15 +211,15 @@ pub async fn demo(
     printer.collected(&collected);
 
     step(5, "verifying the bundle (verify)");
-    let code = match bundle::verify(&collected.dir, Some(&collected.run.ledger_head)) {
+    let code = match bundle::verify(&collected.dir, Some(&collected.run.seal.hash)) {
         Ok(report) => {
-            say!(
-                "      chain, evidence hash and counts verified: {} records, {} exchanges",
+            outln!(
+                "      every file verified against the head: {} records, {} exchanges",
                 report.evidence_records,
                 report.ledger_entries
             );
             let page = export::beside(&collected.dir, "html");
-            let written = export::load(&collected.dir, Some(&collected.run.ledger_head))
+            let written = export::load(&collected.dir, Some(&collected.run.seal.hash))
                 .map(|bundle| export::html::render(&bundle))
                 .and_then(|html| {
                     std::fs::write(&page, html).map_err(|source| export::ExportError::Io {
@@ -227,15 +228,15 @@ pub async fn demo(
                     })
                 });
             match written {
-                Ok(()) => say!("      report: {} (open it in a browser)", page.display()),
-                Err(e) => say_err!("      the report could not be written: {e}"),
+                Ok(()) => outln!("      report: {} (open it in a browser)", page.display()),
+                Err(e) => errln!("      the report could not be written: {e}"),
             }
-            say!();
-            say!("The bundle is in {}", collected.dir.display());
-            say!(
+            outln!();
+            outln!("The bundle is in {}", collected.dir.display());
+            outln!(
                 "Re-check it any time: watchdog-host verify {} --head {}",
                 collected.dir.display(),
-                collected.run.ledger_head
+                collected.run.seal.hash
             );
             // The simulated organization fails some findings on purpose; the
             // demo succeeded if the run finished and its bundle verifies.
@@ -246,7 +247,7 @@ pub async fn demo(
             }
         }
         Err(e) => {
-            say_err!("VERIFICATION FAILED: {e}");
+            errln!("VERIFICATION FAILED: {e}");
             exit::VERIFY
         }
     };
@@ -255,8 +256,8 @@ pub async fn demo(
 }
 
 fn step(n: u8, what: &str) {
-    say!();
-    say!("[{n}/5] {what}");
+    outln!();
+    outln!("[{n}/5] {what}");
 }
 
 /// A per-run demo key, so no fixed credential exists even in the demo.

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::print::errln;
 use indicatif::{ProgressBar, ProgressStyle};
 use watchdog_host::progress::{List, Phase, Progress, Snapshot};
 use watchdog_host::terminal::escape;
@@ -74,7 +75,7 @@ pub async fn shown<T>(
                         bar.tick();
                     }
                     None if mode == Mode::Json => eprintln!("{}", json_line(&snapshot)),
-                    None => say_err!("  … {}", lines(&snapshot).join("; ")),
+                    None => errln!("  … {}", lines(&snapshot).join("; ")),
                 }
             }
         })

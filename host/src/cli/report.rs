@@ -1,5 +1,6 @@
 //! What the CLI prints: short tables for people, JSON for machines.
 
+use super::print::{outln, outln_raw};
 use std::path::Path;
 use watchdog_host::bundle::{Outcome, VerifyReport};
 use watchdog_host::conformance::{self, Verdict};
@@ -19,7 +20,7 @@ const FAILING_SHOWN: usize = 8;
 impl Printer {
     fn emit_json(&self, value: serde_json::Value) {
         let json = serde_json::to_string_pretty(&value).expect("JSON values serialize");
-        println!("{}", watchdog_host::terminal::escape_json(&json));
+        outln_raw!("{}", watchdog_host::terminal::escape_json(&json));
     }
 
     pub fn inspect(&self, loaded: &Loaded) {
@@ -36,21 +37,21 @@ impl Printer {
             }));
         }
         let m = &loaded.manifest;
-        say!("{} {} ({})", m.name, m.version, m.id);
-        say!("  {}", m.description);
-        say!("component   {}", loaded.path.display());
-        say!("sha256      {}", plugin.component_sha256);
-        say!(
+        outln!("{} {} ({})", m.name, m.version, m.id);
+        outln!("  {}", m.description);
+        outln!("component   {}", loaded.path.display());
+        outln!("sha256      {}", plugin.component_sha256);
+        outln!(
             "contract    watchdog:integration@{} (built for {})",
             plugin.contract_version,
             m.contract_version
         );
-        say!(
+        outln!(
             "loaded      {:?} in {} ms",
             plugin.origin,
             plugin.load_time.as_millis()
         );
-        say!("config");
+        outln!("config");
         for f in &m.config {
             let flags = match (f.required, f.secret) {
                 (true, true) => "required, secret (from the environment)",
@@ -58,26 +59,26 @@ impl Printer {
                 (false, true) => "optional, secret (from the environment)",
                 (false, false) => "optional",
             };
-            say!("  {:<20} {flags}: {}", f.name, f.help);
+            outln!("  {:<20} {flags}: {}", f.name, f.help);
         }
-        say!("egress");
+        outln!("egress");
         for rule in &m.egress {
-            say!("  {}", rule.origin);
+            outln!("  {}", rule.origin);
             for route in &rule.routes {
-                say!("    {:<5} {}", route.method, route.path);
+                outln!("    {:<5} {}", route.method, route.path);
             }
         }
-        say!("secrets");
+        outln!("secrets");
         for s in &m.secrets {
-            say!("  {} -> header `{}` to {}", s.field, s.header, s.origin);
+            outln!("  {} -> header `{}` to {}", s.field, s.header, s.origin);
         }
-        say!("evidence kinds");
+        outln!("evidence kinds");
         for k in &m.evidence_kinds {
-            say!("  {:<28} {}", k.name, k.description);
+            outln!("  {:<28} {}", k.name, k.description);
         }
-        say!("imports");
+        outln!("imports");
         for import in &plugin.imports {
-            say!("  {import}");
+            outln!("  {import}");
         }
     }
 
@@ -93,33 +94,33 @@ impl Printer {
                 "diff": diff,
             }));
         }
-        say!(
+        outln!(
             "{} {} → {}",
             new.manifest.id,
             old.manifest.version,
             new.manifest.version
         );
         if old.manifest.id != new.manifest.id {
-            say!(
+            outln!(
                 "note: these are different plugins ({} → {})",
                 old.manifest.id,
                 new.manifest.id
             );
         }
         if diff.is_empty() {
-            say!("capabilities unchanged: nothing to approve again");
+            outln!("capabilities unchanged: nothing to approve again");
             return;
         }
         fn section<T>(title: &str, change: &Change<T>, show: impl Fn(&T) -> String) {
             if change.added.is_empty() && change.removed.is_empty() {
                 return;
             }
-            say!("{title}");
+            outln!("{title}");
             for item in &change.added {
-                say!("  + {}", show(item));
+                outln!("  + {}", show(item));
             }
             for item in &change.removed {
-                say!("  - {}", show(item));
+                outln!("  - {}", show(item));
             }
         }
         section("origins", &diff.origins, |o| o.clone());
@@ -133,11 +134,11 @@ impl Printer {
             )
         });
         section("evidence kinds", &diff.evidence_kinds, |k| k.clone());
-        say!();
+        outln!();
         if diff.grew() {
-            say!("approve the lines marked + before running this version");
+            outln!("approve the lines marked + before running this version");
         } else {
-            say!("this version asks for nothing new (only removals)");
+            outln!("this version asks for nothing new (only removals)");
         }
     }
 
@@ -152,9 +153,9 @@ impl Printer {
             }));
         }
         if let Some(plugin) = &report.plugin {
-            say!("conformance of {plugin}");
+            outln!("conformance of {plugin}");
         }
-        say!(
+        outln!(
             "{:<6} {:<22} REQUIREMENT, then what was seen",
             "RESULT",
             "CHECK"
@@ -165,22 +166,22 @@ impl Printer {
                 Verdict::Fail => "FAIL",
                 Verdict::Skip => "skip",
             };
-            say!(
+            outln!(
                 "{verdict:<6} {:<22} {}",
                 outcome.check.as_str(),
                 outcome.check.title()
             );
             if !outcome.detail.is_empty() {
-                say!("{:<6} {:<22} {}", "", "", outcome.detail);
+                outln!("{:<6} {:<22} {}", "", "", outcome.detail);
             }
         }
-        say!();
+        outln!();
         let failed = report.failed();
         if failed.is_empty() {
-            say!("every check passed");
+            outln!("every check passed");
         } else {
             let names: Vec<&str> = failed.iter().map(|c| c.as_str()).collect();
-            say!("FAILED: {}", names.join(", "));
+            outln!("FAILED: {}", names.join(", "));
         }
     }
 
@@ -188,11 +189,11 @@ impl Printer {
         if self.json {
             return self.emit_json(serde_json::to_value(checks).unwrap_or_default());
         }
-        say!("{:<6} {:<22} DETAIL", "STATUS", "CHECK");
+        outln!("{:<6} {:<22} DETAIL", "STATUS", "CHECK");
         for c in checks {
-            say!("{:<6} {:<22} {}", status_word(c.status), c.title, c.detail);
+            outln!("{:<6} {:<22} {}", status_word(c.status), c.title, c.detail);
             if !c.remedy.is_empty() {
-                say!("{:<6} {:<22} → {}", "", "", c.remedy);
+                outln!("{:<6} {:<22} → {}", "", "", c.remedy);
             }
         }
     }
@@ -202,13 +203,14 @@ impl Printer {
         if self.json {
             return self.emit_json(serde_json::json!({
                 "bundle": collected.dir,
+                "head": run.seal.hash,
                 "exit_code": collected.exit_code(),
                 "run": run,
             }));
         }
-        say!();
-        say!("bundle       {}", collected.dir.display());
-        say!(
+        outln!();
+        outln!("bundle       {}", collected.dir.display());
+        outln!(
             "outcome      {}",
             match run.outcome {
                 Outcome::Complete => "complete",
@@ -217,14 +219,14 @@ impl Printer {
             }
         );
         if let Some(failure) = &collected.failure {
-            say!("error        {failure}");
+            outln!("error        {failure}");
         }
-        say!(
-            "ledger head  {}  ({} exchanges)",
-            run.ledger_head,
+        outln!(
+            "head         {}  (seals every file; {} exchanges in the ledger)",
+            run.seal.hash,
             run.ledger_entries
         );
-        say!(
+        outln!(
             "             keep this hash apart from the bundle; check with `watchdog-host verify DIR --head HASH`"
         );
         if !run.routes.is_empty() {
@@ -233,34 +235,34 @@ impl Printer {
                 .iter()
                 .map(|(a, b)| format!("{a} → {b}"))
                 .collect();
-            say!(
+            outln!(
                 "routed       {} (evidence did NOT come from the public origin)",
                 routes.join(", ")
             );
         }
         match &run.tape {
             Tape::Live => {}
-            Tape::Record(dir) => say!("recorded     responses kept in {}", dir.display()),
-            Tape::Replay(dir) => say!(
+            Tape::Record(dir) => outln!("recorded     responses kept in {}", dir.display()),
+            Tape::Replay(dir) => outln!(
                 "replayed     from {} (evidence did NOT come from the network)",
                 dir.display()
             ),
         }
-        say!(
+        outln!(
             "traffic      {} requests, {} denied, {} failed, {:.1} MiB",
             run.traffic.requests,
             run.traffic.denied,
             run.traffic.failed,
             run.traffic.response_bytes as f64 / (1 << 20) as f64
         );
-        say!();
-        say!("{:<28} {:>9}", "EVIDENCE KIND", "RECORDS");
+        outln!();
+        outln!("{:<28} {:>9}", "EVIDENCE KIND", "RECORDS");
         for (kind, count) in &run.counts {
-            say!("{kind:<28} {count:>9}");
+            outln!("{kind:<28} {count:>9}");
         }
         if !run.findings.is_empty() {
-            say!();
-            say!(
+            outln!();
+            outln!(
                 "{:<8} {:<24} {:>10} {:>8}  TITLE",
                 "STATUS",
                 "FINDING",
@@ -273,7 +275,7 @@ impl Printer {
                     FindingStatus::Fail => "FAIL",
                     FindingStatus::Unknown => "unknown",
                 };
-                say!(
+                outln!(
                     "{status:<8} {:<24} {:>10} {:>8}  {}",
                     f.id,
                     f.population,
@@ -281,7 +283,7 @@ impl Printer {
                     f.title
                 );
                 if f.status != FindingStatus::Pass {
-                    say!("{:<8} {}", "", f.detail);
+                    outln!("{:<8} {}", "", f.detail);
                 }
                 if !f.failing.is_empty() {
                     let shown: Vec<&str> = f
@@ -296,14 +298,14 @@ impl Printer {
                     } else {
                         String::new()
                     };
-                    say!("{:<8} failing: {}{more}", "", shown.join(", "));
-                    say!("{:<8} remedy: {}", "", f.remedy);
+                    outln!("{:<8} failing: {}{more}", "", shown.join(", "));
+                    outln!("{:<8} remedy: {}", "", f.remedy);
                 }
             }
         }
         if !run.warnings.is_empty() {
-            say!();
-            say!("WARNINGS");
+            outln!();
+            outln!("WARNINGS");
             for w in &run.warnings {
                 let marker = if w.incomplete { "INCOMPLETE" } else { "note" };
                 let cause = w
@@ -311,7 +313,7 @@ impl Printer {
                     .as_ref()
                     .map(|c| format!(" ({})", describe(c)))
                     .unwrap_or_default();
-                say!("  [{marker}] {}: {}{cause}", w.resource, w.message);
+                outln!("  [{marker}] {}: {}{cause}", w.resource, w.message);
             }
         }
     }
@@ -320,15 +322,35 @@ impl Printer {
         if self.json {
             return self.emit_json(serde_json::to_value(report).unwrap_or_default());
         }
-        say!("verified     {}", dir.display());
-        say!(
-            "ledger head  {} ({} exchanges)",
-            report.ledger_head,
-            report.ledger_entries
+        if report.head_checked {
+            outln!("verified     {} (sealed by the head given)", dir.display());
+        } else {
+            outln!("consistent   {}", dir.display());
+            outln!(
+                "             without --head this proves only that the bundle is consistent with itself, not that it is what the host wrote"
+            );
+        }
+        let outcome = match report.outcome {
+            Outcome::Complete => "complete".to_owned(),
+            Outcome::Partial => format!(
+                "PARTIAL: {} resource(s) not fully read (see run.json's warnings)",
+                report.incomplete
+            ),
+            Outcome::Failed => format!(
+                "FAILED: {}",
+                report.error.as_deref().unwrap_or("see run.json's error")
+            ),
+        };
+        outln!("outcome      {outcome}");
+        outln!("head         {}", report.seal);
+        outln!(
+            "ledger       {} exchanges, head {}",
+            report.ledger_entries,
+            report.ledger_head
         );
-        say!("records      {}", report.evidence_records);
+        outln!("records      {}", report.evidence_records);
         for (kind, count) in &report.counts {
-            say!("  {kind:<26} {count:>9}");
+            outln!("  {kind:<26} {count:>9}");
         }
     }
 }

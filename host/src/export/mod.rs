@@ -39,7 +39,8 @@ pub enum ExportError {
     },
 }
 
-/// Verifies the bundle at `dir` (against `head` when given) and reads it.
+/// Verifies the bundle at `dir` (against `head`, the seal `collect`
+/// printed, when given) and reads it.
 pub fn load(dir: &Path, head: Option<&str>) -> Result<Verified, ExportError> {
     let report = bundle::verify(dir, head)?;
     let run_path = dir.join(bundle::RUN_FILE);
