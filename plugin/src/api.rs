@@ -25,6 +25,19 @@ pub const KIND_POLICY: &str = "atlassian.policy";
 pub const KIND_EVENT: &str = "atlassian.event";
 pub const KIND_WORKSPACE: &str = "atlassian.workspace";
 pub const KIND_API_TOKEN: &str = "atlassian.api-token";
+pub const KIND_API_KEY: &str = "atlassian.api-key";
+pub const KIND_AUTH_POLICY: &str = "atlassian.auth-policy";
+
+/// What a user search expands (notes §2.4).
+const USER_EXPANSIONS: [&str; 4] = [
+    "productAccess",
+    "groups",
+    "platformRoles",
+    "counts.resources",
+];
+
+/// The platform role of organization admins.
+const ORG_ADMIN_ROLE: &str = crate::checks::ORG_ADMIN_ROLE;
 
 /// Every request this integration can make, as manifest route patterns
 /// (`*` is one segment). The manifest declares exactly these; a test checks
@@ -46,6 +59,11 @@ pub const ROUTES: &[(Method, &str)] = &[
         "/admin/v2/orgs/*/directories/*/groups/*/role-assignments",
     ),
     (Method::Get, "/admin/api-access/v1/orgs/*/api-tokens"),
+    (Method::Get, "/admin/api-access/v1/orgs/*/api-keys"),
+    (
+        Method::Post,
+        "/admin/control/v1/orgs/*/users/auth-policies/bulk-fetch",
+    ),
     (Method::Post, "/admin/v2/orgs/*/directories/*/users/search"),
     (Method::Post, "/admin/v2/orgs/*/directories/*/groups/search"),
     (Method::Post, "/admin/v2/orgs/*/workspaces"),
@@ -102,8 +120,15 @@ pub enum Endpoint {
     /// POST search with product access, groups and platform roles expanded.
     UsersSearch(Segment),
     /// GET list: the fallback when the search is refused; no product access
-    /// and no groups.
+    /// and no groups. Deprecated (works until June 30, 2027).
     UsersList(Segment),
+    /// The org-wide search for org admins (directory `-`, role filter):
+    /// finds admins in every directory and those in none (notes §0 "Org
+    /// admins and directories").
+    OrgAdminsSearch,
+    /// The authentication policies of a batch of managed accounts (Admin
+    /// Control API bulk fetch): which are under SSO or enforced 2SV.
+    AuthPolicies(Vec<String>),
     GroupsSearch(Segment),
     /// Deprecated GET list (works until June 30, 2027).
     GroupsList(Segment),
@@ -122,14 +147,18 @@ pub enum Endpoint {
     EventsStream,
     Workspaces,
     ApiTokens,
+    /// Org admin API keys (API Access API).
+    ApiKeys,
 }
 
 impl Endpoint {
     pub fn method(&self) -> Method {
         match self {
-            Endpoint::UsersSearch(_) | Endpoint::GroupsSearch(_) | Endpoint::Workspaces => {
-                Method::Post
-            }
+            Endpoint::UsersSearch(_)
+            | Endpoint::OrgAdminsSearch
+            | Endpoint::AuthPolicies(_)
+            | Endpoint::GroupsSearch(_)
+            | Endpoint::Workspaces => Method::Post,
             _ => Method::Get,
         }
     }
@@ -143,6 +172,10 @@ impl Endpoint {
             Endpoint::Directories => format!("{v2}/directories"),
             Endpoint::UsersSearch(d) => format!("{v2}/directories/{}/users/search", d.encoded),
             Endpoint::UsersList(d) => format!("{v2}/directories/{}/users", d.encoded),
+            Endpoint::OrgAdminsSearch => format!("{v2}/directories/-/users/search"),
+            Endpoint::AuthPolicies(_) => {
+                format!("/admin/control/v1/orgs/{org}/users/auth-policies/bulk-fetch")
+            }
             Endpoint::GroupsSearch(d) => format!("{v2}/directories/{}/groups/search", d.encoded),
             Endpoint::GroupsList(d) => format!("{v2}/directories/{}/groups", d.encoded),
             Endpoint::UserRoles { directory, account } => format!(
@@ -158,6 +191,7 @@ impl Endpoint {
             Endpoint::EventsStream => format!("/admin/v1/orgs/{org}/events-stream"),
             Endpoint::Workspaces => format!("{v2}/workspaces"),
             Endpoint::ApiTokens => format!("/admin/api-access/v1/orgs/{org}/api-tokens"),
+            Endpoint::ApiKeys => format!("/admin/api-access/v1/orgs/{org}/api-keys"),
         };
         format!("{API_ORIGIN}{path}")
     }
@@ -176,7 +210,10 @@ impl Endpoint {
             | Endpoint::Domains
             | Endpoint::Policies
             | Endpoint::ApiTokens
+            | Endpoint::ApiKeys
             | Endpoint::UsersSearch(_)
+            | Endpoint::OrgAdminsSearch
+            | Endpoint::AuthPolicies(_)
             | Endpoint::GroupsSearch(_)
             | Endpoint::Workspaces => Vec::new(),
         }
@@ -185,12 +222,20 @@ impl Endpoint {
     /// The JSON body of the first page of a POST search. `platformRoles` is
     /// expanded too: the GET shape carries it unasked, but the search lists
     /// it among its expansions, so asking costs nothing and covers both.
+    /// `counts.resources` tells product access when an account that never
+    /// used a product has no `productAccess` entry.
     pub fn body(&self) -> Option<Value> {
         match self {
             Endpoint::UsersSearch(_) => Some(json!({
                 "limit": PAGE_LIMIT,
-                "expand": ["productAccess", "groups", "platformRoles"],
+                "expand": USER_EXPANSIONS,
             })),
+            Endpoint::OrgAdminsSearch => Some(json!({
+                "limit": PAGE_LIMIT,
+                "roleIds": [ORG_ADMIN_ROLE],
+                "expand": USER_EXPANSIONS,
+            })),
+            Endpoint::AuthPolicies(accounts) => Some(json!({ "userIds": accounts })),
             Endpoint::GroupsSearch(_) | Endpoint::Workspaces => {
                 Some(json!({ "limit": PAGE_LIMIT }))
             }
@@ -204,6 +249,9 @@ impl Endpoint {
             Endpoint::Directories | Endpoint::UsersList(_) | Endpoint::UserRoles { .. } => {
                 Permission::Scope("read:directories:admin")
             }
+            // Scope unconfirmed (notes §2.8); the Admin Control API's read scope.
+            Endpoint::AuthPolicies(_) => Permission::Scope("read:policies:admin"),
+            Endpoint::ApiKeys => Permission::Scope("read:tokens:admin"),
             Endpoint::GroupsList(_) | Endpoint::GroupRoles { .. } => {
                 Permission::Scope("read:groups:admin")
             }
@@ -211,9 +259,22 @@ impl Endpoint {
             Endpoint::EventsStream => Permission::Scope("read:events:admin"),
             Endpoint::Workspaces => Permission::Scope("read:workspaces:admin"),
             Endpoint::ApiTokens => Permission::Scope("read:tokens:admin"),
-            Endpoint::UsersSearch(_) | Endpoint::GroupsSearch(_) | Endpoint::Policies => {
-                Permission::UnscopedKey
+            Endpoint::UsersSearch(_)
+            | Endpoint::OrgAdminsSearch
+            | Endpoint::GroupsSearch(_)
+            | Endpoint::Policies => Permission::UnscopedKey,
+        }
+    }
+
+    /// The plan an endpoint's control needs, where one does: a 403 may
+    /// then be the plan's, not the key's (notes §0 "Audit log plan").
+    pub fn plan(&self) -> Option<&'static str> {
+        match self {
+            Endpoint::EventsStream => Some("Atlassian Guard Standard or above"),
+            Endpoint::Policies => {
+                Some("an Enterprise plan or Atlassian Guard Premium for IP allowlists")
             }
+            _ => None,
         }
     }
 
@@ -224,6 +285,10 @@ impl Endpoint {
             Endpoint::Directories => "directories".into(),
             Endpoint::UsersSearch(d) | Endpoint::UsersList(d) => {
                 format!("users of directory {}", d.raw)
+            }
+            Endpoint::OrgAdminsSearch => "org admins (all directories)".into(),
+            Endpoint::AuthPolicies(accounts) => {
+                format!("authentication policies of {} accounts", accounts.len())
             }
             Endpoint::GroupsSearch(d) | Endpoint::GroupsList(d) => {
                 format!("groups of directory {}", d.raw)
@@ -239,6 +304,7 @@ impl Endpoint {
             Endpoint::EventsStream => "audit log".into(),
             Endpoint::Workspaces => "workspaces".into(),
             Endpoint::ApiTokens => "user API tokens".into(),
+            Endpoint::ApiKeys => "org admin API keys".into(),
         }
     }
 
@@ -247,7 +313,11 @@ impl Endpoint {
         match self {
             Endpoint::Org => KIND_ORG,
             Endpoint::Directories => KIND_DIRECTORY,
-            Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => KIND_USER,
+            Endpoint::UsersSearch(_) | Endpoint::UsersList(_) | Endpoint::OrgAdminsSearch => {
+                KIND_USER
+            }
+            Endpoint::AuthPolicies(_) => KIND_AUTH_POLICY,
+            Endpoint::ApiKeys => KIND_API_KEY,
             Endpoint::GroupsSearch(_) | Endpoint::GroupsList(_) => KIND_GROUP,
             Endpoint::UserRoles { .. } | Endpoint::GroupRoles { .. } => KIND_ROLE_ASSIGNMENT,
             Endpoint::Domains => KIND_DOMAIN,

@@ -49,7 +49,7 @@ use crate::pagination::{NOT_UTF8, Pager, Position, guess_next};
 use crate::retry::RetryPolicy;
 use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
-use crate::upstream::{malformed, remedy};
+use crate::upstream::{malformed, refused_by_plan, remedy};
 use audit::{Audit, OVERLAP_MS};
 use records::{Checked, Read, Received, Records};
 
@@ -111,9 +111,12 @@ enum Flow {
 /// Which findings an endpoint's records feed.
 fn area(endpoint: &Endpoint) -> Option<Area> {
     match endpoint {
-        Endpoint::Directories | Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => {
-            Some(Area::Users)
-        }
+        Endpoint::Directories
+        | Endpoint::UsersSearch(_)
+        | Endpoint::UsersList(_)
+        | Endpoint::OrgAdminsSearch => Some(Area::Users),
+        Endpoint::AuthPolicies(_) => Some(Area::AuthPolicies),
+        Endpoint::ApiKeys => Some(Area::ApiKeys),
         Endpoint::UserRoles { .. } => Some(Area::AdminRoles),
         Endpoint::Domains => Some(Area::Domains),
         Endpoint::Policies => Some(Area::Policies),
@@ -146,6 +149,7 @@ fn opens_role_chains(endpoint: &Endpoint) -> bool {
         endpoint,
         Endpoint::UsersSearch(_)
             | Endpoint::UsersList(_)
+            | Endpoint::OrgAdminsSearch
             | Endpoint::GroupsSearch(_)
             | Endpoint::GroupsList(_)
     )
@@ -190,6 +194,8 @@ pub fn collect(
         Endpoint::Policies,
         Endpoint::Workspaces,
         Endpoint::ApiTokens,
+        Endpoint::ApiKeys,
+        Endpoint::OrgAdminsSearch,
     ] {
         run.start(endpoint, Vec::new(), None);
     }
@@ -477,8 +483,23 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         }
     }
 
-    /// Reports a list that could not be read to its end.
+    /// Reports a list that could not be read to its end. One the
+    /// organization's plan does not offer is no gap: its findings do not
+    /// apply.
     fn incomplete(&mut self, endpoint: &Endpoint, records: u64, error: Error) {
+        if records == 0
+            && refused_by_plan(&error)
+            && let Some(area) = area(endpoint)
+        {
+            self.records.tally.not_offered(area);
+            let message = format!(
+                "not offered by the organization's plan: {error}. {}",
+                remedy(&error)
+            );
+            self.records
+                .warn(&endpoint.resource(), message, Some(error), false);
+            return;
+        }
         if let Some(area) = area(endpoint) {
             self.records.tally.incomplete(area);
         }

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use super::audit::Audit;
 use super::{ChainId, Flow, area};
-use crate::api::{Endpoint, Segment};
+use crate::api::{Endpoint, KIND_USER, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::contract::{Error, Evidence, KindCount, Level, Source, Summary, Warning};
@@ -31,7 +31,10 @@ pub(crate) fn record_id(endpoint: &Endpoint, record: &str) -> Option<String> {
     };
     match endpoint {
         Endpoint::Directories => field("directoryId"),
-        Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => field("accountId"),
+        Endpoint::UsersSearch(_)
+        | Endpoint::UsersList(_)
+        | Endpoint::OrgAdminsSearch
+        | Endpoint::AuthPolicies(_) => field("accountId"),
         Endpoint::UserRoles {
             account: principal, ..
         }
@@ -138,6 +141,9 @@ pub(super) struct Records<'a, S: Sink> {
     /// Chains that processed records opened; the run starts them after the
     /// round.
     pub(super) opened: Vec<Endpoint>,
+    /// Active managed accounts of the page being processed whose
+    /// authentication policies are still to be asked for.
+    auth_batch: Vec<String>,
     /// Guesses checked by processing, for the run to confirm or correct
     /// after the round.
     pub(super) checked: Vec<Checked>,
@@ -157,6 +163,7 @@ impl<'a, S: Sink> Records<'a, S> {
             received: Vec::new(),
             unsent: Vec::new(),
             opened: Vec::new(),
+            auth_batch: Vec::new(),
             checked: Vec::new(),
         }
     }
@@ -254,11 +261,19 @@ impl<'a, S: Sink> Records<'a, S> {
             } else {
                 self.emitted.insert(fingerprint(&[kind, &id]))
             };
-            if !first_sighting {
-                continue;
+            if first_sighting {
+                self.observe(&endpoint, &id, record);
+                emitted.push((id, range));
+            } else if kind == KIND_USER {
+                // The same account in another directory: one subject, with
+                // this directory's data too (never emitted twice).
+                self.tally
+                    .user(&id, record, !matches!(endpoint, Endpoint::UsersList(_)));
             }
-            self.observe(&endpoint, &id, record);
-            emitted.push((id, range));
+        }
+        if !self.auth_batch.is_empty() {
+            let batch = std::mem::take(&mut self.auth_batch);
+            self.opened.push(Endpoint::AuthPolicies(batch));
         }
         if without_id > 0 {
             if let Some(area) = area(&endpoint) {
@@ -308,25 +323,12 @@ impl<'a, S: Sink> Records<'a, S> {
                     );
                 }
             },
+            Endpoint::OrgAdminsSearch => {
+                self.user(&Segment::all_directories(), endpoint, id, record, true)
+            }
             Endpoint::UsersSearch(directory) | Endpoint::UsersList(directory) => {
                 let expanded = matches!(endpoint, Endpoint::UsersSearch(_));
-                if self.tally.user(id, record, expanded) {
-                    match Segment::new(id) {
-                        Ok(account) => self.opened.push(Endpoint::UserRoles {
-                            directory: directory.clone(),
-                            account,
-                        }),
-                        Err(why) => {
-                            self.tally.incomplete(Area::AdminRoles);
-                            self.warn(
-                                &endpoint.resource(),
-                                format!("the role assignments of an admin cannot be read: {why}"),
-                                None,
-                                true,
-                            );
-                        }
-                    }
-                }
+                self.user(directory, endpoint, id, record, expanded)
             }
             Endpoint::GroupsSearch(directory) | Endpoint::GroupsList(directory) => {
                 match Segment::new(id) {
@@ -347,7 +349,45 @@ impl<'a, S: Sink> Records<'a, S> {
             Endpoint::Domains => self.tally.domain(id, record),
             Endpoint::Policies => self.tally.policy(record),
             Endpoint::ApiTokens => self.tally.api_token(id, record),
+            Endpoint::ApiKeys => self.tally.api_key(),
+            Endpoint::AuthPolicies(_) => self.tally.auth_policy(id, record),
             Endpoint::Org | Endpoint::EventsStream | Endpoint::Workspaces => {}
+        }
+    }
+
+    /// A user as one directory (`-`: the org-wide admin search) lists it:
+    /// to the findings, to the page's authentication-policy batch when it
+    /// is an active managed account seen first, and its role assignments
+    /// read when it holds an admin role.
+    fn user(
+        &mut self,
+        directory: &Segment,
+        endpoint: &Endpoint,
+        id: &str,
+        record: &str,
+        expanded: bool,
+    ) {
+        let seen = self.tally.user(id, record, expanded);
+        if seen.needs_auth_policy {
+            self.auth_batch.push(id.to_owned());
+        }
+        if !seen.admin {
+            return;
+        }
+        match Segment::new(id) {
+            Ok(account) => self.opened.push(Endpoint::UserRoles {
+                directory: directory.clone(),
+                account,
+            }),
+            Err(why) => {
+                self.tally.incomplete(Area::AdminRoles);
+                self.warn(
+                    &endpoint.resource(),
+                    format!("the role assignments of an admin cannot be read: {why}"),
+                    None,
+                    true,
+                );
+            }
         }
     }
 
