@@ -1,0 +1,174 @@
+//! Findings on an organization shaped like a real one (issue 14): accounts
+//! under single sign-on, an org admin in no directory, an account in two
+//! directories, never-used product access, token dates in the forms the
+//! API writes. Fixtures follow the documented examples (notes §0, §6).
+
+mod support;
+
+use atlassian_cloud_admin::{FindingStatus, Method, Summary, is_not_applicable};
+use support::*;
+
+const SAM: &str = "6a00-sso-sam";
+const NORA: &str = "6a01-nora";
+const NICK: &str = "6a02-nick";
+const RITA: &str = "6b00-rita";
+
+/// The standard org, with a second directory of SSO, never-used and
+/// cross-directory accounts, and an org admin the org-wide search finds in
+/// no directory.
+fn org_with_sso() -> Summary {
+    let mut fake = standard_org();
+    fake.post(
+        &v2(&format!("/directories/{D2}/users/search")),
+        ok("users-d2-sso"),
+    );
+    fake.on(
+        Method::Post,
+        &v2("/directories/-/users/search"),
+        When::BodyHas("roleIds"),
+        vec![ok("users-org-admins-rita")],
+    );
+    fake.get(
+        &v2(&format!("/directories/-/users/{RITA}/role-assignments")),
+        ok("roles-rita"),
+    );
+    fake.post(&auth_policies_path(), ok("auth-policies-sso"));
+    let (summary, _) = collect(&mut fake, None);
+    summary.unwrap()
+}
+
+fn row(summary: &Summary, id: &str) -> (FindingStatus, u64, Vec<String>) {
+    let f = finding(summary, id);
+    (f.status, f.population, f.failing.clone())
+}
+
+fn ids(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[test]
+fn sso_covered_accounts_neither_fail_nor_pass_two_step_verification() {
+    let summary = org_with_sso();
+    // Nine active managed accounts; Sam is under SSO and set apart.
+    assert_eq!(
+        row(&summary, "mfa-active-managed"),
+        (FindingStatus::Fail, 8, ids(&[CAROL, NORA, RITA]))
+    );
+    let detail = &finding(&summary, "mfa-active-managed").detail;
+    assert!(detail.contains("1 active managed account(s) are under an authentication policy that enforces single sign-on"), "{detail}");
+    assert!(
+        detail.contains("delegated to the identity provider"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn unmanaged_accounts_are_said_to_be_outside_the_two_step_check() {
+    let summary = collect(&mut standard_org(), None).0.unwrap();
+    let detail = &finding(&summary, "mfa-active-managed").detail;
+    assert!(
+        detail.contains("1 active unmanaged account(s) are outside this check"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn accounts_under_neither_sso_nor_enforced_two_step_verification_fail() {
+    let summary = org_with_sso();
+    assert_eq!(
+        row(&summary, "sso-or-2sv-enforced"),
+        (FindingStatus::Fail, 9, ids(&[CAROL, NORA, RITA]))
+    );
+}
+
+#[test]
+fn without_authentication_policies_sso_is_unknown_not_a_failure() {
+    let mut fake = standard_org();
+    fake.post(
+        &v2(&format!("/directories/{D2}/users/search")),
+        ok("users-d2-sso"),
+    );
+    fake.post(
+        &auth_policies_path(),
+        json(403, &fixture("error-403-spring")),
+    );
+    let summary = collect(&mut fake, None).0.unwrap();
+    let f = finding(&summary, "mfa-active-managed");
+    assert_eq!(
+        (f.status, f.failing.len()),
+        (FindingStatus::Unknown, 0),
+        "{f:?}"
+    );
+    assert_eq!(
+        status(&summary, "sso-or-2sv-enforced"),
+        FindingStatus::Unknown
+    );
+}
+
+#[test]
+fn org_admins_are_found_org_wide_and_merged_across_directories() {
+    let summary = org_with_sso();
+    // Jane (two directories, once), Erin, and Rita who is in no directory.
+    assert_eq!(
+        row(&summary, "mfa-org-admins"),
+        (FindingStatus::Fail, 3, ids(&[RITA]))
+    );
+    assert_eq!(
+        row(&summary, "org-admin-count"),
+        (FindingStatus::Pass, 3, vec![])
+    );
+}
+
+#[test]
+fn never_used_access_counts_from_the_join_date_and_any_directory_s_use_counts() {
+    let summary = org_with_sso();
+    // Nick has access but no productAccess entry and joined long ago; Carol
+    // is stale in one directory and recent in the other; Nell joined
+    // recently; Ned has no access.
+    assert_eq!(
+        row(&summary, "inactive-with-access"),
+        (FindingStatus::Fail, 7, ids(&[NICK]))
+    );
+    assert!(
+        !finding(&summary, "inactive-with-access")
+            .failing
+            .contains(&SAM.to_owned())
+    );
+}
+
+#[test]
+fn token_dates_are_read_in_every_iso_form_and_unreadable_ones_are_unknown() {
+    let mut fake = standard_org();
+    fake.get(&tokens_path(), ok("tokens-forms"));
+    let summary = collect(&mut fake, None).0.unwrap();
+    assert_eq!(
+        row(&summary, "api-tokens-stale"),
+        (FindingStatus::Fail, 3, ids(&["tok-minute"]))
+    );
+    let stale = finding(&summary, "api-tokens-stale");
+    assert!(
+        stale.detail.contains("2 token(s) could not be judged"),
+        "{}",
+        stale.detail
+    );
+    assert!(
+        stale.detail.contains("managed accounts"),
+        "{}",
+        stale.detail
+    );
+    assert_eq!(
+        row(&summary, "api-tokens-no-expiry"),
+        (FindingStatus::Unknown, 3, vec![])
+    );
+}
+
+#[test]
+fn findings_over_nothing_are_not_applicable() {
+    let mut fake = standard_org();
+    fake.get(&tokens_path(), json(200, &fixture("empty-v2")));
+    let summary = collect(&mut fake, None).0.unwrap();
+    for id in ["api-tokens-stale", "api-tokens-no-expiry"] {
+        assert!(is_not_applicable(finding(&summary, id)), "{id}");
+    }
+    assert!(!is_not_applicable(finding(&summary, "unverified-domains")));
+}
