@@ -36,10 +36,14 @@ pub enum Endpoint {
     Workspaces,
     /// `GET /admin/api-access/v1/orgs/{orgId}/api-tokens`
     ApiTokens,
+    /// `GET /admin/api-access/v1/orgs/{orgId}/api-keys` (org admin API keys)
+    ApiKeys,
+    /// `POST /admin/control/v1/orgs/{orgId}/users/auth-policies/bulk-fetch`
+    AuthPolicies,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 15] = [
+    pub const ALL: [Endpoint; 17] = [
         Endpoint::Org,
         Endpoint::Directories,
         Endpoint::Users,
@@ -55,12 +59,17 @@ impl Endpoint {
         Endpoint::Events,
         Endpoint::Workspaces,
         Endpoint::ApiTokens,
+        Endpoint::ApiKeys,
+        Endpoint::AuthPolicies,
     ];
 
     /// The (read-only) method the endpoint answers to.
     pub fn method(self) -> Method {
         match self {
-            Endpoint::UsersSearch | Endpoint::GroupsSearch | Endpoint::Workspaces => Method::POST,
+            Endpoint::UsersSearch
+            | Endpoint::GroupsSearch
+            | Endpoint::Workspaces
+            | Endpoint::AuthPolicies => Method::POST,
             _ => Method::GET,
         }
     }
@@ -81,10 +90,10 @@ impl Endpoint {
             }
             Endpoint::ManagedAccounts => "read:accounts:admin",
             Endpoint::Domains => "read:domains:admin",
-            Endpoint::Policies => "read:policies:admin",
+            Endpoint::Policies | Endpoint::AuthPolicies => "read:policies:admin",
             Endpoint::EventsStream | Endpoint::Events => "read:events:admin",
             Endpoint::Workspaces => "read:workspaces:admin",
-            Endpoint::ApiTokens => "read:tokens:admin",
+            Endpoint::ApiTokens | Endpoint::ApiKeys => "read:tokens:admin",
         }
     }
 }
@@ -179,6 +188,19 @@ pub(crate) fn route(path: &str) -> Option<Route<'_>> {
         ["admin", "api-access", "v1", "orgs", org, "api-tokens"] => {
             (Endpoint::ApiTokens, org, None, None)
         }
+        ["admin", "api-access", "v1", "orgs", org, "api-keys"] => {
+            (Endpoint::ApiKeys, org, None, None)
+        }
+        [
+            "admin",
+            "control",
+            "v1",
+            "orgs",
+            org,
+            "users",
+            "auth-policies",
+            "bulk-fetch",
+        ] => (Endpoint::AuthPolicies, org, None, None),
         _ => return None,
     };
     Some(Route {

@@ -89,6 +89,8 @@ pub(crate) fn respond(
         Endpoint::Policies => org::policies(&ctx),
         Endpoint::Workspaces => org::workspaces(&ctx),
         Endpoint::ApiTokens => org::api_tokens(&ctx),
+        Endpoint::ApiKeys => org::api_keys(&ctx),
+        Endpoint::AuthPolicies => org::auth_policies(&ctx),
         Endpoint::EventsStream => events::events(&ctx, events::Feed::Stream),
         Endpoint::Events => events::events(&ctx, events::Feed::Search),
     };

@@ -120,6 +120,10 @@ impl Population {
         &self.org.api_tokens
     }
 
+    pub fn api_keys(&self) -> &[ApiKey] {
+        &self.org.api_keys
+    }
+
     /// The roles a user holds, one entry per resource, as `…/users/{accountId}/role-assignments`
     /// lists them: org admins hold `atlassian/org-admin` on the organization and site admins
     /// `atlassian/site-admin` on the site (both directly, with no directory); every product a

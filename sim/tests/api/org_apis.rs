@@ -70,7 +70,7 @@ async fn v1_users_lists_managed_accounts_through_full_url_links() {
 }
 
 #[tokio::test]
-async fn domains_are_two_verified_and_one_unverified() {
+async fn domains_carry_every_documented_claim_status() {
     let sim = start_default().await;
     let client = Client::new(&sim);
     let (domains, _) = walk_v1(&client, &client.v1("/domains")).await;
@@ -88,12 +88,16 @@ async fn domains_are_two_verified_and_one_unverified() {
         [
             ("example.com", "verified"),
             ("example.org", "verified"),
-            ("example.net", "unverified")
+            ("example.net", "unverified"),
+            ("old.example.com", "superseded"),
+            ("lab.example.org", "missing_token"),
         ]
     );
     let unverified = sim.population().unverified_domains();
-    assert_eq!(unverified.len(), 1);
-    assert_eq!(unverified[0].status, DomainStatus::Unverified);
+    assert_eq!(
+        unverified.iter().map(|d| d.status).collect::<Vec<_>>(),
+        [DomainStatus::Unverified, DomainStatus::MissingToken]
+    );
     sim.shutdown().await;
 }
 
@@ -113,10 +117,23 @@ async fn policies_filter_by_type_and_ip_allowlist_matches_the_truth() {
         assert_eq!(all["meta"]["page_size"], 20);
         let ip = client.ok(&client.v1("/policies?type=ip-allowlist")).await;
         let ip = ip["data"].as_array().unwrap();
-        assert_eq!(ip.len(), 1);
+        assert_eq!(ip.len(), 2);
+        let applied = |p: &serde_json::Value| {
+            p["attributes"]["status"] == "enabled"
+                && p["attributes"]["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["applicationStatus"] == "applied")
+        };
         assert_eq!(
-            ip[0]["attributes"]["status"] == "enabled",
-            sim.population().ip_allowlist_enabled()
+            ip.iter().any(applied),
+            sim.population().ip_allowlist_applied()
+        );
+        assert!(
+            ip.iter()
+                .any(|p| p["attributes"]["status"] == "enabled" && !applied(p)),
+            "an enabled allowlist applied to no product"
         );
         sim.shutdown().await;
     }
