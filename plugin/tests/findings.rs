@@ -172,3 +172,45 @@ fn findings_over_nothing_are_not_applicable() {
     }
     assert!(!is_not_applicable(finding(&summary, "unverified-domains")));
 }
+
+#[test]
+fn a_tripped_limiter_is_waited_out_until_its_minute_precision_reset() {
+    let mut fake = standard_org();
+    // Eight refusals in a row, more than the quick retries allow, each
+    // announcing the next minute as the reset (the gateway's form, no
+    // Retry-After); then the page.
+    let mut answers: Vec<_> = (1..=8)
+        .map(|minute| {
+            with_header(
+                json(
+                    429,
+                    r#"{"errors":[{"status":"429","title":"Too Many Requests"}]}"#,
+                ),
+                "x-ratelimit-reset",
+                &format!("2025-07-01T00:{minute:02}Z"),
+            )
+        })
+        .collect();
+    answers.push(ok("domains-page1"));
+    fake.on(Method::Get, &v1("/domains"), When::FirstPage, answers);
+    let (summary, sink) = collect(&mut fake, None);
+    let summary = summary.unwrap();
+    assert!(
+        summary.warnings.iter().all(|w| !w.incomplete),
+        "{:#?}",
+        summary.warnings
+    );
+    assert_eq!(count(&summary, "atlassian.domain"), 2);
+    let waits = sink
+        .logs
+        .iter()
+        .filter(|(_, line)| line.contains("waiting") && line.contains("reset at"))
+        .count();
+    assert_eq!(waits, 8);
+    // The clock reached the last announced reset, and no earlier request was
+    // sent to the limiter than its reset.
+    let sends = fake.sent_to(&v1("/domains"));
+    for (k, (at, _)) in sends.iter().enumerate().skip(1).take(8) {
+        assert!(*at >= NOW_MS + k as i64 * 60_000, "send {k} at {at}");
+    }
+}

@@ -202,7 +202,11 @@ pub(super) fn api_tokens(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
 pub(super) fn api_keys(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
     let keys = ctx.pop.api_keys();
     let listed = ctx.fixed_page(keys.len(), TOKENS_PAGE)?;
-    let data: Vec<Value> = listed.items.iter().map(|&i| views::api_key(&keys[i])).collect();
+    let data: Vec<Value> = listed
+        .items
+        .iter()
+        .map(|&i| views::api_key(&keys[i]))
+        .collect();
     Ok(json(&json!({
         "data": data,
         "links": {"self": listed.this, "next": listed.next, "prev": null},

@@ -385,9 +385,7 @@ fn assign_auth_policies(users: &mut [User], org_admins: &[usize]) {
     for (i, user) in users.iter_mut().enumerate() {
         user.auth_policy = match (user.claim_status, user.management_source) {
             (ClaimStatus::Unmanaged, _) => AuthPolicy::Default,
-            (ClaimStatus::Managed, Some(ManagementSource::Synced)) if i % 3 != 0 => {
-                AuthPolicy::Sso
-            }
+            (ClaimStatus::Managed, Some(ManagementSource::Synced)) if i % 3 != 0 => AuthPolicy::Sso,
             (ClaimStatus::Managed, _) if i % 2 == 0 => AuthPolicy::TwoStep,
             (ClaimStatus::Managed, _) => AuthPolicy::Default,
         };

@@ -113,7 +113,12 @@ impl Population {
     pub fn unverified_domains(&self) -> Vec<&Domain> {
         self.domains()
             .iter()
-            .filter(|d| matches!(d.status, DomainStatus::Unverified | DomainStatus::MissingToken))
+            .filter(|d| {
+                matches!(
+                    d.status,
+                    DomainStatus::Unverified | DomainStatus::MissingToken
+                )
+            })
             .collect()
     }
 
