@@ -26,6 +26,10 @@ pub struct SimConfig {
     pub faults: Vec<Fault>,
     /// Port on 127.0.0.1; 0 picks an ephemeral one.
     pub port: u16,
+    /// Requests a wall-clock minute every endpoint allows, as the gateway's limiter: beyond
+    /// it, `429` with `X-RateLimit-Reset` at minute precision and no `Retry-After` until the
+    /// minute ends. `None`: limits are advertised, not enforced (except on `/events`).
+    pub rate_limit: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -42,6 +46,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             faults: Vec::new(),
             port: 0,
+            rate_limit: None,
         }
     }
 }

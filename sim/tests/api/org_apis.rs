@@ -165,6 +165,86 @@ async fn workspaces_are_listed_by_post_with_rfc2606_hosts() {
 }
 
 #[tokio::test]
+async fn a_workspaces_cursor_comes_alone_in_the_body() {
+    let sim = start_default().await;
+    let client = Client::new(&sim);
+    let first = client
+        .post(&client.v2("/workspaces"), &json!({"limit": 1}))
+        .await
+        .json();
+    let next = first["links"]["next"].as_str().unwrap();
+    let mixed = client
+        .post(
+            &client.v2("/workspaces"),
+            &json!({"cursor": next, "limit": 1}),
+        )
+        .await;
+    assert_eq!(mixed.status, 400);
+    assert!(String::from_utf8_lossy(&mixed.body).contains("no other properties"));
+    let alone = client
+        .post(&client.v2("/workspaces"), &json!({"cursor": next}))
+        .await;
+    assert_eq!(alone.status, 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn auth_policies_are_bulk_fetched_for_managed_accounts() {
+    let sim = start_default().await;
+    let client = Client::new(&sim);
+    let pop = sim.population();
+    let sso = pop.sso_delegated()[0];
+    let neither = pop.neither_sso_nor_2sv()[0];
+    let unmanaged = pop
+        .users()
+        .iter()
+        .find(|u| u.claim_status == atlassian_sim::ClaimStatus::Unmanaged)
+        .unwrap();
+    let path = format!(
+        "/admin/control/v1/orgs/{}/users/auth-policies/bulk-fetch",
+        client.org
+    );
+    let ids = [&sso.account_id, &neither.account_id, &unmanaged.account_id];
+    let page = client.post(&path, &json!({"userIds": ids})).await.json();
+    let data = page["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "unmanaged accounts are left out");
+    assert_eq!(data[0]["accountId"], sso.account_id.as_str());
+    assert_eq!(data[0]["policy"]["ssoEnforced"], true);
+    assert_eq!(data[1]["policy"]["ssoEnforced"], false);
+    assert_eq!(data[1]["policy"]["twoStepVerification"], "optional");
+    let too_many: Vec<String> = (0..101).map(|i| format!("a{i}")).collect();
+    let refused = client.post(&path, &json!({"userIds": too_many})).await;
+    assert_eq!(refused.status, 400);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn org_admin_api_keys_are_listed() {
+    let sim = start_default().await;
+    let client = Client::new(&sim);
+    let page = client
+        .ok(&format!(
+            "/admin/api-access/v1/orgs/{}/api-keys",
+            client.org
+        ))
+        .await;
+    let ids: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = sim
+        .population()
+        .api_keys()
+        .iter()
+        .map(|k| k.id.as_str())
+        .collect();
+    assert_eq!(ids, expected);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn api_tokens_page_by_opaque_cursor_and_match_the_truth() {
     let sim = start_default().await;
     let client = Client::new(&sim);
