@@ -766,12 +766,12 @@ fn a_first_run_reads_the_whole_retained_audit_log() {
     let sends = fake.sent_to(&v1("/events-stream"));
     assert_eq!(sends.len(), 3);
     assert!(
-        sends[0].1.url.ends_with("/events-stream?limit=500"),
+        sends[0].1.url.ends_with("/events-stream?limit=200"),
         "{}",
         sends[0].1.url
     );
     assert!(
-        sends[1].1.url.ends_with("?cursor=Yy0y&limit=500"),
+        sends[1].1.url.ends_with("?cursor=Yy0y&limit=200"),
         "{}",
         sends[1].1.url
     );

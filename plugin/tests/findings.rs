@@ -214,3 +214,32 @@ fn a_tripped_limiter_is_waited_out_until_its_minute_precision_reset() {
         assert!(*at >= NOW_MS + k as i64 * 60_000, "send {k} at {at}");
     }
 }
+
+#[test]
+fn a_refused_audit_page_size_is_retried_smaller() {
+    let mut fake = standard_org();
+    let refused = json(
+        400,
+        r#"{"errors":[{"status":"400","code":"invalid_request","title":"Bad Request","detail":"limit must be at most 100"}]}"#,
+    );
+    fake.on(
+        Method::Get,
+        &v1("/events-stream"),
+        When::FirstPage,
+        vec![refused, ok("events-page1")],
+    );
+    let summary = collect(&mut fake, None).0.unwrap();
+    assert!(
+        summary.warnings.iter().all(|w| !w.incomplete),
+        "{:#?}",
+        summary.warnings
+    );
+    assert_eq!(count(&summary, "atlassian.event"), 3);
+    let firsts: Vec<String> = fake
+        .sent_to(&v1("/events-stream"))
+        .iter()
+        .map(|(_, r)| r.url.split_once('?').unwrap().1.to_owned())
+        .filter(|q| !q.contains("cursor="))
+        .collect();
+    assert_eq!(firsts, ["limit=200", "limit=100"]);
+}

@@ -30,6 +30,9 @@ pub struct SimConfig {
     /// it, `429` with `X-RateLimit-Reset` at minute precision and no `Retry-After` until the
     /// minute ends. `None`: limits are advertised, not enforced (except on `/events`).
     pub rate_limit: Option<u64>,
+    /// The largest audit-log page size (`limit`) served; a larger one is a 400. Atlassian
+    /// documents only the default of 200; 500 is a third-party client's figure (notes §0).
+    pub events_max_limit: usize,
 }
 
 impl Default for SimConfig {
@@ -47,6 +50,7 @@ impl Default for SimConfig {
             faults: Vec::new(),
             port: 0,
             rate_limit: None,
+            events_max_limit: 500,
         }
     }
 }

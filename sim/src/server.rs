@@ -49,6 +49,7 @@ struct Shared {
     faults: FaultEngine,
     general_window: Window,
     events_window: Window,
+    events_max_limit: usize,
     served: AtomicU64,
     by_endpoint: [AtomicU64; Endpoint::ALL.len()],
 }
@@ -89,6 +90,7 @@ impl SimHandle {
             faults,
             port,
             rate_limit,
+            events_max_limit,
         } = config;
         let population =
             tokio::task::spawn_blocking(move || Population::generate(seed, users, events))
@@ -105,6 +107,7 @@ impl SimHandle {
             general_window: rate_limit
                 .map_or_else(|| Window::new(GENERAL_LIMIT, false), Window::per_minute),
             events_window: Window::new(EVENTS_LIMIT, true),
+            events_max_limit,
             served: AtomicU64::new(0),
             by_endpoint: std::array::from_fn(|_| AtomicU64::new(0)),
         });
@@ -311,6 +314,7 @@ async fn answer(shared: &Shared, request: Request<Incoming>, path: &str, plan: &
         &call,
         paginator,
         plan.link_origin.as_ref(),
+        shared.events_max_limit,
     )
 }
 

@@ -39,7 +39,7 @@ mod records;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::api::{Endpoint, KIND_USER, Segment};
+use crate::api::{EVENTS_MIN_LIMIT, Endpoint, KIND_USER, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::config::Config;
@@ -409,9 +409,45 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 self.audit_gap(error);
                 return Ok(());
             }
+            if *endpoint == Endpoint::EventsStream
+                && matches!(error, Error::Upstream { status: 400, .. })
+                && self.smaller_pages(id, &error)
+            {
+                return Ok(());
+            }
         }
         self.fail(id, error);
         Ok(())
+    }
+
+    /// The audit log refused its first page with a 400: perhaps the page
+    /// size, whose maximum is undocumented (notes §0). The chain starts
+    /// again asking for half as many, down to [`EVENTS_MIN_LIMIT`]; whether
+    /// it did is returned.
+    fn smaller_pages(&mut self, id: ChainId, cause: &Error) -> bool {
+        let Some(chain) = self.chains.get_mut(&id) else {
+            return false;
+        };
+        let Some(size) = chain.pager.page_size().filter(|s| *s > EVENTS_MIN_LIMIT) else {
+            return false;
+        };
+        let smaller = (size / 2).max(EVENTS_MIN_LIMIT);
+        let mut pager = chain.pager.with_page_size(smaller);
+        let Ok(request) = pager.request(None) else {
+            return false;
+        };
+        chain.pager = pager;
+        let ticket = Ticket {
+            chain: id,
+            generation: chain.generation,
+        };
+        self.scheduler
+            .submit(ticket, Endpoint::EventsStream, request);
+        self.records.sink.log(
+            Level::Warn,
+            &format!("audit log: a page size of {size} was refused ({cause}); asking for {smaller} a page"),
+        );
+        true
     }
 
     fn fall_back(&mut self, refused: &Endpoint, fallback: Endpoint, cause: Error) {

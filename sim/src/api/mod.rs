@@ -47,6 +47,7 @@ pub(crate) fn respond(
     call: &Call<'_>,
     paginator: Paginator<'_>,
     link_origin: Option<&LinkOrigin>,
+    events_max_limit: usize,
 ) -> Outcome {
     if !credentials.authenticates(call.authorization) {
         return Outcome::Error(ApiError::unauthenticated());
@@ -76,6 +77,7 @@ pub(crate) fn respond(
         body: call.body,
         paginator,
         origin,
+        events_max_limit,
     };
     let result = match route.endpoint {
         Endpoint::Org => org::org(&ctx),
@@ -110,6 +112,8 @@ struct Ctx<'a> {
     paginator: Paginator<'a>,
     /// The origin full-URL pagination links are built on.
     origin: String,
+    /// The largest audit-log page size served.
+    events_max_limit: usize,
 }
 
 impl Ctx<'_> {

@@ -56,7 +56,7 @@ async fn stream_walks_every_event_in_processed_order() {
 }
 
 #[tokio::test]
-async fn stream_defaults_to_200_and_clamps_to_500() {
+async fn stream_defaults_to_200_and_refuses_more_than_its_maximum() {
     let sim = start(small()).await;
     let client = Client::new(&sim);
     let first = client.ok(&client.v1("/events-stream")).await;
@@ -66,9 +66,26 @@ async fn stream_defaults_to_200_and_clamps_to_500() {
         "{PUBLIC_ORIGIN}/admin/v1/orgs/{}/events-stream?cursor=",
         sim.org_id()
     )));
-    let big = client.ok(&client.v1("/events-stream?limit=5000")).await;
+    let big = client.ok(&client.v1("/events-stream?limit=500")).await;
     assert_eq!(big["data"].as_array().unwrap().len(), 500);
+    let refused = client.get(&client.v1("/events-stream?limit=501")).await;
+    assert_eq!(refused.status, 400);
     sim.shutdown().await;
+    let strict = start(SimConfig {
+        events_max_limit: 100,
+        ..small()
+    })
+    .await;
+    let client = Client::new(&strict);
+    assert_eq!(client.get(&client.v1("/events-stream")).await.status, 200);
+    assert_eq!(
+        client
+            .get(&client.v1("/events-stream?limit=200"))
+            .await
+            .status,
+        400
+    );
+    strict.shutdown().await;
 }
 
 #[tokio::test]
