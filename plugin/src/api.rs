@@ -32,6 +32,7 @@ pub const KIND_WORKSPACE: &str = "atlassian.workspace";
 pub const KIND_API_TOKEN: &str = "atlassian.api-token";
 pub const KIND_API_KEY: &str = "atlassian.api-key";
 pub const KIND_AUTH_POLICY: &str = "atlassian.auth-policy";
+pub const KIND_USER_COUNT: &str = "atlassian.user-count";
 
 /// What a user search expands (notes §2.4).
 const USER_EXPANSIONS: [&str; 4] = [
@@ -65,6 +66,7 @@ pub const ROUTES: &[(Method, &str)] = &[
     ),
     (Method::Get, "/admin/api-access/v1/orgs/*/api-tokens"),
     (Method::Get, "/admin/api-access/v1/orgs/*/api-keys"),
+    (Method::Get, "/admin/v2/orgs/*/directories/*/users/count"),
     (
         Method::Post,
         "/admin/control/v1/orgs/*/users/auth-policies/bulk-fetch",
@@ -131,6 +133,9 @@ pub enum Endpoint {
     /// finds admins in every directory and those in none (notes §0 "Org
     /// admins and directories").
     OrgAdminsSearch,
+    /// How many accounts the organization holds (directory `-`), to check
+    /// that the listings missed none (notes §0 "Counts").
+    UsersCount,
     /// The authentication policies of a batch of managed accounts (Admin
     /// Control API bulk fetch): which are under SSO or enforced 2SV.
     AuthPolicies(Vec<String>),
@@ -178,6 +183,7 @@ impl Endpoint {
             Endpoint::UsersSearch(d) => format!("{v2}/directories/{}/users/search", d.encoded),
             Endpoint::UsersList(d) => format!("{v2}/directories/{}/users", d.encoded),
             Endpoint::OrgAdminsSearch => format!("{v2}/directories/-/users/search"),
+            Endpoint::UsersCount => format!("{v2}/directories/-/users/count"),
             Endpoint::AuthPolicies(_) => {
                 format!("/admin/control/v1/orgs/{org}/users/auth-policies/bulk-fetch")
             }
@@ -216,6 +222,7 @@ impl Endpoint {
             | Endpoint::Policies
             | Endpoint::ApiTokens
             | Endpoint::ApiKeys
+            | Endpoint::UsersCount
             | Endpoint::UsersSearch(_)
             | Endpoint::OrgAdminsSearch
             | Endpoint::AuthPolicies(_)
@@ -266,6 +273,7 @@ impl Endpoint {
             Endpoint::ApiTokens => Permission::Scope("read:tokens:admin"),
             Endpoint::UsersSearch(_)
             | Endpoint::OrgAdminsSearch
+            | Endpoint::UsersCount
             | Endpoint::GroupsSearch(_)
             | Endpoint::Policies => Permission::UnscopedKey,
         }
@@ -283,6 +291,11 @@ impl Endpoint {
         }
     }
 
+    /// Whether the endpoint answers one object in `data` rather than a list.
+    pub fn is_single_object(&self) -> bool {
+        matches!(self, Endpoint::Org | Endpoint::UsersCount)
+    }
+
     /// What the endpoint reads, for warnings, errors and logs.
     pub fn resource(&self) -> String {
         match self {
@@ -292,6 +305,7 @@ impl Endpoint {
                 format!("users of directory {}", d.raw)
             }
             Endpoint::OrgAdminsSearch => "org admins (all directories)".into(),
+            Endpoint::UsersCount => "user count".into(),
             Endpoint::AuthPolicies(accounts) => {
                 format!("authentication policies of {} accounts", accounts.len())
             }
@@ -322,6 +336,7 @@ impl Endpoint {
                 KIND_USER
             }
             Endpoint::AuthPolicies(_) => KIND_AUTH_POLICY,
+            Endpoint::UsersCount => KIND_USER_COUNT,
             Endpoint::ApiKeys => KIND_API_KEY,
             Endpoint::GroupsSearch(_) | Endpoint::GroupsList(_) => KIND_GROUP,
             Endpoint::UserRoles { .. } | Endpoint::GroupRoles { .. } => KIND_ROLE_ASSIGNMENT,

@@ -308,6 +308,8 @@ pub struct Tally {
     /// Authentication-policy coverage of managed accounts, by account id.
     coverage: BTreeMap<String, Coverage>,
     api_keys: u64,
+    /// What `users/count` said.
+    counted_users: Option<u64>,
     with_access: u64,
     inactive: BTreeSet<String>,
     /// Active accounts whose product access was not reported.
@@ -354,6 +356,7 @@ impl Tally {
             active_unmanaged: 0,
             coverage: BTreeMap::new(),
             api_keys: 0,
+            counted_users: None,
             with_access: 0,
             inactive: BTreeSet::new(),
             access_unreported: BTreeSet::new(),
@@ -503,6 +506,23 @@ impl Tally {
             }
             None => self.incomplete(Area::AuthPolicies),
         }
+    }
+
+    /// The org's account count (`users/count`; shape undocumented: `count`
+    /// is read from the `data` object).
+    pub fn user_count(&mut self, record: &str) {
+        #[derive(Deserialize)]
+        struct Count {
+            count: u64,
+        }
+        self.counted_users = view::<Count>(record).map(|c| c.count);
+    }
+
+    /// The accounts listed and counted, when they differ and the listings
+    /// were read to their end.
+    pub fn users_uncounted(&self) -> Option<(u64, u64)> {
+        let counted = self.counted_users?;
+        (self.complete(&[Area::Users]) && counted != self.users).then_some((self.users, counted))
     }
 
     /// One org admin API key: counted (its fields are undocumented).
@@ -960,10 +980,11 @@ impl Tally {
             self.stale_tokens.clone(),
             tokens_known && self.tokens_use_unknown.is_empty(),
             format!(
-                "{} of {} unexpired user API tokens of managed accounts (the list covers the tokens managed accounts create) have not been used for {INACTIVE_DAYS} days (never used: counted from creation).{undetermined_tokens}{}",
+                "{} of {} unexpired user API tokens of managed accounts (the list covers the tokens managed accounts create) have not been used for {INACTIVE_DAYS} days (never used: counted from creation).{undetermined_tokens}{}{}",
                 self.stale_tokens.len(),
                 self.tokens,
                 count_sentence(self.tokens_use_unknown.len(), "token(s) have no readable last-use or creation date"),
+                count_sentence(self.api_keys as usize, "org admin API key(s) were read as evidence; their fields are undocumented, so they are not judged here"),
             ),
         ));
 

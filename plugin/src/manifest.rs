@@ -50,6 +50,10 @@ pub const EVIDENCE_KINDS: &[(&str, &str)] = &[
         "An org admin API key of the organization.",
     ),
     (
+        api::KIND_USER_COUNT,
+        "How many accounts the organization holds, as Atlassian counts them: the listings are checked against it.",
+    ),
+    (
         api::KIND_AUTH_POLICY,
         "The authentication policy a managed account is under: single sign-on, two-step verification.",
     ),
@@ -157,6 +161,6 @@ mod tests {
             .map(|f| &f.name)
             .collect();
         assert_eq!(secret, ["api-key"]);
-        assert_eq!(m.evidence_kinds.len(), 12);
+        assert_eq!(m.evidence_kinds.len(), 13);
     }
 }

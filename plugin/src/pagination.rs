@@ -130,11 +130,12 @@ impl Page {
     }
 
     /// Where the JSON text of each record `endpoint` lists lies in the body:
-    /// `data`'s items, or for the org, `data` itself.
+    /// `data`'s items, or for a single object (the org, a count), `data` itself.
     pub fn records(self, endpoint: &Endpoint) -> Result<Vec<Range<usize>>, String> {
+        let single = endpoint.is_single_object();
         match (self.data, endpoint) {
-            (Data::Other(object), Endpoint::Org) => Ok(vec![object]),
-            (Data::Items(_), Endpoint::Org) => Err("\"data\" is a list, not an object".to_owned()),
+            (Data::Other(object), _) if single => Ok(vec![object]),
+            (Data::Items(_), _) if single => Err("\"data\" is a list, not an object".to_owned()),
             (Data::Items(items), _) => Ok(items),
             (Data::Other(_), _) => Err("\"data\" is not a list".to_owned()),
             (Data::Missing, _) => Err("no \"data\"".to_owned()),

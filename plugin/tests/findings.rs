@@ -243,3 +243,37 @@ fn a_refused_audit_page_size_is_retried_smaller() {
         .collect();
     assert_eq!(firsts, ["limit=200", "limit=100"]);
 }
+
+#[test]
+fn fewer_accounts_listed_than_counted_is_a_warning_naming_both_numbers() {
+    let mut fake = standard_org();
+    fake.get(
+        &v2("/directories/-/users/count"),
+        json(200, r#"{"data":{"count":9}}"#),
+    );
+    let summary = collect(&mut fake, None).0.unwrap();
+    let w = warning(&summary, "users");
+    assert!(
+        w.message.contains("found 7 accounts") && w.message.contains("counts 9"),
+        "{}",
+        w.message
+    );
+    assert!(w.incomplete);
+    assert_eq!(status(&summary, "account-states"), FindingStatus::Unknown);
+
+    // The standard org's count matches its listings: no warning.
+    let summary = collect(&mut standard_org(), None).0.unwrap();
+    assert!(summary.warnings.iter().all(|w| w.resource != "users"));
+}
+
+#[test]
+fn an_unreadable_count_is_no_gap_in_the_collection() {
+    let mut fake = standard_org();
+    fake.get(
+        &v2("/directories/-/users/count"),
+        json(200, r#"{"count":7}"#),
+    );
+    let summary = collect(&mut fake, None).0.unwrap();
+    let w = warning(&summary, "user count");
+    assert!(!w.incomplete, "{w:?}");
+}

@@ -40,10 +40,12 @@ pub enum Endpoint {
     ApiKeys,
     /// `POST /admin/control/v1/orgs/{orgId}/users/auth-policies/bulk-fetch`
     AuthPolicies,
+    /// `GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users/count`
+    UsersCount,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 17] = [
+    pub const ALL: [Endpoint; 18] = [
         Endpoint::Org,
         Endpoint::Directories,
         Endpoint::Users,
@@ -61,6 +63,7 @@ impl Endpoint {
         Endpoint::ApiTokens,
         Endpoint::ApiKeys,
         Endpoint::AuthPolicies,
+        Endpoint::UsersCount,
     ];
 
     /// The (read-only) method the endpoint answers to.
@@ -84,6 +87,7 @@ impl Endpoint {
             Endpoint::Directories
             | Endpoint::Users
             | Endpoint::UsersSearch
+            | Endpoint::UsersCount
             | Endpoint::UserRoleAssignments => "read:directories:admin",
             Endpoint::Groups | Endpoint::GroupsSearch | Endpoint::GroupRoleAssignments => {
                 "read:groups:admin"
@@ -140,6 +144,16 @@ pub(crate) fn route(path: &str) -> Option<Route<'_>> {
             "users",
             "search",
         ] => (Endpoint::UsersSearch, org, Some(*dir), None),
+        [
+            "admin",
+            "v2",
+            "orgs",
+            org,
+            "directories",
+            dir,
+            "users",
+            "count",
+        ] => (Endpoint::UsersCount, org, Some(*dir), None),
         [
             "admin",
             "v2",

@@ -35,6 +35,7 @@ pub(crate) fn record_id(endpoint: &Endpoint, record: &str) -> Option<String> {
         | Endpoint::UsersList(_)
         | Endpoint::OrgAdminsSearch
         | Endpoint::AuthPolicies(_) => field("accountId"),
+        Endpoint::UsersCount => Some("users/count".to_owned()),
         Endpoint::UserRoles {
             account: principal, ..
         }
@@ -351,6 +352,7 @@ impl<'a, S: Sink> Records<'a, S> {
             Endpoint::ApiTokens => self.tally.api_token(id, record),
             Endpoint::ApiKeys => self.tally.api_key(),
             Endpoint::AuthPolicies(_) => self.tally.auth_policy(id, record),
+            Endpoint::UsersCount => self.tally.user_count(record),
             Endpoint::Org | Endpoint::EventsStream | Endpoint::Workspaces => {}
         }
     }
@@ -392,6 +394,17 @@ impl<'a, S: Sink> Records<'a, S> {
     }
 
     pub(super) fn finish(mut self, org: &Segment) -> Summary {
+        if let Some((listed, counted)) = self.tally.users_uncounted() {
+            self.warn(
+                "users",
+                format!("the listings found {listed} accounts but Atlassian counts {counted} (users/count): some accounts may be missing from this run, or were added or removed while it ran."),
+                None,
+                listed < counted,
+            );
+            if listed < counted {
+                self.tally.incomplete(Area::Users);
+            }
+        }
         if self.tally.audit_log_empty() {
             self.warn(
                 "audit log",

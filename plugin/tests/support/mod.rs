@@ -317,6 +317,7 @@ pub fn standard_org() -> Fake {
         vec![ok("users-org-admins")],
     );
     f.post(&auth_policies_path(), ok("auth-policies"));
+    f.get(&v2("/directories/-/users/count"), ok("users-count"));
     f.get(
         &format!("/admin/api-access/v1/orgs/{ORG}/api-keys"),
         ok("api-keys"),

@@ -262,6 +262,19 @@ pub(super) fn users(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
     Ok(envelope(data, &listed))
 }
 
+/// `GET …/directories/{directoryId}/users/count`: `{"data": {"count": N}}` (shape
+/// undocumented), the accounts the directory lists (`-`: every account of the org).
+pub(super) fn users_count(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
+    let directory = ctx.directory()?;
+    let count = ctx
+        .pop
+        .users()
+        .iter()
+        .filter(|u| directory.is_none_or(|d| u.listed_in.contains(&d)))
+        .count();
+    Ok(json(&serde_json::json!({"data": {"count": count}})))
+}
+
 /// Role-assignment filters.
 #[derive(Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]

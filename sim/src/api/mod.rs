@@ -93,6 +93,7 @@ pub(crate) fn respond(
         Endpoint::ApiTokens => org::api_tokens(&ctx),
         Endpoint::ApiKeys => org::api_keys(&ctx),
         Endpoint::AuthPolicies => org::auth_policies(&ctx),
+        Endpoint::UsersCount => directory::users_count(&ctx),
         Endpoint::EventsStream => events::events(&ctx, events::Feed::Stream),
         Endpoint::Events => events::events(&ctx, events::Feed::Search),
     };

@@ -150,6 +150,7 @@ async fn each_endpoint_requires_its_scope() {
                 "GET",
                 format!("/admin/api-access/v1/orgs/{}/api-tokens", client.org),
             ),
+            Endpoint::UsersCount => ("GET", client.v2(&format!("/directories/{dir}/users/count"))),
             Endpoint::ApiKeys => (
                 "GET",
                 format!("/admin/api-access/v1/orgs/{}/api-keys", client.org),
