@@ -293,6 +293,10 @@ async fn the_findings_hold_under_the_gateway_limiter_and_a_smaller_audit_page_ma
     )
     .await;
     assert_eq!(c.run.outcome, Outcome::Complete, "{:?}", c.run.warnings);
+    assert!(
+        limited.requests_served() > clean_sim.requests_served(),
+        "the limiter refused requests, which were sent again after its reset"
+    );
     assert_eq!(ids_by_kind(&c), ids_by_kind(&clean), "the same records");
     assert_findings_match_the_truth(&c, limited.population());
 }
