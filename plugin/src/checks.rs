@@ -1135,7 +1135,7 @@ mod tests {
             tally
                 .findings("org")
                 .into_iter()
-                .filter(|f| keep(f))
+                .filter(&keep)
                 .map(|f| f.id)
                 .collect()
         };

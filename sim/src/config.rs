@@ -33,6 +33,9 @@ pub struct SimConfig {
     /// The largest audit-log page size (`limit`) served; a larger one is a 400. Atlassian
     /// documents only the default of 200; 500 is a third-party client's figure (notes §0).
     pub events_max_limit: usize,
+    /// The organization subscribes to Atlassian Guard. Without it the audit-log APIs answer
+    /// 403 naming the plan (what the real API answers is undocumented).
+    pub guard: bool,
 }
 
 impl Default for SimConfig {
@@ -51,6 +54,7 @@ impl Default for SimConfig {
             port: 0,
             rate_limit: None,
             events_max_limit: 500,
+            guard: true,
         }
     }
 }

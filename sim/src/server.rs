@@ -50,6 +50,7 @@ struct Shared {
     general_window: Window,
     events_window: Window,
     events_max_limit: usize,
+    guard: bool,
     served: AtomicU64,
     by_endpoint: [AtomicU64; Endpoint::ALL.len()],
 }
@@ -91,6 +92,7 @@ impl SimHandle {
             port,
             rate_limit,
             events_max_limit,
+            guard,
         } = config;
         let population =
             tokio::task::spawn_blocking(move || Population::generate(seed, users, events))
@@ -108,6 +110,7 @@ impl SimHandle {
                 .map_or_else(|| Window::new(GENERAL_LIMIT, false), Window::per_minute),
             events_window: Window::new(EVENTS_LIMIT, true),
             events_max_limit,
+            guard,
             served: AtomicU64::new(0),
             by_endpoint: std::array::from_fn(|_| AtomicU64::new(0)),
         });
@@ -315,6 +318,7 @@ async fn answer(shared: &Shared, request: Request<Incoming>, path: &str, plan: &
         paginator,
         plan.link_origin.as_ref(),
         shared.events_max_limit,
+        shared.guard,
     )
 }
 

@@ -196,7 +196,7 @@ pub(crate) fn directory_user<'a>(
         }),
         counts: expand
             .contains(&Expand::ResourceCounts)
-            .then(|| ResourceCount {
+            .then_some(ResourceCount {
                 resources: user.product_access.len(),
             }),
     }

@@ -184,6 +184,19 @@ async fn a_full_collection_yields_exactly_the_simulated_organization() {
 /// Every finding's failing set (and population, where the truth defines one)
 /// is exactly what the simulated organization holds.
 fn assert_findings_match_the_truth(c: &Collected, pop: &Population) {
+    assert_findings_match_the_truth_but_the_audit_log(c, pop);
+    assert_eq!(
+        finding(c, "audit-log-available").status,
+        FindingStatus::Pass
+    );
+    // On this organization every finding can be judged.
+    for f in &c.run.findings {
+        assert_ne!(f.status, FindingStatus::Unknown, "{f:?}");
+    }
+}
+
+/// The findings over the accounts, domains, policies and tokens.
+fn assert_findings_match_the_truth_but_the_audit_log(c: &Collected, pop: &Population) {
     let failing = |id: &str| set(finding(c, id).failing.iter().map(String::as_str));
     let population = |id: &str| finding(c, id).population;
     let accounts = |users: Vec<&atlassian_sim::User>| -> BTreeSet<String> {
@@ -252,14 +265,6 @@ fn assert_findings_match_the_truth(c: &Collected, pop: &Population) {
         failing("api-tokens-no-expiry"),
         set(pop.non_expiring_api_tokens().iter().map(|t| t.id.as_str()))
     );
-    assert_eq!(
-        finding(c, "audit-log-available").status,
-        FindingStatus::Pass
-    );
-    // On this organization every finding can be judged.
-    for f in &c.run.findings {
-        assert_ne!(f.status, FindingStatus::Unknown, "{f:?}");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -299,6 +304,36 @@ async fn the_findings_hold_under_the_gateway_limiter_and_a_smaller_audit_page_ma
     );
     assert_eq!(ids_by_kind(&c), ids_by_kind(&clean), "the same records");
     assert_findings_match_the_truth(&c, limited.population());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_log_the_plan_lacks_is_not_applicable_and_the_run_complete() {
+    let sim = sim(|c| c.guard = false).await;
+    let harness = Harness::new("no-guard");
+    let c = collect(
+        &sim,
+        &harness,
+        "run",
+        &org_config(sim.org_id(), KEY),
+        Limits::default(),
+        None,
+    )
+    .await;
+    assert_eq!(c.run.outcome, Outcome::Complete, "{:?}", c.run.warnings);
+    assert!(is_not_applicable(finding(&c, "audit-log-available")));
+    let warning = c
+        .run
+        .warnings
+        .iter()
+        .find(|w| w.resource == "audit log")
+        .expect("a warning about the audit log");
+    assert!(!warning.incomplete);
+    assert!(
+        warning.message.contains("Nothing to change in the API key"),
+        "{}",
+        warning.message
+    );
+    assert_findings_match_the_truth_but_the_audit_log(&c, sim.population());
 }
 
 #[tokio::test(flavor = "multi_thread")]

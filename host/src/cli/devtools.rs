@@ -47,6 +47,16 @@ pub struct SimArgs {
     /// The key has expired: every request gets 401.
     #[arg(long)]
     expired_key: bool,
+    /// The gateway's limiter: requests a wall-clock minute on every endpoint;
+    /// beyond it, 429 with only X-RateLimit-Reset (minute precision).
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u64>,
+    /// The largest audit-log page size served; a larger one is a 400.
+    #[arg(long, value_name = "N", default_value_t = SimConfig::default().events_max_limit)]
+    events_max_limit: usize,
+    /// The organization has no Atlassian Guard: the audit log answers 403.
+    #[arg(long)]
+    no_guard: bool,
 }
 
 impl SimArgs {
@@ -72,6 +82,9 @@ impl SimArgs {
             latency: Duration::from_millis(self.latency_ms),
             faults,
             port,
+            rate_limit: self.rate_limit,
+            events_max_limit: self.events_max_limit,
+            guard: !self.no_guard,
         })
     }
 }

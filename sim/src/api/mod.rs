@@ -48,6 +48,7 @@ pub(crate) fn respond(
     paginator: Paginator<'_>,
     link_origin: Option<&LinkOrigin>,
     events_max_limit: usize,
+    guard: bool,
 ) -> Outcome {
     if !credentials.authenticates(call.authorization) {
         return Outcome::Error(ApiError::unauthenticated());
@@ -63,6 +64,12 @@ pub(crate) fn respond(
     }
     if !credentials.allows(route.endpoint.scope()) {
         return Outcome::Forbidden;
+    }
+    if !guard && matches!(route.endpoint, Endpoint::Events | Endpoint::EventsStream) {
+        return Outcome::Error(ApiError::plan_lacks(
+            "The organization audit log",
+            "Atlassian Guard",
+        ));
     }
     let origin = match link_origin {
         None => PUBLIC_ORIGIN.to_owned(),

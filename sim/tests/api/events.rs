@@ -236,3 +236,18 @@ async fn events_end_of_search_api_has_no_poll_cursor() {
     assert!(page["meta"]["next"].is_null() && page["links"]["next"].is_null());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn without_guard_the_audit_log_is_refused_naming_the_plan() {
+    let sim = start(SimConfig {
+        guard: false,
+        ..small()
+    })
+    .await;
+    let client = Client::new(&sim);
+    let reply = client.get(&client.v1("/events-stream")).await;
+    assert_eq!(reply.status, 403);
+    assert!(String::from_utf8_lossy(&reply.body).contains("Atlassian Guard"));
+    assert_eq!(client.get(&client.v1("/domains")).await.status, 200);
+    sim.shutdown().await;
+}
