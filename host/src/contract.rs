@@ -29,6 +29,21 @@ pub use watchdog::integration::types::{
     Warning,
 };
 
+/// How a finding that does not apply opens its `detail` in contract 0.1,
+/// which has no status for it (see `finding` in `wit/integration.wit`).
+pub const NOT_APPLICABLE: &str = "Not applicable:";
+
+/// Whether a finding does not apply (an empty population, or a control the
+/// organization's plan does not offer): `unknown`, with an empty population,
+/// nothing failing and a detail opening with [`NOT_APPLICABLE`]. Neither a
+/// pass nor a failure.
+pub fn is_not_applicable(finding: &Finding) -> bool {
+    finding.status == FindingStatus::Unknown
+        && finding.population == 0
+        && finding.failing.is_empty()
+        && finding.detail.starts_with(NOT_APPLICABLE)
+}
+
 /// The contract version this host was built against.
 pub const HOST_CONTRACT: &str = "0.1.0";
 

@@ -12,8 +12,13 @@ use crate::urls::{API_ORIGIN, encode_segment};
 /// third-party clients use and keeps one page well under the host's
 /// response-size cap.
 pub const PAGE_LIMIT: u32 = 100;
-/// Page size for the audit-log stream: its documented maximum.
-pub const EVENTS_LIMIT: u32 = 500;
+/// Page size for the audit-log stream: Atlassian documents only a default of
+/// 200; the maximum of 500 comes from a third-party client (notes §0
+/// "Events-stream page size"), so no more than the default is asked for.
+pub const EVENTS_LIMIT: u32 = 200;
+/// The smallest page size the audit log is retried with when a page size
+/// is refused (a 400): each refusal halves it down to this.
+pub const EVENTS_MIN_LIMIT: u32 = 25;
 
 pub const KIND_ORG: &str = "atlassian.org";
 pub const KIND_DIRECTORY: &str = "atlassian.directory";
@@ -26,6 +31,19 @@ pub const KIND_EVENT: &str = "atlassian.event";
 pub const KIND_WORKSPACE: &str = "atlassian.workspace";
 pub const KIND_API_TOKEN: &str = "atlassian.api-token";
 pub const KIND_API_KEY: &str = "atlassian.api-key";
+pub const KIND_AUTH_POLICY: &str = "atlassian.auth-policy";
+pub const KIND_USER_COUNT: &str = "atlassian.user-count";
+
+/// What a user search expands (notes §2.4).
+const USER_EXPANSIONS: [&str; 4] = [
+    "productAccess",
+    "groups",
+    "platformRoles",
+    "counts.resources",
+];
+
+/// The platform role of organization admins.
+const ORG_ADMIN_ROLE: &str = crate::checks::ORG_ADMIN_ROLE;
 
 /// Every request this integration can make, as manifest route patterns
 /// (`*` is one segment). The manifest declares exactly these; a test checks
@@ -49,6 +67,11 @@ pub const ROUTES: &[(Method, &str)] = &[
     (Method::Get, "/admin/api-access/v1/orgs/*/api-tokens"),
     (Method::Get, "/admin/api-access/v1/orgs/*/api-keys"),
     (Method::Get, "/admin/control/v1/orgs/*/policies"),
+    (Method::Get, "/admin/v2/orgs/*/directories/*/users/count"),
+    (
+        Method::Post,
+        "/admin/control/v1/orgs/*/users/auth-policies/bulk-fetch",
+    ),
     (Method::Post, "/admin/v2/orgs/*/directories/*/users/search"),
     (Method::Post, "/admin/v2/orgs/*/directories/*/groups/search"),
     (Method::Post, "/admin/v2/orgs/*/workspaces"),
@@ -105,8 +128,18 @@ pub enum Endpoint {
     /// POST search with product access, groups and platform roles expanded.
     UsersSearch(Segment),
     /// GET list: the fallback when the search is refused; no product access
-    /// and no groups.
+    /// and no groups. Deprecated (works until June 30, 2027).
     UsersList(Segment),
+    /// The org-wide search for org admins (directory `-`, role filter):
+    /// finds admins in every directory and those in none (notes §0 "Org
+    /// admins and directories").
+    OrgAdminsSearch,
+    /// How many accounts the organization holds (directory `-`), to check
+    /// that the listings missed none (notes §0 "Counts").
+    UsersCount,
+    /// The authentication policies of a batch of managed accounts (Admin
+    /// Control API bulk fetch): which are under SSO or enforced 2SV.
+    AuthPolicies(Vec<String>),
     GroupsSearch(Segment),
     /// Deprecated GET list (works until June 30, 2027).
     GroupsList(Segment),
@@ -136,9 +169,11 @@ pub enum Endpoint {
 impl Endpoint {
     pub fn method(&self) -> Method {
         match self {
-            Endpoint::UsersSearch(_) | Endpoint::GroupsSearch(_) | Endpoint::Workspaces => {
-                Method::Post
-            }
+            Endpoint::UsersSearch(_)
+            | Endpoint::OrgAdminsSearch
+            | Endpoint::AuthPolicies(_)
+            | Endpoint::GroupsSearch(_)
+            | Endpoint::Workspaces => Method::Post,
             _ => Method::Get,
         }
     }
@@ -152,6 +187,11 @@ impl Endpoint {
             Endpoint::Directories => format!("{v2}/directories"),
             Endpoint::UsersSearch(d) => format!("{v2}/directories/{}/users/search", d.encoded),
             Endpoint::UsersList(d) => format!("{v2}/directories/{}/users", d.encoded),
+            Endpoint::OrgAdminsSearch => format!("{v2}/directories/-/users/search"),
+            Endpoint::UsersCount => format!("{v2}/directories/-/users/count"),
+            Endpoint::AuthPolicies(_) => {
+                format!("/admin/control/v1/orgs/{org}/users/auth-policies/bulk-fetch")
+            }
             Endpoint::GroupsSearch(d) => format!("{v2}/directories/{}/groups/search", d.encoded),
             Endpoint::GroupsList(d) => format!("{v2}/directories/{}/groups", d.encoded),
             Endpoint::UserRoles { directory, account } => format!(
@@ -189,7 +229,10 @@ impl Endpoint {
             | Endpoint::ControlPolicies
             | Endpoint::ApiTokens
             | Endpoint::ApiKeys
+            | Endpoint::UsersCount
             | Endpoint::UsersSearch(_)
+            | Endpoint::OrgAdminsSearch
+            | Endpoint::AuthPolicies(_)
             | Endpoint::GroupsSearch(_)
             | Endpoint::Workspaces => Vec::new(),
         }
@@ -198,12 +241,20 @@ impl Endpoint {
     /// The JSON body of the first page of a POST search. `platformRoles` is
     /// expanded too: the GET shape carries it unasked, but the search lists
     /// it among its expansions, so asking costs nothing and covers both.
+    /// `counts.resources` tells product access when an account that never
+    /// used a product has no `productAccess` entry.
     pub fn body(&self) -> Option<Value> {
         match self {
             Endpoint::UsersSearch(_) => Some(json!({
                 "limit": PAGE_LIMIT,
-                "expand": ["productAccess", "groups", "platformRoles"],
+                "expand": USER_EXPANSIONS,
             })),
+            Endpoint::OrgAdminsSearch => Some(json!({
+                "limit": PAGE_LIMIT,
+                "roleIds": [ORG_ADMIN_ROLE],
+                "expand": USER_EXPANSIONS,
+            })),
+            Endpoint::AuthPolicies(accounts) => Some(json!({ "userIds": accounts })),
             Endpoint::GroupsSearch(_) | Endpoint::Workspaces => {
                 Some(json!({ "limit": PAGE_LIMIT }))
             }
@@ -217,6 +268,8 @@ impl Endpoint {
             Endpoint::Directories | Endpoint::UsersList(_) | Endpoint::UserRoles { .. } => {
                 Permission::Scope("read:directories:admin")
             }
+            // Scope unconfirmed (notes §2.8); the Admin Control API's read scope.
+            Endpoint::AuthPolicies(_) => Permission::Scope("read:policies:admin"),
             Endpoint::GroupsList(_) | Endpoint::GroupRoles { .. } => {
                 Permission::Scope("read:groups:admin")
             }
@@ -225,10 +278,29 @@ impl Endpoint {
             Endpoint::Workspaces => Permission::Scope("read:workspaces:admin"),
             Endpoint::ApiTokens | Endpoint::ApiKeys => Permission::Scope("read:tokens:admin"),
             Endpoint::ControlPolicies => Permission::Scope("read:policies:admin"),
-            Endpoint::UsersSearch(_) | Endpoint::GroupsSearch(_) | Endpoint::Policies => {
-                Permission::UnscopedKey
-            }
+            Endpoint::UsersSearch(_)
+            | Endpoint::OrgAdminsSearch
+            | Endpoint::UsersCount
+            | Endpoint::GroupsSearch(_)
+            | Endpoint::Policies => Permission::UnscopedKey,
         }
+    }
+
+    /// The plan an endpoint's control needs, where one does: a 403 may
+    /// then be the plan's, not the key's (notes §0 "Audit log plan").
+    pub fn plan(&self) -> Option<&'static str> {
+        match self {
+            Endpoint::EventsStream => Some("Atlassian Guard Standard or above"),
+            Endpoint::Policies => {
+                Some("an Enterprise plan or Atlassian Guard Premium for IP allowlists")
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the endpoint answers one object in `data` rather than a list.
+    pub fn is_single_object(&self) -> bool {
+        matches!(self, Endpoint::Org | Endpoint::UsersCount)
     }
 
     /// What the endpoint reads, for warnings, errors and logs.
@@ -238,6 +310,11 @@ impl Endpoint {
             Endpoint::Directories => "directories".into(),
             Endpoint::UsersSearch(d) | Endpoint::UsersList(d) => {
                 format!("users of directory {}", d.raw)
+            }
+            Endpoint::OrgAdminsSearch => "org admins (all directories)".into(),
+            Endpoint::UsersCount => "user count".into(),
+            Endpoint::AuthPolicies(accounts) => {
+                format!("authentication policies of {} accounts", accounts.len())
             }
             Endpoint::GroupsSearch(d) | Endpoint::GroupsList(d) => {
                 format!("groups of directory {}", d.raw)
@@ -262,7 +339,12 @@ impl Endpoint {
         match self {
             Endpoint::Org => KIND_ORG,
             Endpoint::Directories => KIND_DIRECTORY,
-            Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => KIND_USER,
+            Endpoint::UsersSearch(_) | Endpoint::UsersList(_) | Endpoint::OrgAdminsSearch => {
+                KIND_USER
+            }
+            Endpoint::AuthPolicies(_) => KIND_AUTH_POLICY,
+            Endpoint::UsersCount => KIND_USER_COUNT,
+            Endpoint::ApiKeys => KIND_API_KEY,
             Endpoint::GroupsSearch(_) | Endpoint::GroupsList(_) => KIND_GROUP,
             Endpoint::UserRoles { .. } | Endpoint::GroupRoles { .. } => KIND_ROLE_ASSIGNMENT,
             Endpoint::Domains => KIND_DOMAIN,
@@ -270,7 +352,6 @@ impl Endpoint {
             Endpoint::EventsStream => KIND_EVENT,
             Endpoint::Workspaces => KIND_WORKSPACE,
             Endpoint::ApiTokens => KIND_API_TOKEN,
-            Endpoint::ApiKeys => KIND_API_KEY,
         }
     }
 

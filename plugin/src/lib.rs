@@ -30,6 +30,7 @@ mod upstream;
 mod urls;
 mod validate;
 
+pub use checks::{NOT_APPLICABLE, is_not_applicable};
 pub use collect::Limits;
 pub use contract::{
     Check, CheckStatus, ConfigEntry, ConfigField, EgressRule, Error, Evidence, EvidenceKind,

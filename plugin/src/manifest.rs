@@ -43,7 +43,15 @@ pub const EVIDENCE_KINDS: &[(&str, &str)] = &[
     ),
     (
         api::KIND_API_TOKEN,
-        "A user API token: owner, creation, expiry and last use.",
+        "A user API token of a managed account: owner, status, creation, expiry and last use.",
+    ),
+    (
+        api::KIND_USER_COUNT,
+        "How many accounts the organization holds, as Atlassian counts them: the listings are checked against it.",
+    ),
+    (
+        api::KIND_AUTH_POLICY,
+        "The authentication policy a managed account is under: single sign-on, two-step verification.",
     ),
     (
         api::KIND_API_KEY,
@@ -128,7 +136,9 @@ mod tests {
             match route.method.as_str() {
                 "GET" => assert!(route.path.starts_with("/admin/")),
                 "POST" => assert!(
-                    route.path.ends_with("/search") || route.path.ends_with("/workspaces"),
+                    route.path.ends_with("/search")
+                        || route.path.ends_with("/workspaces")
+                        || route.path.ends_with("/bulk-fetch"),
                     "{route:?}"
                 ),
                 other => panic!("write method {other}"),
@@ -151,6 +161,6 @@ mod tests {
             .map(|f| &f.name)
             .collect();
         assert_eq!(secret, ["api-key"]);
-        assert_eq!(m.evidence_kinds.len(), 11);
+        assert_eq!(m.evidence_kinds.len(), 13);
     }
 }

@@ -36,13 +36,16 @@ pub enum Position {
 }
 
 impl Position {
-    /// Classifies an announced value; an empty one announces nothing.
+    /// Classifies an announced value; an empty one announces nothing. A
+    /// cursor may start with `/` (base64 alphabets hold it, notes §0
+    /// "Cursor alphabets"), so only a path with a query is a relative link:
+    /// no base64 alphabet holds `?`.
     fn parse(value: &str) -> Option<Position> {
         if value.is_empty() {
             None
         } else if value.contains("://") {
             Some(Position::Url(value.to_owned()))
-        } else if value.starts_with('/') {
+        } else if value.starts_with('/') && value.contains('?') {
             Some(Position::Url(format!("{API_ORIGIN}{value}")))
         } else {
             Some(Position::Cursor(value.to_owned()))
@@ -127,11 +130,12 @@ impl Page {
     }
 
     /// Where the JSON text of each record `endpoint` lists lies in the body:
-    /// `data`'s items, or for the org, `data` itself.
+    /// `data`'s items, or for a single object (the org, a count), `data` itself.
     pub fn records(self, endpoint: &Endpoint) -> Result<Vec<Range<usize>>, String> {
+        let single = endpoint.is_single_object();
         match (self.data, endpoint) {
-            (Data::Other(object), Endpoint::Org) => Ok(vec![object]),
-            (Data::Items(_), Endpoint::Org) => Err("\"data\" is a list, not an object".to_owned()),
+            (Data::Other(object), _) if single => Ok(vec![object]),
+            (Data::Items(_), _) if single => Err("\"data\" is a list, not an object".to_owned()),
             (Data::Items(items), _) => Ok(items),
             (Data::Other(_), _) => Err("\"data\" is not a list".to_owned()),
             (Data::Missing, _) => Err("no \"data\"".to_owned()),
@@ -210,6 +214,7 @@ impl Pager {
         max_pages: u32,
     ) -> Pager {
         let mut params = endpoint.query();
+        params.retain(|(name, _)| !extra.iter().any(|(e, _)| e == name));
         params.extend(extra);
         Pager {
             method: endpoint.method(),
@@ -252,7 +257,9 @@ impl Pager {
             Some(Position::Url(url)) => {
                 let link = split_api_url(url)
                     .map_err(|why| self.stop(format!("next link refused: {why}")))?;
-                if link.path != self.path {
+                // v1 links are seen with and without the `/admin` prefix (notes §0).
+                let without_admin = self.path.strip_prefix("/admin");
+                if link.path != self.path && Some(link.path) != without_admin {
                     return Err(self.stop(format!(
                         "next link refused: it leads to another path ({})",
                         link.path
@@ -276,7 +283,11 @@ impl Pager {
             .map(|(n, v)| (*n, v.as_str()))
             .collect();
         match (&mut body, &cursor) {
+            // "When a cursor is provided in the request body, no other
+            // properties may be present" (workspaces); the user and group
+            // searches discard them anyway: the cursor carries the search.
             (Some(body), Some(cursor)) => {
+                body.clear();
                 body.insert("cursor".into(), Value::String(cursor.clone()));
             }
             (None, Some(cursor)) => params.push(("cursor", cursor)),
@@ -306,6 +317,30 @@ impl Pager {
             headers,
             body,
         })
+    }
+
+    /// The `limit` the chain asks for, if it sets one.
+    pub fn page_size(&self) -> Option<u32> {
+        self.params
+            .iter()
+            .find(|(name, _)| *name == "limit")
+            .and_then(|(_, v)| v.parse().ok())
+    }
+
+    /// The same chain from its first page, asking for `size` records a page.
+    pub fn with_page_size(&self, size: u32) -> Pager {
+        let mut params = self.params.clone();
+        params.retain(|(name, _)| *name != "limit");
+        params.push(("limit", size.to_string()));
+        Pager {
+            method: self.method,
+            path: self.path.clone(),
+            params,
+            body: self.body.clone(),
+            seen: HashSet::new(),
+            pages: 0,
+            max_pages: self.max_pages,
+        }
     }
 
     fn stop(&self, why: String) -> Error {
@@ -480,10 +515,8 @@ mod tests {
             next.url,
             "https://api.atlassian.com/admin/v2/orgs/org-1/workspaces"
         );
-        assert_eq!(
-            body_json(&next),
-            serde_json::json!({"limit": 100, "cursor": "c2"})
-        );
+        // The cursor alone: no other property may come with it.
+        assert_eq!(body_json(&next), serde_json::json!({"cursor": "c2"}));
         let via_url = pager
             .request(Some(&Position::Url(
                 "https://api.atlassian.com/admin/v2/orgs/org-1/workspaces?cursor=c%2B3".into(),
@@ -499,17 +532,78 @@ mod tests {
         let first = pager.request(None).unwrap();
         assert_eq!(
             first.url,
-            "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?limit=500&from=1700000000000"
+            "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?limit=200&from=1700000000000"
         );
         let next = pager
             .request(Some(&Position::Url(
-                "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?cursor=abc&limit=500"
+                "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?cursor=abc&limit=200"
                     .into(),
             )))
             .unwrap();
         assert_eq!(
             next.url,
-            "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?cursor=abc&limit=500&from=1700000000000"
+            "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?cursor=abc&limit=200&from=1700000000000"
+        );
+    }
+
+    #[test]
+    fn cursors_are_never_links_because_of_their_first_character() {
+        for cursor in ["/abc+def=", "/", "//x", "/admin/v1"] {
+            assert_eq!(
+                Position::parse(cursor),
+                Some(Position::Cursor(cursor.into())),
+                "{cursor}"
+            );
+        }
+        assert_eq!(
+            Position::parse("/admin/v1/orgs/o/domains?cursor=c"),
+            Some(Position::Url(
+                "https://api.atlassian.com/admin/v1/orgs/o/domains?cursor=c".into()
+            ))
+        );
+        let mut pager = Pager::new(&Endpoint::ApiTokens, &org(), vec![], 10);
+        let next = pager
+            .request(Some(&Position::parse("/ab+c/d=").unwrap()))
+            .unwrap();
+        assert!(
+            next.url.ends_with("/api-tokens?cursor=%2Fab%2Bc%2Fd%3D"),
+            "{}",
+            next.url
+        );
+    }
+
+    #[test]
+    fn v1_links_with_or_without_admin_are_followed() {
+        for link in [
+            "https://api.atlassian.com/admin/v1/orgs/org-1/domains?cursor=a",
+            "https://api.atlassian.com/v1/orgs/org-1/domains?cursor=b",
+        ] {
+            let mut pager = Pager::new(&Endpoint::Domains, &org(), vec![], 10);
+            let next = pager.request(Some(&Position::Url(link.into()))).unwrap();
+            assert!(
+                next.url
+                    .starts_with("https://api.atlassian.com/admin/v1/orgs/org-1/domains?cursor="),
+                "{}",
+                next.url
+            );
+        }
+    }
+
+    #[test]
+    fn a_smaller_page_size_restarts_the_chain() {
+        let mut pager = Pager::new(
+            &Endpoint::EventsStream,
+            &org(),
+            vec![("from", "5".into())],
+            10,
+        );
+        assert_eq!(pager.page_size(), Some(200));
+        pager.request(None).unwrap();
+        let mut smaller = pager.with_page_size(100);
+        let first = smaller.request(None).unwrap();
+        assert_eq!(
+            first.url,
+            "https://api.atlassian.com/admin/v1/orgs/org-1/events-stream?from=5&limit=100"
         );
     }
 

@@ -3,7 +3,11 @@
 //! scheduler's, so a request that waits holds up no other.
 //!
 //! - 429: wait what `Retry-After` says (seconds or an HTTP date), else until
-//!   `X-RateLimit-Reset` (ISO 8601), else exponential backoff.
+//!   `X-RateLimit-Reset` (ISO 8601 in any form, minute precision included:
+//!   `2026-12-01T18:05Z`), else exponential backoff. A tripped limiter refuses
+//!   every request until its reset (notes §0), so a wait until the announced
+//!   reset is not one of the quick retries: it does not count against the
+//!   attempts nor the single-wait cap, only against the run's time budget.
 //! - 5xx, transport timeouts and network errors: exponential backoff with full
 //!   jitter (a uniformly random wait up to the backoff), so parallel requests
 //!   that failed together do not return together; a 5xx `Retry-After` is
@@ -30,6 +34,11 @@ pub struct RetryPolicy {
     pub max_delay_ms: u64,
     /// The most one request may spend waiting, all retries together.
     pub max_total_wait_ms: u64,
+    /// How long a collection may run: a wait until a rate limit's reset is
+    /// taken only if it ends within this time of the collection's start.
+    /// The default stays under the host's default wall-clock limit of 30
+    /// minutes.
+    pub run_budget_ms: u64,
 }
 
 impl Default for RetryPolicy {
@@ -39,6 +48,7 @@ impl Default for RetryPolicy {
             base_delay_ms: 500,
             max_delay_ms: 60_000,
             max_total_wait_ms: 300_000,
+            run_budget_ms: 25 * 60_000,
         }
     }
 }
@@ -48,6 +58,8 @@ impl Default for RetryPolicy {
 pub struct Attempts {
     sent: u32,
     waited_ms: u64,
+    /// Sends answered by a tripped limiter that announced its reset.
+    reset_waits: u32,
 }
 
 /// What to do after an answer.
@@ -57,10 +69,15 @@ pub enum Verdict {
     Done(Result<Response, Error>),
     /// Send the request again after this many milliseconds.
     RetryIn(u64),
+    /// Rate limited: send it again when the limiter resets, at this time
+    /// (epoch milliseconds), this many milliseconds from now.
+    AwaitReset { ms: u64, at_ms: i64 },
 }
 
 impl RetryPolicy {
-    /// Judges the answer to one send of `request`. `random` feeds the jitter.
+    /// Judges the answer to one send of `request`, in a collection that
+    /// started at `started_ms`. `random` feeds the jitter.
+    #[allow(clippy::too_many_arguments)]
     pub fn judge(
         &self,
         attempts: &mut Attempts,
@@ -68,6 +85,7 @@ impl RetryPolicy {
         request: &Request,
         answer: Result<Response, TransportError>,
         now_ms: i64,
+        started_ms: i64,
         random: &mut dyn FnMut() -> u64,
     ) -> Verdict {
         attempts.sent += 1;
@@ -76,6 +94,23 @@ impl RetryPolicy {
         let (asked_ms, error) = match answer {
             Ok(response) if (200..300).contains(&response.status) => {
                 return Verdict::Done(Ok(response));
+            }
+            Ok(response) if let Some(at_ms) = limiter_reset_ms(&response, now_ms) => {
+                let ms = u64::try_from(at_ms - now_ms).unwrap_or(0);
+                let budget_end = started_ms
+                    .saturating_add(i64::try_from(self.run_budget_ms).unwrap_or(i64::MAX));
+                if at_ms > budget_end {
+                    return Verdict::Done(Err(status_error(
+                        endpoint,
+                        request,
+                        &response,
+                        tries,
+                        Some(ms),
+                    )));
+                }
+                attempts.reset_waits += 1;
+                attempts.waited_ms += ms;
+                return Verdict::AwaitReset { ms, at_ms };
             }
             Ok(response) if response.status == 429 || response.status >= 500 => {
                 let asked = asked_wait_ms(&response, now_ms);
@@ -100,7 +135,7 @@ impl RetryPolicy {
             ),
         };
         let wait = asked_ms.unwrap_or_else(|| self.backoff_ms(tries, random()));
-        if tries >= self.max_attempts
+        if tries - attempts.reset_waits >= self.max_attempts
             || wait > self.max_delay_ms
             || attempts.waited_ms + wait > self.max_total_wait_ms
         {
@@ -120,27 +155,26 @@ impl RetryPolicy {
     }
 }
 
-/// The wait the upstream asked for: `Retry-After` (any retryable status),
-/// else, on a 429, the time left until `X-RateLimit-Reset`. A reset time
-/// already past says nothing useful and falls back to backoff.
+/// The wait `Retry-After` asks for (any retryable status).
 fn asked_wait_ms(response: &Response, now_ms: i64) -> Option<u64> {
-    let until = |at_ms: i64| u64::try_from(at_ms - now_ms).ok().filter(|ms| *ms > 0);
-    if let Some(value) = response.header("retry-after") {
-        let value = value.trim();
-        if let Ok(seconds) = value.parse::<u64>() {
-            return Some(seconds.saturating_mul(1000));
-        }
-        if let Some(at) = parse_http_date_ms(value) {
-            return Some(until(at).unwrap_or(0));
-        }
+    let value = response.header("retry-after")?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(seconds.saturating_mul(1000));
     }
-    if response.status == 429 {
-        return response
-            .header("x-ratelimit-reset")
-            .and_then(parse_iso_ms)
-            .and_then(until);
+    parse_http_date_ms(value).map(|at| u64::try_from(at - now_ms).unwrap_or(0))
+}
+
+/// When a 429 without `Retry-After` says its limiter resets: its
+/// `X-RateLimit-Reset`, if still ahead. A reset already past says nothing
+/// useful and falls back to backoff.
+fn limiter_reset_ms(response: &Response, now_ms: i64) -> Option<i64> {
+    if response.status != 429 || response.header("retry-after").is_some() {
+        return None;
     }
-    None
+    response
+        .header("x-ratelimit-reset")
+        .and_then(parse_iso_ms)
+        .filter(|at| *at > now_ms)
 }
 
 #[cfg(test)]
@@ -179,6 +213,7 @@ mod tests {
             &request(),
             answer,
             1_000_000,
+            0,
             &mut || u64::MAX,
         )
     }
@@ -208,7 +243,10 @@ mod tests {
         let reset = ("x-ratelimit-reset", "1970-01-01T00:16:45Z");
         assert!(matches!(
             judge(&p, &mut Attempts::default(), answer(429, &[reset])),
-            Verdict::RetryIn(5000)
+            Verdict::AwaitReset {
+                ms: 5000,
+                at_ms: 1_005_000
+            }
         ));
         assert!(matches!(
             judge(
@@ -217,6 +255,41 @@ mod tests {
                 answer(429, &[reset, ("retry-after", "2")])
             ),
             Verdict::RetryIn(2000)
+        ));
+    }
+
+    #[test]
+    fn a_minute_precision_reset_is_waited_for_however_many_times_within_the_budget() {
+        let p = RetryPolicy::default();
+        let mut a = Attempts::default();
+        // now is 00:16:40; the limiter resets at 00:17 (the gateway's form).
+        let reset = ("x-ratelimit-reset", "1970-01-01T00:17Z");
+        for _ in 0..2 * p.max_attempts {
+            assert!(matches!(
+                judge(&p, &mut a, answer(429, &[reset])),
+                Verdict::AwaitReset { ms: 20_000, .. }
+            ));
+        }
+        // Quick retries keep their own count.
+        assert!(matches!(
+            judge(&p, &mut a, answer(503, &[])),
+            Verdict::RetryIn(_)
+        ));
+    }
+
+    #[test]
+    fn a_reset_beyond_the_run_budget_ends_the_retries() {
+        let p = RetryPolicy {
+            run_budget_ms: 1_010_000,
+            ..RetryPolicy::default()
+        };
+        let reset = ("x-ratelimit-reset", "1970-01-01T00:17Z");
+        assert!(matches!(
+            judge(&p, &mut Attempts::default(), answer(429, &[reset])),
+            Verdict::Done(Err(Error::RateLimited {
+                retry_after_ms: Some(20_000),
+                ..
+            }))
         ));
     }
 
@@ -235,6 +308,7 @@ mod tests {
                     ));
                     break;
                 }
+                Verdict::AwaitReset { .. } => panic!("a 502 announces no reset"),
             }
         }
         // random = u64::MAX: u64::MAX % (ceiling + 1) for ceilings 500, 1000, 2000…

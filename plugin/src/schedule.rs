@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::api::Endpoint;
 use crate::contract::Error;
+use crate::dates::format_ms;
 use crate::retry::{Attempts, RetryPolicy, Verdict};
 use crate::transport::{Request, Response, Transport};
 
@@ -39,6 +40,8 @@ pub struct Scheduler<K> {
     queue: VecDeque<Pending<K>>,
     max_in_flight: usize,
     policy: RetryPolicy,
+    /// When the first round went out: the start of the run's time budget.
+    started_ms: Option<i64>,
 }
 
 impl<K> Scheduler<K> {
@@ -47,6 +50,7 @@ impl<K> Scheduler<K> {
             queue: VecDeque::new(),
             max_in_flight: max_in_flight.max(1),
             policy,
+            started_ms: None,
         }
     }
 
@@ -127,6 +131,7 @@ impl<K> Scheduler<K> {
             return round;
         }
         let now = transport.now_ms();
+        let started = *self.started_ms.get_or_insert(now);
         for (mut pending, answer) in batch.into_iter().zip(answers) {
             let verdict = self.policy.judge(
                 &mut pending.attempts,
@@ -134,6 +139,7 @@ impl<K> Scheduler<K> {
                 &pending.request,
                 answer,
                 now,
+                started,
                 &mut || transport.random_u64(),
             );
             match verdict {
@@ -150,6 +156,17 @@ impl<K> Scheduler<K> {
                         pending.request.url
                     ));
                     pending.ready_at_ms = now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
+                    self.queue.push_back(pending);
+                }
+                Verdict::AwaitReset { ms, at_ms } => {
+                    round.retrying.push(format!(
+                        "{} {}: rate limited; waiting {} s for the limit to reset at {}",
+                        pending.request.method.as_str(),
+                        pending.request.url,
+                        ms.div_ceil(1000),
+                        format_ms(at_ms)
+                    ));
+                    pending.ready_at_ms = at_ms;
                     self.queue.push_back(pending);
                 }
             }

@@ -117,23 +117,7 @@ pub fn status_error(
         401 => Error::Unauthorized(format!(
             "{UNAUTHORIZED_REMEDY} ({what} answered 401: {said})"
         )),
-        403 => {
-            let (missing, hint) = match endpoint.permission() {
-                Permission::Scope(scope) => (
-                    Some(scope.to_owned()),
-                    format!("the key needs the scope {scope}"),
-                ),
-                Permission::UnscopedKey => (
-                    None,
-                    "this endpoint is not documented for API keys with scopes: use an API key without scopes".to_owned(),
-                ),
-            };
-            Error::Forbidden {
-                resource: endpoint.resource(),
-                missing,
-                detail: format!("{what} answered 403: {said}; {hint}"),
-            }
-        }
+        403 => forbidden(endpoint, &what, &said),
         404 if *endpoint == Endpoint::Org => Error::NotFound(format!(
             "this organization ID is not reachable with this API key ({what} answered 404: {said})"
         )),
@@ -150,6 +134,66 @@ pub fn status_error(
             detail: format!("{what} answered {status}{tries}: {said}"),
         },
     }
+}
+
+/// How a 403 that names the organization's plan is told apart in an
+/// error's detail, for [`remedy`] and [`refused_by_plan`].
+const PLAN_REFUSAL: &str = "the organization's plan does not include this";
+
+/// Words with which a refusal names a plan rather than a permission. What
+/// the API answers without the plan is undocumented (notes §0 "Audit log
+/// plan"): a 403 that names none of these is read as a permission refusal
+/// whose remedy also names the plan.
+const PLAN_WORDS: &[&str] = &[
+    "guard",
+    "atlassian access",
+    "plan",
+    "subscription",
+    "upgrade",
+    "premium",
+    "enterprise",
+];
+
+/// A 403: refused by the organization's plan when the endpoint is one a
+/// plan gates and the answer says so, else for want of a permission.
+fn forbidden(endpoint: &Endpoint, what: &str, said: &str) -> Error {
+    let plan = endpoint.plan();
+    let lower = said.to_lowercase();
+    if let Some(plan) = plan
+        && PLAN_WORDS.iter().any(|w| lower.contains(w))
+    {
+        return Error::Forbidden {
+            resource: endpoint.resource(),
+            missing: None,
+            detail: format!("{what} answered 403: {said}; {PLAN_REFUSAL}: it needs {plan}"),
+        };
+    }
+    let (missing, mut hint) = match endpoint.permission() {
+        Permission::Scope(scope) => (
+            Some(scope.to_owned()),
+            format!("the key needs the scope {scope}"),
+        ),
+        Permission::UnscopedKey => (
+            None,
+            "this endpoint is not documented for API keys with scopes: use an API key without scopes".to_owned(),
+        ),
+    };
+    if let Some(plan) = plan {
+        hint.push_str(&format!(
+            "; if it has that, the organization's plan may lack {plan}"
+        ));
+    }
+    Error::Forbidden {
+        resource: endpoint.resource(),
+        missing,
+        detail: format!("{what} answered 403: {said}; {hint}"),
+    }
+}
+
+/// Whether a 403 named the organization's plan: what was refused is a
+/// control the plan does not offer, not a key to fix.
+pub fn refused_by_plan(error: &Error) -> bool {
+    matches!(error, Error::Forbidden { detail, .. } if detail.contains(PLAN_REFUSAL))
 }
 
 /// The error for a 2xx answer whose body is not what the endpoint returns.
@@ -170,6 +214,17 @@ pub fn remedy(error: &Error) -> String {
     match error {
         Error::InvalidConfig(_) => "Correct the configuration fields named above.".into(),
         Error::Unauthorized(_) => UNAUTHORIZED_REMEDY.into(),
+        Error::Forbidden { detail, .. } if refused_by_plan(error) => {
+            let needs = detail.rsplit("it needs ").next().unwrap_or_default();
+            format!("Nothing to change in the API key: the organization's plan does not include this ({needs}); subscribe to it to have the control checked.")
+        }
+        Error::Forbidden {
+            missing: Some(scope),
+            detail,
+            ..
+        } if detail.contains("plan may lack") => format!(
+            "Add the scope {scope} to the API key (admin.atlassian.com → Settings → API keys), or use an API key without scopes; if the key already has it, the organization's plan does not include this."
+        ),
         Error::Forbidden {
             missing: Some(scope),
             ..
@@ -268,5 +323,33 @@ mod tests {
             status_error(&Endpoint::UsersSearch(dir), &r, &response(403, ""), 1, None),
             Error::Forbidden { missing: None, detail, .. } if detail.contains("without scopes")
         ));
+    }
+
+    #[test]
+    fn a_403_naming_the_plan_is_told_from_a_missing_scope() {
+        let r = request();
+        let guard = r#"{"errors":[{"status":"403","title":"Forbidden","detail":"The organization audit log requires Atlassian Guard."}]}"#;
+        let by_plan = status_error(&Endpoint::EventsStream, &r, &response(403, guard), 1, None);
+        assert!(refused_by_plan(&by_plan), "{by_plan:?}");
+        assert!(matches!(&by_plan, Error::Forbidden { missing: None, .. }));
+        assert!(remedy(&by_plan).contains("Nothing to change in the API key"));
+        assert!(remedy(&by_plan).contains("Atlassian Guard"));
+
+        // The gateway's usual refusal names no plan: a scope, perhaps the plan.
+        let spring = r#"{"status":403,"error":"Forbidden","message":"User has no permission to access resource."}"#;
+        let by_scope = status_error(&Endpoint::EventsStream, &r, &response(403, spring), 1, None);
+        assert!(!refused_by_plan(&by_scope));
+        assert!(
+            matches!(&by_scope, Error::Forbidden { missing: Some(s), .. } if s == "read:events:admin")
+        );
+        let advice = remedy(&by_scope);
+        assert!(
+            advice.contains("read:events:admin") && advice.contains("plan"),
+            "{advice}"
+        );
+
+        // An endpoint no plan gates never reads as refused by a plan.
+        let tokens = status_error(&Endpoint::ApiTokens, &r, &response(403, guard), 1, None);
+        assert!(!refused_by_plan(&tokens));
     }
 }

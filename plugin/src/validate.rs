@@ -18,7 +18,7 @@ use crate::keys::{EXPIRY_NOTICE_DAYS, Expiring};
 use crate::pagination::{NOT_UTF8, Page, Pager};
 use crate::schedule::Scheduler;
 use crate::transport::Transport;
-use crate::upstream::{malformed, remedy};
+use crate::upstream::{malformed, refused_by_plan, remedy};
 
 /// The records on a probe's first page (id and JSON text), or why it failed.
 type Probe = Result<Vec<(String, String)>, Error>;
@@ -191,7 +191,14 @@ pub fn validate(
             Vec::new(),
         ));
     }
-    let role_results = probe(config, limits, transport, role_probes);
+    // The authentication policy of the first user goes in the same round.
+    let account = first(&users_search).or_else(|| first(&users_list));
+    let mut second_round = role_probes;
+    if let Some(account) = &account {
+        second_round.push((Endpoint::AuthPolicies(vec![account.clone()]), Vec::new()));
+    }
+    let mut role_results = probe(config, limits, transport, second_round);
+    let auth_policies = account.and_then(|_| role_results.pop());
 
     let users = match (&directories, &users_search, &users_list) {
         (Err(e), _, _) => failed("users", "Directories and users", e),
@@ -246,7 +253,37 @@ pub fn validate(
             String::new(),
         ),
     };
+    let auth_policies = match &auth_policies {
+        None => check(
+            "auth-policies",
+            "Authentication policies",
+            CheckStatus::Warn,
+            "No user could be read, so authentication policies could not be tried.".into(),
+            "Fix the users check first.".into(),
+        ),
+        Some(Err(e)) => check(
+            "auth-policies",
+            "Authentication policies",
+            CheckStatus::Warn,
+            format!("Authentication policies cannot be read ({e}): whether single sign-on covers an account without two-step verification will be Unknown."),
+            remedy(e),
+        ),
+        Some(Ok(_)) => check(
+            "auth-policies",
+            "Authentication policies",
+            CheckStatus::Pass,
+            "Which accounts are under single sign-on or enforced two-step verification is readable.".into(),
+            String::new(),
+        ),
+    };
     let audit = match &audit {
+        Err(e) if refused_by_plan(e) => check(
+            "audit-log",
+            "Audit log",
+            CheckStatus::Warn,
+            format!("The organization's plan does not include the audit log ({e}); its finding will read as not applicable."),
+            remedy(e),
+        ),
         Ok(events) if events.is_empty() => check(
             "audit-log",
             "Audit log",
@@ -261,6 +298,7 @@ pub fn validate(
         users,
         groups,
         roles,
+        auth_policies,
         simple("domains", "Domains", &domains, "Domains"),
         policies_check(&control_policies, &policies),
         audit,

@@ -52,7 +52,7 @@ fn checkpoint_resumes_without_duplicates() {
     assert_eq!(
         sends[0].1.url,
         format!(
-            "https://api.atlassian.com/admin/v1/orgs/{ORG}/events-stream?cursor=Yy0z&limit=500"
+            "https://api.atlassian.com/admin/v1/orgs/{ORG}/events-stream?cursor=Yy0z&limit=200"
         )
     );
     assert_eq!(sink.ids("atlassian.event"), ["evt-0004"]);
@@ -116,7 +116,7 @@ fn rejected_checkpoint_reports_gap_then_reads_full_window() {
         "the rejected cursor, then the three pages of the window"
     );
     assert!(
-        sends[1].1.url.ends_with("/events-stream?limit=500"),
+        sends[1].1.url.ends_with("/events-stream?limit=200"),
         "the whole retained log, with no time bound: {}",
         sends[1].1.url
     );
@@ -141,7 +141,7 @@ fn a_checkpoint_without_a_position_resumes_by_time() {
         sends[1]
             .1
             .url
-            .ends_with(&format!("?cursor=Yy0y&limit=500&{from}")),
+            .ends_with(&format!("?cursor=Yy0y&limit=200&{from}")),
         "{}",
         sends[1].1.url
     );

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use atlassian_cloud_admin::{
     Error, Evidence, FindingStatus, Integration, Level, Limits, Method, Request, Response,
-    RetryPolicy, Sink, Transport, TransportError,
+    RetryPolicy, Sink, Transport, TransportError, is_not_applicable,
 };
 use serde_json::Value;
 use support::*;
@@ -37,6 +37,8 @@ fn every_record_is_emitted_once_verbatim_with_its_source() {
         ("atlassian.event", 3),
         ("atlassian.workspace", 2),
         ("atlassian.api-token", 3),
+        ("atlassian.user-count", 1),
+        ("atlassian.auth-policy", 3),
         ("atlassian.api-key", 2),
     ];
     assert_eq!(counts, expected.map(|(k, n)| (k.to_owned(), n)));
@@ -60,10 +62,11 @@ fn every_record_is_emitted_once_verbatim_with_its_source() {
         .into_iter()
         .find(|e| e.id == JANE)
         .unwrap();
+    // Jane, an org admin, is first read by the org-wide admin search.
     assert_eq!(jane.source.method, "POST");
     assert_eq!(
         jane.source.url,
-        format!("https://api.atlassian.com/admin/v2/orgs/{ORG}/directories/{D1}/users/search")
+        format!("https://api.atlassian.com/admin/v2/orgs/{ORG}/directories/-/users/search")
     );
 
     // Data is the API's object as sent: unknown fields, nulls and number forms kept.
@@ -258,6 +261,8 @@ fn independent_lists_fetched_in_parallel() {
     assert_eq!(
         second,
         HashSet::from([
+            "api-keys",
+            "search",
             "directories",
             "domains",
             "policies",
@@ -287,7 +292,7 @@ fn independent_lists_fetched_in_parallel() {
     assert!(narrow.batches.iter().all(|(_, b)| b.len() <= 3));
     assert_eq!(
         sink.evidence().len(),
-        29,
+        33,
         "a narrower cap changes the rounds, not the result"
     );
 }
@@ -763,28 +768,51 @@ fn a_first_run_reads_the_whole_retained_audit_log() {
     let sends = fake.sent_to(&v1("/events-stream"));
     assert_eq!(sends.len(), 3);
     assert!(
-        sends[0].1.url.ends_with("/events-stream?limit=500"),
+        sends[0].1.url.ends_with("/events-stream?limit=200"),
         "{}",
         sends[0].1.url
     );
     assert!(
-        sends[1].1.url.ends_with("?cursor=Yy0y&limit=500"),
+        sends[1].1.url.ends_with("?cursor=Yy0y&limit=200"),
         "{}",
         sends[1].1.url
     );
 }
 
 #[test]
-fn empty_audit_log_needs_guard() {
+fn an_empty_audit_log_is_not_applicable_not_a_failure() {
     let mut fake = standard_org();
     fake.get(&v1("/events-stream"), ok("events-empty"));
     let summary = collect(&mut fake, None).0.unwrap();
     let w = warning(&summary, "audit log");
     assert!(w.message.contains("Atlassian Guard") && !w.incomplete && w.cause.is_none());
     let f = finding(&summary, "audit-log-available");
-    assert_eq!(
-        (f.status, f.failing.clone()),
-        (FindingStatus::Fail, vec![ORG.to_owned()])
+    assert!(is_not_applicable(f), "{f:?}");
+    assert!(f.detail.contains("Atlassian Guard"), "{}", f.detail);
+}
+
+#[test]
+fn an_audit_log_refused_for_the_plan_is_not_applicable_and_not_partial() {
+    let mut fake = standard_org();
+    fake.get(
+        &v1("/events-stream"),
+        json(
+            403,
+            r#"{"errors":[{"status":"403","title":"Forbidden","detail":"The organization audit log requires Atlassian Guard."}]}"#,
+        ),
+    );
+    let summary = collect(&mut fake, None).0.unwrap();
+    let f = finding(&summary, "audit-log-available");
+    assert!(is_not_applicable(f), "{f:?}");
+    let w = warning(&summary, "audit log");
+    assert!(
+        !w.incomplete,
+        "a plan without Guard is no gap in the collection"
+    );
+    assert!(
+        w.message.contains("Nothing to change in the API key"),
+        "{}",
+        w.message
     );
 }
 

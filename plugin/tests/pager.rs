@@ -233,6 +233,7 @@ impl Server {
         // Accounts, some in several directories; admins get role lists.
         let accounts = dice.below(40);
         let mut members: Vec<Vec<(String, String)>> = vec![Vec::new(); directories.len()];
+        let mut admins = Vec::new();
         for a in 0..accounts {
             let id = format!("acct-{a}");
             let admin = dice.chance(15);
@@ -246,9 +247,15 @@ impl Server {
             members[home].push((id.clone(), text.clone()));
             if directories.len() > 1 && dice.chance(20) {
                 let other = (home + 1 + dice.below(directories.len() - 1)) % directories.len();
-                members[other].push((id.clone(), text));
+                members[other].push((id.clone(), text.clone()));
             }
+            // Every generated account is active and managed: its
+            // authentication policy is asked for in bulk.
+            server
+                .truth
+                .insert(("atlassian.auth-policy".into(), id.clone()), 1);
             if admin {
+                admins.push((id.clone(), text.clone()));
                 let roles = (0..dice.below(4))
                     .map(|r| {
                         let resource = format!("ari:cloud:jira::site/site-{r}");
@@ -268,6 +275,24 @@ impl Server {
                 );
             }
         }
+        // Org admins are also searched for org-wide.
+        server.add(
+            &mut dice,
+            Method::Post,
+            &v2("/directories/-/users/search"),
+            "atlassian.user",
+            admins,
+            false,
+        );
+        let count = json!({ "count": accounts }).to_string();
+        server.add(
+            &mut dice,
+            Method::Get,
+            &v2("/directories/-/users/count"),
+            "atlassian.user-count",
+            vec![("users/count".into(), count)],
+            false,
+        );
         for (d, users) in directories.iter().zip(members) {
             server.add(
                 &mut dice,
@@ -387,7 +412,7 @@ impl Server {
         let candidates: Vec<String> = self
             .lists
             .keys()
-            .filter(|p| **p != org_path())
+            .filter(|p| **p != org_path() && !p.ends_with("/users/count"))
             .cloned()
             .collect();
         let path = candidates[dice.below(candidates.len())].clone();
@@ -414,6 +439,9 @@ impl Server {
     /// Answers one request as an Atlassian-shaped server would.
     fn answer(&mut self, request: &Request) -> Result<Response, TransportError> {
         let (path, query) = split(&request.url);
+        if path.ends_with("/users/auth-policies/bulk-fetch") {
+            return Ok(status(200, &auth_policies(request)));
+        }
         let Some(key) = self.list_key(path) else {
             return Ok(status(
                 404,
@@ -448,7 +476,7 @@ impl Server {
 impl List {
     /// Page `index`: its records, then a `next` as the shape says.
     fn page(&self, path: &str, index: usize) -> String {
-        if key_is_org(path) {
+        if key_is_org(path) || path.ends_with("/users/count") {
             return format!(
                 r#"{{"data":{},"links":{{"self":"{API}{path}"}}}}"#,
                 self.records[0].1
@@ -479,6 +507,19 @@ impl List {
             format!("{{{data},{links}}}")
         }
     }
+}
+
+/// The authentication policy of each account a bulk fetch asks for: 2SV
+/// enforced, no single sign-on.
+fn auth_policies(request: &Request) -> String {
+    let body: Value = serde_json::from_slice(request.body.as_deref().unwrap()).unwrap();
+    let data: Vec<Value> = body["userIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| json!({"accountId": id, "policy": {"ssoEnforced": false, "twoStepVerification": "enforced"}}))
+        .collect();
+    json!({"data": data, "links": {"next": null}}).to_string()
 }
 
 fn key_is_org(path: &str) -> bool {
@@ -560,28 +601,7 @@ fn read_sequentially(server: &mut Server) -> Multiset {
     for directory in directories {
         let d: Value = serde_json::from_str(&directory).unwrap();
         let d = d["directoryId"].as_str().unwrap();
-        for user in read_list(
-            server,
-            Method::Post,
-            &v2(&format!("/directories/{d}/users/search")),
-            &mut found,
-        ) {
-            let user: Value = serde_json::from_str(&user).unwrap();
-            let id = user["accountId"].as_str().unwrap().to_owned();
-            let admin = user["platformRoles"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r == ADMIN_ROLE);
-            if seen_accounts.insert(id.clone()) && admin {
-                read_list(
-                    server,
-                    Method::Get,
-                    &v2(&format!("/directories/{d}/users/{id}/role-assignments")),
-                    &mut found,
-                );
-            }
-        }
+        read_accounts(server, d, &mut found, &mut seen_accounts);
         for group in read_list(
             server,
             Method::Post,
@@ -598,6 +618,13 @@ fn read_sequentially(server: &mut Server) -> Multiset {
             );
         }
     }
+    read_accounts(server, "-", &mut found, &mut seen_accounts);
+    read_list(
+        server,
+        Method::Get,
+        &v2("/directories/-/users/count"),
+        &mut found,
+    );
     for path in [
         format!("/admin/v1/orgs/{ORG}/domains"),
         format!("/admin/v1/orgs/{ORG}/policies"),
@@ -609,6 +636,34 @@ fn read_sequentially(server: &mut Server) -> Multiset {
     }
     read_list(server, Method::Post, &v2("/workspaces"), &mut found);
     found
+}
+
+/// Reads the users search of directory `d`: each account seen for the
+/// first time has its authentication policy read, and an admin its role
+/// assignments.
+fn read_accounts(
+    server: &mut Server,
+    d: &str,
+    found: &mut Multiset,
+    seen_accounts: &mut HashSet<String>,
+) {
+    let search = v2(&format!("/directories/{d}/users/search"));
+    for user in read_list(server, Method::Post, &search, found) {
+        let user: Value = serde_json::from_str(&user).unwrap();
+        let id = user["accountId"].as_str().unwrap().to_owned();
+        let admin = user["platformRoles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == ADMIN_ROLE);
+        if seen_accounts.insert(id.clone()) {
+            found.insert(("atlassian.auth-policy".into(), id.clone()), 1);
+            if admin {
+                let roles = v2(&format!("/directories/{d}/users/{id}/role-assignments"));
+                read_list(server, Method::Get, &roles, found);
+            }
+        }
+    }
 }
 
 /// Reads one list to its end (or to a page that fails for good), adding
@@ -678,6 +733,7 @@ fn evidence_id(kind: &str, path: &str, item: &Value) -> String {
     match kind {
         "atlassian.directory" => field("directoryId"),
         "atlassian.user" => field("accountId"),
+        "atlassian.user-count" => "users/count".to_owned(),
         "atlassian.role-assignment" => {
             let principal = path.rsplit('/').nth(1).unwrap();
             format!("{principal}:{}", field("resourceId"))
@@ -810,7 +866,8 @@ fn a_page_that_fails_for_good_leaves_only_its_list_short_and_says_so() {
 
 /// The report that opened this test: a users search answering 7 records a
 /// page whatever `limit` asked, `links` after `data`, its last page (2
-/// records, `next: null`) the run's last exchange.
+/// records, `next: null`) the run's last exchange. The accounts are
+/// unmanaged, so no page asks for authentication policies after it.
 #[test]
 fn seven_record_pages_with_links_after_data_lose_nothing_when_they_end_the_run() {
     let mut dice = Dice(11);
@@ -839,7 +896,11 @@ fn seven_record_pages_with_links_after_data_lose_nothing_when_they_end_the_run()
                 id.clone(),
                 record(
                     user,
-                    &[("accountId", json!(id)), ("platformRoles", json!([]))],
+                    &[
+                        ("accountId", json!(id)),
+                        ("platformRoles", json!([])),
+                        ("claimStatus", json!("unmanaged")),
+                    ],
                 ),
             )
         })
@@ -851,6 +912,23 @@ fn seven_record_pages_with_links_after_data_lose_nothing_when_they_end_the_run()
         &search,
         "atlassian.user",
         users,
+        false,
+    );
+    server.add(
+        &mut dice,
+        Method::Post,
+        &v2("/directories/-/users/search"),
+        "atlassian.user",
+        Vec::new(),
+        false,
+    );
+    let count = ("users/count".to_owned(), json!({"count": 37}).to_string());
+    server.add(
+        &mut dice,
+        Method::Get,
+        &v2("/directories/-/users/count"),
+        "atlassian.user-count",
+        vec![count],
         false,
     );
     server.add(

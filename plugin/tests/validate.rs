@@ -28,6 +28,7 @@ fn every_capability_passes_on_a_full_key() {
             "users",
             "groups",
             "role-assignments",
+            "auth-policies",
             "domains",
             "policies",
             "audit-log",
@@ -40,15 +41,19 @@ fn every_capability_passes_on_a_full_key() {
         assert_eq!(c.status, CheckStatus::Pass, "{c:?}");
         assert!(c.remedy.is_empty());
     }
-    // The org alone, then the twelve independent probes (capped at 8 a
-    // round), then the role assignments of the first user and group found.
+    // The org alone, then the thirteen independent probes (capped at 8 a
+    // round), then the role assignments of the first user and group found,
+    // with the first user's authentication policy.
     let sizes: Vec<usize> = fake.batches.iter().map(|(_, b)| b.len()).collect();
-    assert_eq!(sizes, [1, 8, 4, 2]);
+    assert_eq!(sizes, [1, 8, 5, 3]);
     assert!(
         fake.batches[3]
             .1
             .iter()
-            .all(|r| r.url.contains("/directories/-/") && r.url.contains("/role-assignments"))
+            .all(
+                |r| (r.url.contains("/directories/-/") && r.url.contains("/role-assignments"))
+                    || r.url.ends_with("/auth-policies/bulk-fetch")
+            )
     );
 }
 
@@ -140,5 +145,36 @@ fn unreadable_users_fail_with_the_list_scope() {
         roles.status,
         CheckStatus::Warn,
         "no user or group to try: {roles:?}"
+    );
+}
+
+#[test]
+fn a_plan_without_guard_and_unreadable_auth_policies_are_warnings_that_say_so() {
+    let mut fake = standard_org();
+    fake.get(
+        &v1("/events-stream"),
+        json(
+            403,
+            r#"{"errors":[{"status":"403","title":"Forbidden","detail":"The organization audit log requires Atlassian Guard."}]}"#,
+        ),
+    );
+    fake.post(
+        &auth_policies_path(),
+        json(403, &fixture("error-403-spring")),
+    );
+    let checks = run(&mut fake).unwrap();
+    let audit = check(&checks, "audit-log");
+    assert_eq!(audit.status, CheckStatus::Warn);
+    assert!(
+        audit.remedy.contains("Nothing to change in the API key"),
+        "{}",
+        audit.remedy
+    );
+    let policies = check(&checks, "auth-policies");
+    assert_eq!(policies.status, CheckStatus::Warn);
+    assert!(
+        policies.remedy.contains("read:policies:admin"),
+        "{}",
+        policies.remedy
     );
 }

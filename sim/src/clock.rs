@@ -77,6 +77,22 @@ pub(crate) fn iso_seconds(ms: i64) -> String {
     format(ms, false, "Z")
 }
 
+/// `2026-11-24T00:00:00.000+0000`: an offset without a colon, as Java services write it (the
+/// token APIs' dates, whose form is undocumented).
+pub(crate) fn iso_basic_offset(ms: i64) -> String {
+    format(ms, true, "+0000")
+}
+
+/// `2026-11-24T18:05Z`: minute precision, the gateway's `X-RateLimit-Reset` (notes §0). The
+/// time is rounded up to the next minute, so the reset is never announced early.
+pub(crate) fn iso_minutes(ms: i64) -> String {
+    let minute = 60_000;
+    let up = ms.div_euclid(minute) * minute + if ms % minute == 0 { 0 } else { minute };
+    let mut text = format(up, false, "Z");
+    text.replace_range(16..19, "");
+    text
+}
+
 /// `2026-11-24T00:00:00.000+00:00`: the Spring gateway's error `timestamp` style.
 pub(crate) fn spring_timestamp(ms: i64) -> String {
     format(ms, true, "+00:00")
@@ -92,6 +108,13 @@ pub(crate) fn wall_now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_forms_are_written_as_documented() {
+        assert_eq!(iso_basic_offset(NOW_MS), "2026-11-24T00:00:00.000+0000");
+        assert_eq!(iso_minutes(NOW_MS), "2026-11-24T00:00Z");
+        assert_eq!(iso_minutes(NOW_MS + 1), "2026-11-24T00:01Z");
+    }
 
     #[test]
     fn now_is_the_documented_day() {

@@ -48,6 +48,16 @@ pub struct SimConfig {
     pub faults: Vec<Fault>,
     /// Port on 127.0.0.1; 0 picks an ephemeral one.
     pub port: u16,
+    /// Requests a wall-clock minute every endpoint allows, as the gateway's limiter: beyond
+    /// it, `429` with `X-RateLimit-Reset` at minute precision and no `Retry-After` until the
+    /// minute ends. `None`: limits are advertised, not enforced (except on `/events`).
+    pub rate_limit: Option<u64>,
+    /// The largest audit-log page size (`limit`) served; a larger one is a 400. Atlassian
+    /// documents only the default of 200; 500 is a third-party client's figure (notes §0).
+    pub events_max_limit: usize,
+    /// The organization subscribes to Atlassian Guard. Without it the audit-log APIs answer
+    /// 403 naming the plan (what the real API answers is undocumented).
+    pub guard: bool,
     /// How list pages are cut and laid out, beyond what the client asked.
     pub paging: Paging,
 }
@@ -81,6 +91,9 @@ impl Default for SimConfig {
             faults: Vec::new(),
             port: 0,
             paging: Paging::default(),
+            rate_limit: None,
+            events_max_limit: 500,
+            guard: true,
         }
     }
 }

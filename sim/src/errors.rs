@@ -96,6 +96,17 @@ impl ApiError {
     }
 
     /// `Error.RateLimited`.
+    /// The organization's plan lacks the feature (body unconfirmed: what the API answers
+    /// without Atlassian Guard is undocumented, notes §0 "Audit log plan").
+    pub(crate) fn plan_lacks(feature: &str, plan: &str) -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "plan_required",
+            "Forbidden",
+            format!("{feature} requires {plan}."),
+        )
+    }
+
     pub(crate) fn rate_limited() -> Self {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

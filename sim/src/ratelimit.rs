@@ -4,7 +4,10 @@
 //! with a fixed one-minute window and `429` + `Retry-After` beyond it. Other endpoints have no
 //! documented number; they advertise a generous window (see [`GENERAL_LIMIT`]) that the
 //! simulator counts but does not enforce, so that throttling elsewhere happens only through the
-//! deterministic `429` fault and never slows a benchmark by accident.
+//! deterministic `429` fault and never slows a benchmark by accident, unless
+//! [`SimConfig::rate_limit`](crate::SimConfig::rate_limit) asks for the gateway's limiter: a
+//! per-minute window on every endpoint that, once tripped, refuses everything until the minute
+//! ends, announcing the reset only in `X-RateLimit-Reset` at minute precision.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -50,6 +53,9 @@ pub(crate) struct Window {
     limit: u64,
     enforced: bool,
     state: Mutex<Option<WindowState>>,
+    /// The gateway's limiter: windows are the wall clock's minutes, so the reset it
+    /// announces at minute precision is exact.
+    on_the_minute: Option<Mutex<(i64, u64)>>,
 }
 
 impl Window {
@@ -58,11 +64,40 @@ impl Window {
             limit,
             enforced,
             state: Mutex::new(None),
+            on_the_minute: None,
+        }
+    }
+
+    /// An enforced limit of `limit` requests per wall-clock minute: once tripped, every
+    /// request is refused until the minute ends.
+    pub(crate) fn per_minute(limit: u64) -> Window {
+        Window {
+            on_the_minute: Some(Mutex::new((i64::MIN, 0))),
+            ..Window::new(limit, true)
+        }
+    }
+
+    /// Counts one request against a per-minute window.
+    fn take_on_the_minute(&self, minute: &Mutex<(i64, u64)>) -> Quota {
+        let mut guard = minute.lock().unwrap_or_else(|e| e.into_inner());
+        let this_minute = wall_now_ms().div_euclid(60_000);
+        if guard.0 != this_minute {
+            *guard = (this_minute, 0);
+        }
+        guard.1 += 1;
+        Quota {
+            limit: self.limit,
+            remaining: self.limit.saturating_sub(guard.1),
+            reset_ms: (this_minute + 1) * 60_000,
+            exceeded: guard.1 > self.limit,
         }
     }
 
     /// Counts one request.
     pub(crate) fn take(&self) -> Quota {
+        if let Some(minute) = &self.on_the_minute {
+            return self.take_on_the_minute(minute);
+        }
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         let state = match guard.as_mut() {
@@ -100,6 +135,17 @@ mod tests {
             [false, false, false, true]
         );
         assert!((1..=60).contains(&quotas[3].retry_after_secs()));
+    }
+
+    #[test]
+    fn a_per_minute_window_resets_on_the_minute() {
+        let window = Window::per_minute(1);
+        let first = window.take();
+        let second = window.take();
+        assert!(!first.exceeded);
+        // Unless the minute turned between the two takes.
+        assert!(second.exceeded || second.reset_ms > first.reset_ms);
+        assert_eq!(second.reset_ms % 60_000, 0);
     }
 
     #[test]

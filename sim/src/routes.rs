@@ -38,12 +38,16 @@ pub enum Endpoint {
     ApiTokens,
     /// `GET /admin/control/v1/orgs/{orgId}/policies` (the Admin Control API)
     ControlPolicies,
-    /// `GET /admin/api-access/v1/orgs/{orgId}/api-keys` (the organization's API keys)
+    /// `GET /admin/api-access/v1/orgs/{orgId}/api-keys` (org admin API keys)
     ApiKeys,
+    /// `POST /admin/control/v1/orgs/{orgId}/users/auth-policies/bulk-fetch`
+    AuthPolicies,
+    /// `GET /admin/v2/orgs/{orgId}/directories/{directoryId}/users/count`
+    UsersCount,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 17] = [
+    pub const ALL: [Endpoint; 19] = [
         Endpoint::Org,
         Endpoint::Directories,
         Endpoint::Users,
@@ -61,12 +65,17 @@ impl Endpoint {
         Endpoint::ApiTokens,
         Endpoint::ControlPolicies,
         Endpoint::ApiKeys,
+        Endpoint::AuthPolicies,
+        Endpoint::UsersCount,
     ];
 
     /// The (read-only) method the endpoint answers to.
     pub fn method(self) -> Method {
         match self {
-            Endpoint::UsersSearch | Endpoint::GroupsSearch | Endpoint::Workspaces => Method::POST,
+            Endpoint::UsersSearch
+            | Endpoint::GroupsSearch
+            | Endpoint::Workspaces
+            | Endpoint::AuthPolicies => Method::POST,
             _ => Method::GET,
         }
     }
@@ -81,13 +90,16 @@ impl Endpoint {
             Endpoint::Directories
             | Endpoint::Users
             | Endpoint::UsersSearch
+            | Endpoint::UsersCount
             | Endpoint::UserRoleAssignments => "read:directories:admin",
             Endpoint::Groups | Endpoint::GroupsSearch | Endpoint::GroupRoleAssignments => {
                 "read:groups:admin"
             }
             Endpoint::ManagedAccounts => "read:accounts:admin",
             Endpoint::Domains => "read:domains:admin",
-            Endpoint::Policies | Endpoint::ControlPolicies => "read:policies:admin",
+            Endpoint::Policies | Endpoint::ControlPolicies | Endpoint::AuthPolicies => {
+                "read:policies:admin"
+            }
             Endpoint::EventsStream | Endpoint::Events => "read:events:admin",
             Endpoint::Workspaces => "read:workspaces:admin",
             Endpoint::ApiTokens | Endpoint::ApiKeys => "read:tokens:admin",
@@ -156,6 +168,16 @@ pub(crate) fn route(path: &str) -> Option<Route<'_>> {
             "directories",
             dir,
             "users",
+            "count",
+        ] => (Endpoint::UsersCount, org, Some(*dir), None),
+        [
+            "admin",
+            "v2",
+            "orgs",
+            org,
+            "directories",
+            dir,
+            "users",
             account,
             "role-assignments",
         ] => (
@@ -202,6 +224,16 @@ pub(crate) fn route(path: &str) -> Option<Route<'_>> {
         ["admin", "control", "v1", "orgs", org, "policies"] => {
             (Endpoint::ControlPolicies, org, None, None)
         }
+        [
+            "admin",
+            "control",
+            "v1",
+            "orgs",
+            org,
+            "users",
+            "auth-policies",
+            "bulk-fetch",
+        ] => (Endpoint::AuthPolicies, org, None, None),
         _ => return None,
     };
     Some(Route {

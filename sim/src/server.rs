@@ -26,7 +26,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::api::{self, Call, Outcome};
 use crate::auth::Credentials;
 use crate::body::SimBody;
-use crate::clock::{iso_seconds, wall_now_ms};
+use crate::clock::{iso_minutes, wall_now_ms};
 use crate::config::Paging;
 use crate::config::SimConfig;
 use crate::cursor::Cursors;
@@ -51,6 +51,8 @@ struct Shared {
     faults: FaultEngine,
     general_window: Window,
     events_window: Window,
+    events_max_limit: usize,
+    guard: bool,
     served: AtomicU64,
     by_endpoint: [AtomicU64; Endpoint::ALL.len()],
 }
@@ -92,6 +94,9 @@ impl SimHandle {
             faults,
             port,
             paging,
+            rate_limit,
+            events_max_limit,
+            guard,
         } = config;
         let population =
             tokio::task::spawn_blocking(move || Population::generate(seed, users, events))
@@ -106,8 +111,11 @@ impl SimHandle {
             latency,
             paging,
             faults: FaultEngine::new(faults),
-            general_window: Window::new(GENERAL_LIMIT, false),
+            general_window: rate_limit
+                .map_or_else(|| Window::new(GENERAL_LIMIT, false), Window::per_minute),
             events_window: Window::new(EVENTS_LIMIT, true),
+            events_max_limit,
+            guard,
             served: AtomicU64::new(0),
             by_endpoint: std::array::from_fn(|_| AtomicU64::new(0)),
         });
@@ -261,9 +269,10 @@ async fn handle(
             (Outcome::Error(ApiError::server(status)), None, quota)
         }
         Some(Replacement::Forbid) => (Outcome::Forbidden, None, quota),
+        // The gateway's limiter announces its reset only in `X-RateLimit-Reset`.
         _ if quota.exceeded => (
             Outcome::Error(ApiError::rate_limited()),
-            Some(quota.retry_after_secs()),
+            (endpoint == Some(Endpoint::Events)).then(|| quota.retry_after_secs()),
             quota,
         ),
         _ => (answer(&shared, request, &path, &plan).await, None, quota),
@@ -314,6 +323,8 @@ async fn answer(shared: &Shared, request: Request<Incoming>, path: &str, plan: &
         &call,
         paginator,
         plan.link_origin.as_ref(),
+        shared.events_max_limit,
+        shared.guard,
     );
     match outcome {
         Outcome::Json(body) if shared.paging.links_first => Outcome::Json(links_first(body)),
@@ -330,7 +341,7 @@ fn deliver(reply: Reply, effect: Option<BodyEffect>) -> Response<SimBody> {
         .header(CONTENT_LENGTH, body.declared_len())
         .header("x-ratelimit-limit", reply.quota.limit)
         .header("x-ratelimit-remaining", reply.quota.remaining)
-        .header("x-ratelimit-reset", iso_seconds(reply.quota.reset_ms));
+        .header("x-ratelimit-reset", iso_minutes(reply.quota.reset_ms));
     if let Some(secs) = reply.retry_after_secs {
         response = response.header(RETRY_AFTER, secs);
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::PUBLIC_ORIGIN;
-use crate::clock::{iso_millis, iso_seconds};
+use crate::clock::{iso_basic_offset, iso_millis, iso_seconds};
 use crate::population::*;
 
 /// `expand` values of `POST …/users/search`.
@@ -25,7 +25,7 @@ pub(crate) enum Expand {
     /// Accepted for compatibility: `platformRoles` is always present.
     #[serde(rename = "platformRoles")]
     PlatformRoles,
-    /// Adds `counts.resources`: the number of resources the user holds roles on.
+    /// Adds `counts.resources`: the number of products the user can use.
     #[serde(rename = "counts.resources")]
     ResourceCounts,
 }
@@ -168,9 +168,12 @@ pub(crate) fn directory_user<'a>(
         },
         deactivated_on: user.deactivated_on_ms.map(iso_seconds),
         for_deletion: user.for_deletion(),
+        // A product never used has no entry (notes §0 "Product access and inactivity");
+        // `counts.resources` still counts it.
         product_access: expand.contains(&Expand::ProductAccess).then(|| {
             user.product_access
                 .iter()
+                .filter(|p| p.last_active_ms.is_some())
                 .map(|p| UserProductAccess {
                     key: p.product.key(),
                     id: &pop.workspaces()[p.workspace].id,
@@ -193,8 +196,8 @@ pub(crate) fn directory_user<'a>(
         }),
         counts: expand
             .contains(&Expand::ResourceCounts)
-            .then(|| ResourceCount {
-                resources: pop.role_assignments(user).len(),
+            .then_some(ResourceCount {
+                resources: user.product_access.len(),
             }),
     }
 }
@@ -379,16 +382,18 @@ pub(crate) fn workspace(pop: &Population, workspace: &Workspace) -> Value {
 }
 
 /// A user API token. `expiresAt` is null for tokens without expiry and `lastActiveAt` for
-/// tokens never used; `status` is always `ALLOWED` (the only documented value).
+/// tokens never used; `status` is always `ALLOWED` (the only documented value). The dates'
+/// form is undocumented: they are written `2025-01-02T03:04:05.000+0000`, a form Java
+/// services emit that RFC 3339 parsers refuse.
 pub(crate) fn api_token(pop: &Population, token: &ApiToken) -> Value {
     let owner = &pop.users()[token.owner];
     json!({
         "id": token.id,
         "label": token.label,
         "status": "ALLOWED",
-        "createdAt": iso_seconds(token.created_ms),
-        "expiresAt": token.expires_ms.map(iso_seconds),
-        "lastActiveAt": token.last_active_ms.map(iso_seconds),
+        "createdAt": iso_basic_offset(token.created_ms),
+        "expiresAt": token.expires_ms.map(iso_basic_offset),
+        "lastActiveAt": token.last_active_ms.map(iso_basic_offset),
         "user": {
             "id": owner.account_id,
             "orgId": pop.org_id(),
@@ -398,14 +403,28 @@ pub(crate) fn api_token(pop: &Population, token: &ApiToken) -> Value {
     })
 }
 
-/// An organization API key.
-pub(crate) fn api_key(key: &OrgApiKey) -> Value {
+/// An org admin API key (fields undocumented: id, name, creation and expiry).
+pub(crate) fn api_key(key: &ApiKey) -> Value {
     json!({
         "id": key.id,
-        "label": key.label,
-        "status": "ACTIVE",
-        "scoped": key.scoped,
+        "name": key.name,
         "createdAt": iso_seconds(key.created_ms),
         "expiresAt": iso_seconds(key.expires_ms),
+    })
+}
+
+/// One managed account's authentication policy, as the bulk fetch returns it (shape
+/// undocumented; the integration reads `policy.ssoEnforced` and
+/// `policy.twoStepVerification`).
+pub(crate) fn auth_policy(user: &User) -> Value {
+    let (id, name) = user.auth_policy.id_and_name();
+    json!({
+        "accountId": user.account_id,
+        "policy": {
+            "id": id,
+            "name": name,
+            "ssoEnforced": user.auth_policy == AuthPolicy::Sso,
+            "twoStepVerification": if user.auth_policy == AuthPolicy::TwoStep { "enforced" } else { "optional" },
+        },
     })
 }

@@ -9,7 +9,7 @@ use watchdog_components::ATLASSIAN_CLOUD_ADMIN;
 use watchdog_e2e::{Harness, bundle_text, config};
 use watchdog_host::bundle::{self, Outcome, Record};
 use watchdog_host::config::RunConfig;
-use watchdog_host::contract::{CheckStatus, FindingStatus, PluginError};
+use watchdog_host::contract::{CheckStatus, FindingStatus, PluginError, is_not_applicable};
 use watchdog_host::egress::Reroutes;
 use watchdog_host::run::{Collected, Failure, exit};
 use watchdog_host::sandbox::Limits;
@@ -210,6 +210,21 @@ async fn a_full_collection_yields_exactly_the_simulated_organization() {
         "atlassian.api-token",
         set(pop.api_tokens().iter().map(|t| t.id.as_str())),
     );
+    expect(
+        "atlassian.api-key",
+        set(pop.api_keys().iter().map(|k| k.id.as_str())),
+    );
+    expect("atlassian.user-count", set(["users/count"]));
+    assert!(
+        c.run.warnings.iter().all(|w| w.resource != "users"),
+        "the listings hold every counted account"
+    );
+    // The authentication policy of every active managed account, admins in
+    // no directory included.
+    expect(
+        "atlassian.auth-policy",
+        set(pop.active_managed().iter().map(|u| u.account_id.as_str())),
+    );
     expect("atlassian.event", event_ids(&pop, 0..pop.event_count()));
     // Every org admin's role assignments were read.
     let assignments = &ids["atlassian.role-assignment"];
@@ -221,40 +236,85 @@ async fn a_full_collection_yields_exactly_the_simulated_organization() {
         );
     }
 
-    let failing = |id: &str| set(finding(&c, id).failing.iter().map(String::as_str));
+    assert_findings_match_the_truth(&c, &pop);
+}
+
+/// Every finding's failing set (and population, where the truth defines one)
+/// is exactly what the simulated organization holds.
+fn assert_findings_match_the_truth(c: &Collected, pop: &Population) {
+    assert_findings_match_the_truth_but_the_audit_log(c, pop);
+    assert_eq!(
+        finding(c, "audit-log-available").status,
+        FindingStatus::Pass
+    );
+    // On this organization every finding can be judged.
+    for f in &c.run.findings {
+        assert_ne!(f.status, FindingStatus::Unknown, "{f:?}");
+    }
+}
+
+/// The findings over the accounts, domains, policies and tokens.
+fn assert_findings_match_the_truth_but_the_audit_log(c: &Collected, pop: &Population) {
+    let failing = |id: &str| set(finding(c, id).failing.iter().map(String::as_str));
+    let population = |id: &str| finding(c, id).population;
+    let accounts = |users: Vec<&atlassian_sim::User>| -> BTreeSet<String> {
+        set(users.iter().map(|u| u.account_id.as_str()))
+    };
+    // 2SV: accounts under single sign-on are set apart, neither failing
+    // nor counted as judged.
     assert_eq!(
         failing("mfa-active-managed"),
-        set(pop
-            .active_managed_without_mfa()
-            .iter()
-            .map(|u| u.account_id.as_str()))
+        accounts(pop.active_managed_without_mfa())
     );
+    assert_eq!(
+        population("mfa-active-managed"),
+        (pop.active_managed().len() - pop.sso_delegated().len()) as u64
+    );
+    let delegated = accounts(pop.sso_delegated());
+    assert!(!delegated.is_empty());
+    assert!(failing("mfa-active-managed").is_disjoint(&delegated));
+    assert_eq!(
+        failing("sso-or-2sv-enforced"),
+        accounts(pop.neither_sso_nor_2sv())
+    );
+    assert_eq!(
+        population("sso-or-2sv-enforced"),
+        pop.active_managed().len() as u64
+    );
+    // Org admins: found org-wide, one in no directory, one in two.
+    assert_eq!(pop.org_admins_in_no_directory().len(), 1);
+    assert_eq!(pop.org_admins_in_several_directories().len(), 1);
     assert_eq!(
         failing("mfa-org-admins"),
-        set(pop
-            .org_admins_without_mfa()
-            .iter()
-            .map(|u| u.account_id.as_str()))
+        accounts(pop.org_admins_without_mfa())
     );
-    assert_eq!(
-        finding(&c, "mfa-org-admins").population,
-        pop.org_admins().len() as u64
-    );
+    let admins_outside_sso = pop
+        .org_admins()
+        .iter()
+        .filter(|u| u.auth_policy != atlassian_sim::AuthPolicy::Sso)
+        .count();
+    assert_eq!(population("mfa-org-admins"), admins_outside_sso as u64);
+    assert_eq!(population("org-admin-count"), pop.org_admins().len() as u64);
+    assert_eq!(finding(c, "org-admin-count").status, FindingStatus::Pass);
+    // Inactivity: never-used access has no productAccess entry.
     assert_eq!(
         failing("inactive-with-access"),
-        set(pop
-            .inactive_with_product_access(90)
-            .iter()
-            .map(|u| u.account_id.as_str()))
+        accounts(pop.inactive_with_product_access(90))
     );
     assert_eq!(
         failing("unverified-domains"),
         set(pop.unverified_domains().iter().map(|d| d.id.as_str()))
     );
     assert_eq!(
-        finding(&c, "ip-allowlist").status == FindingStatus::Pass,
-        pop.ip_allowlist_enabled()
+        population("unverified-domains"),
+        pop.claimed_domains().len() as u64
     );
+    let allowlist = finding(c, "ip-allowlist");
+    if pop.ip_allowlist_applied() {
+        assert_eq!(allowlist.status, FindingStatus::Pass);
+    } else {
+        assert_eq!(failing("ip-allowlist"), set([pop.org_id()]));
+    }
     assert_eq!(
         failing("api-tokens-stale"),
         set(pop.stale_api_tokens(90).iter().map(|t| t.id.as_str()))
@@ -263,10 +323,117 @@ async fn a_full_collection_yields_exactly_the_simulated_organization() {
         failing("api-tokens-no-expiry"),
         set(pop.non_expiring_api_tokens().iter().map(|t| t.id.as_str()))
     );
-    assert_eq!(
-        finding(&c, "audit-log-available").status,
-        FindingStatus::Pass
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_findings_hold_under_the_gateway_limiter_and_a_smaller_audit_page_maximum() {
+    let clean_sim = sim(|_| {}).await;
+    let harness = Harness::new("limiter");
+    let clean = collect(
+        &clean_sim,
+        &harness,
+        "clean",
+        &org_config(clean_sim.org_id(), KEY),
+        Limits::default(),
+        None,
+    )
+    .await;
+    // A limiter a few requests short of the whole collection: it trips once
+    // (twice if the minute turns), and only X-RateLimit-Reset says until when.
+    let allowed = clean.run.traffic.requests.saturating_sub(10).max(1);
+    let limited = sim(|c| {
+        c.rate_limit = Some(allowed);
+        c.events_max_limit = 100;
+    })
+    .await;
+    let c = collect(
+        &limited,
+        &harness,
+        "limited",
+        &org_config(limited.org_id(), KEY),
+        Limits::default(),
+        None,
+    )
+    .await;
+    assert_eq!(c.run.outcome, Outcome::Complete, "{:?}", c.run.warnings);
+    assert!(
+        limited.requests_served() > clean_sim.requests_served(),
+        "the limiter refused requests, which were sent again after its reset"
     );
+    assert_eq!(ids_by_kind(&c), ids_by_kind(&clean), "the same records");
+    assert_findings_match_the_truth(&c, limited.population());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_audit_log_the_plan_lacks_is_not_applicable_and_the_run_complete() {
+    let sim = sim(|c| c.guard = false).await;
+    let harness = Harness::new("no-guard");
+    let c = collect(
+        &sim,
+        &harness,
+        "run",
+        &org_config(sim.org_id(), KEY),
+        Limits::default(),
+        None,
+    )
+    .await;
+    assert_eq!(c.run.outcome, Outcome::Complete, "{:?}", c.run.warnings);
+    assert!(is_not_applicable(finding(&c, "audit-log-available")));
+    let warning = c
+        .run
+        .warnings
+        .iter()
+        .find(|w| w.resource == "audit log")
+        .expect("a warning about the audit log");
+    assert!(!warning.incomplete);
+    assert!(
+        warning.message.contains("Nothing to change in the API key"),
+        "{}",
+        warning.message
+    );
+    assert_findings_match_the_truth_but_the_audit_log(&c, sim.population());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_organization_reads_as_not_applicable_not_as_passing() {
+    let sim = sim(|c| {
+        c.users = 0;
+        c.events = 0;
+    })
+    .await;
+    let harness = Harness::new("empty");
+    let c = collect(
+        &sim,
+        &harness,
+        "run",
+        &org_config(sim.org_id(), KEY),
+        Limits::default(),
+        None,
+    )
+    .await;
+    let not_applicable: BTreeSet<&str> = c
+        .run
+        .findings
+        .iter()
+        .filter(|f| is_not_applicable(f))
+        .map(|f| f.id.as_str())
+        .collect();
+    assert_eq!(
+        not_applicable,
+        BTreeSet::from([
+            "mfa-active-managed",
+            "sso-or-2sv-enforced",
+            "mfa-org-admins",
+            "inactive-with-access",
+            "account-states",
+            "audit-log-available",
+            "api-tokens-stale",
+            "api-tokens-no-expiry",
+        ])
+    );
+    // The report is not a pass: org-admin-count and the claimed domains
+    // still fail, nothing passes for want of accounts.
+    assert_eq!(c.exit_code(), exit::FINDINGS_FAILED);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -590,7 +757,7 @@ async fn the_setup_guides_scoped_key_reads_everything() {
         .api_keys()
         .iter()
         .filter(|k| k.expires_ms < now_ms + 30 * 86_400_000)
-        .map(|k| k.label)
+        .map(|k| k.name)
         .collect();
     let keys_warning = c
         .run
@@ -598,8 +765,8 @@ async fn the_setup_guides_scoped_key_reads_everything() {
         .iter()
         .find(|w| w.resource == "organization API keys");
     for key in sim.population().api_keys() {
-        let named = keys_warning.is_some_and(|w| w.message.contains(key.label));
-        assert_eq!(named, expiring.contains(&key.label), "{}", key.label);
+        let named = keys_warning.is_some_and(|w| w.message.contains(key.name));
+        assert_eq!(named, expiring.contains(&key.name), "{}", key.name);
     }
 
     let options = harness.options(Limits::default(), reroute(&sim));

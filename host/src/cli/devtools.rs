@@ -63,6 +63,16 @@ pub struct SimArgs {
     /// Put `links` and `meta` before `data` in list pages.
     #[arg(long)]
     links_first: bool,
+    /// The gateway's limiter: requests a wall-clock minute on every endpoint;
+    /// beyond it, 429 with only X-RateLimit-Reset (minute precision).
+    #[arg(long, value_name = "N")]
+    rate_limit: Option<u64>,
+    /// The largest audit-log page size served; a larger one is a 400.
+    #[arg(long, value_name = "N", default_value_t = SimConfig::default().events_max_limit)]
+    events_max_limit: usize,
+    /// The organization has no Atlassian Guard: the audit log answers 403.
+    #[arg(long)]
+    no_guard: bool,
 }
 
 impl SimArgs {
@@ -94,6 +104,9 @@ impl SimArgs {
                 max_page: self.page_size.map(|n| n as usize),
                 links_first: self.links_first,
             },
+            rate_limit: self.rate_limit,
+            events_max_limit: self.events_max_limit,
+            guard: !self.no_guard,
         })
     }
 }

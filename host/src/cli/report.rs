@@ -4,7 +4,7 @@ use super::print::{outln, outln_raw};
 use std::path::Path;
 use watchdog_host::bundle::{Outcome, VerifyReport};
 use watchdog_host::conformance::{self, Verdict};
-use watchdog_host::contract::{Check, CheckStatus, FindingStatus};
+use watchdog_host::contract::{Check, CheckStatus, FindingStatus, is_not_applicable};
 use watchdog_host::diff::{self, Change};
 use watchdog_host::run::{Collected, Loaded, describe, exit};
 use watchdog_host::tape::Tape;
@@ -271,6 +271,7 @@ impl Printer {
             );
             for f in &run.findings {
                 let status = match f.status {
+                    _ if is_not_applicable(f) => "n/a",
                     FindingStatus::Pass => "pass",
                     FindingStatus::Fail => "FAIL",
                     FindingStatus::Unknown => "unknown",

@@ -39,7 +39,7 @@ mod records;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::api::{Cost, Endpoint, Fallback, Segment};
+use crate::api::{Cost, EVENTS_MIN_LIMIT, Endpoint, Fallback, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::config::Config;
@@ -49,7 +49,7 @@ use crate::pagination::{NOT_UTF8, Pager, Position, guess_next};
 use crate::retry::RetryPolicy;
 use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
-use crate::upstream::{malformed, remedy};
+use crate::upstream::{malformed, refused_by_plan, remedy};
 use audit::{Audit, OVERLAP_MS};
 use records::{Checked, Read, Received, Records};
 
@@ -111,20 +111,23 @@ enum Flow {
 /// Which findings an endpoint's records feed.
 fn area(endpoint: &Endpoint) -> Option<Area> {
     match endpoint {
-        Endpoint::Directories | Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => {
-            Some(Area::Users)
-        }
+        Endpoint::Directories
+        | Endpoint::UsersSearch(_)
+        | Endpoint::UsersList(_)
+        | Endpoint::OrgAdminsSearch => Some(Area::Users),
+        Endpoint::AuthPolicies(_) => Some(Area::AuthPolicies),
+        Endpoint::ApiKeys => Some(Area::ApiKeys),
         Endpoint::UserRoles { .. } => Some(Area::AdminRoles),
         Endpoint::Domains => Some(Area::Domains),
         Endpoint::Policies | Endpoint::ControlPolicies => Some(Area::Policies),
         Endpoint::EventsStream => Some(Area::AuditLog),
         Endpoint::ApiTokens => Some(Area::ApiTokens),
         Endpoint::Org
+        | Endpoint::UsersCount
         | Endpoint::GroupsSearch(_)
         | Endpoint::GroupsList(_)
         | Endpoint::GroupRoles { .. }
-        | Endpoint::Workspaces
-        | Endpoint::ApiKeys => None,
+        | Endpoint::Workspaces => None,
     }
 }
 
@@ -147,6 +150,7 @@ fn opens_role_chains(endpoint: &Endpoint) -> bool {
         endpoint,
         Endpoint::UsersSearch(_)
             | Endpoint::UsersList(_)
+            | Endpoint::OrgAdminsSearch
             | Endpoint::GroupsSearch(_)
             | Endpoint::GroupsList(_)
     )
@@ -194,10 +198,13 @@ pub fn collect(
         Endpoint::Workspaces,
         Endpoint::ApiTokens,
         Endpoint::ApiKeys,
+        Endpoint::OrgAdminsSearch,
     ] {
         run.start(endpoint, Vec::new(), None);
     }
     run.start_audit();
+    // After the audit log, the longest chain: the count waits a round if need be.
+    run.start(Endpoint::UsersCount, Vec::new(), None);
     run.drain()?;
     run.settled()?;
     Ok(run.records.finish(run.org))
@@ -454,9 +461,45 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 self.audit_gap(error);
                 return Ok(());
             }
+            if *endpoint == Endpoint::EventsStream
+                && matches!(error, Error::Upstream { status: 400, .. })
+                && self.smaller_pages(id, &error)
+            {
+                return Ok(());
+            }
         }
         self.fail(id, error);
         Ok(())
+    }
+
+    /// The audit log refused its first page with a 400: perhaps the page
+    /// size, whose maximum is undocumented (notes §0). The chain starts
+    /// again asking for half as many, down to [`EVENTS_MIN_LIMIT`]; whether
+    /// it did is returned.
+    fn smaller_pages(&mut self, id: ChainId, cause: &Error) -> bool {
+        let Some(chain) = self.chains.get_mut(&id) else {
+            return false;
+        };
+        let Some(size) = chain.pager.page_size().filter(|s| *s > EVENTS_MIN_LIMIT) else {
+            return false;
+        };
+        let smaller = (size / 2).max(EVENTS_MIN_LIMIT);
+        let mut pager = chain.pager.with_page_size(smaller);
+        let Ok(request) = pager.request(None) else {
+            return false;
+        };
+        chain.pager = pager;
+        let ticket = Ticket {
+            chain: id,
+            generation: chain.generation,
+        };
+        self.scheduler
+            .submit(ticket, Endpoint::EventsStream, request);
+        self.records.sink.log(
+            Level::Warn,
+            &format!("audit log: a page size of {size} was refused ({cause}); asking for {smaller} a page"),
+        );
+        true
     }
 
     /// Moves a list whose preferred endpoint refused the key to the next
@@ -474,7 +517,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             Cost::NoProductAccess => {
                 self.records.tally.incomplete(Area::ProductAccess);
                 let message = format!(
-                    "the user search was refused, so users are read from the user list, which reports neither product access nor group membership: findings that need them are Unknown. {}",
+                    "the user search was refused, so users are read from the deprecated user list (it stops working after June 30, 2027), which reports neither product access nor group membership: findings that need them are Unknown. {}",
                     remedy(&cause)
                 );
                 self.records
@@ -544,11 +587,28 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         }
     }
 
-    /// Reports a list that could not be read to its end.
+    /// Reports a list that could not be read to its end. One the
+    /// organization's plan does not offer is no gap: its findings do not
+    /// apply.
     fn incomplete(&mut self, endpoint: &Endpoint, records: u64, error: Error) {
+        if records == 0
+            && refused_by_plan(&error)
+            && let Some(area) = area(endpoint)
+        {
+            self.records.tally.not_offered(area);
+            let message = format!(
+                "not offered by the organization's plan: {error}. {}",
+                remedy(&error)
+            );
+            self.records
+                .warn(&endpoint.resource(), message, Some(error), false);
+            return;
+        }
         if let Some(area) = area(endpoint) {
             self.records.tally.incomplete(area);
         }
+        // The count only checks the listings: without it nothing is missing.
+        let incomplete = *endpoint != Endpoint::UsersCount;
         let mut message = format!(
             "could not be read completely ({records} records read): {error}. {}",
             remedy(&error)
@@ -560,7 +620,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             ));
         }
         self.records
-            .warn(&endpoint.resource(), message, Some(error), true);
+            .warn(&endpoint.resource(), message, Some(error), incomplete);
     }
 
     /// Takes a page: asks for the next one on a guess and queues the page

@@ -10,7 +10,7 @@ use std::ops::Range;
 
 use super::audit::Audit;
 use super::{ChainId, Flow, area};
-use crate::api::{Endpoint, Segment};
+use crate::api::{Endpoint, KIND_USER, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::contract::{Error, Evidence, KindCount, Level, Source, Summary, Warning};
@@ -32,7 +32,11 @@ pub(crate) fn record_id(endpoint: &Endpoint, record: &str) -> Option<String> {
     };
     match endpoint {
         Endpoint::Directories => field("directoryId"),
-        Endpoint::UsersSearch(_) | Endpoint::UsersList(_) => field("accountId"),
+        Endpoint::UsersSearch(_)
+        | Endpoint::UsersList(_)
+        | Endpoint::OrgAdminsSearch
+        | Endpoint::AuthPolicies(_) => field("accountId"),
+        Endpoint::UsersCount => Some("users/count".to_owned()),
         Endpoint::UserRoles {
             account: principal, ..
         }
@@ -139,6 +143,9 @@ pub(super) struct Records<'a, S: Sink> {
     /// Chains that processed records opened; the run starts them after the
     /// round.
     pub(super) opened: Vec<Endpoint>,
+    /// Active managed accounts of the page being processed whose
+    /// authentication policies are still to be asked for.
+    auth_batch: Vec<String>,
     /// Guesses checked by processing, for the run to confirm or correct
     /// after the round.
     pub(super) checked: Vec<Checked>,
@@ -163,6 +170,7 @@ impl<'a, S: Sink> Records<'a, S> {
             received: Vec::new(),
             unsent: Vec::new(),
             opened: Vec::new(),
+            auth_batch: Vec::new(),
             checked: Vec::new(),
             processed: 0,
         }
@@ -277,11 +285,19 @@ impl<'a, S: Sink> Records<'a, S> {
             } else {
                 self.emitted.insert(fingerprint(&[kind, &id]))
             };
-            if !first_sighting {
-                continue;
+            if first_sighting {
+                self.observe(&endpoint, &id, record);
+                emitted.push((id, range));
+            } else if kind == KIND_USER {
+                // The same account in another directory: one subject, with
+                // this directory's data too (never emitted twice).
+                self.tally
+                    .user(&id, record, !matches!(endpoint, Endpoint::UsersList(_)));
             }
-            self.observe(&endpoint, &id, record);
-            emitted.push((id, range));
+        }
+        if !self.auth_batch.is_empty() {
+            let batch = std::mem::take(&mut self.auth_batch);
+            self.opened.push(Endpoint::AuthPolicies(batch));
         }
         if without_id > 0 {
             if let Some(area) = area(&endpoint) {
@@ -331,25 +347,12 @@ impl<'a, S: Sink> Records<'a, S> {
                     );
                 }
             },
+            Endpoint::OrgAdminsSearch => {
+                self.user(&Segment::all_directories(), endpoint, id, record, true)
+            }
             Endpoint::UsersSearch(directory) | Endpoint::UsersList(directory) => {
                 let expanded = matches!(endpoint, Endpoint::UsersSearch(_));
-                if self.tally.user(id, record, expanded) {
-                    match Segment::new(id) {
-                        Ok(account) => self.opened.push(Endpoint::UserRoles {
-                            directory: directory.clone(),
-                            account,
-                        }),
-                        Err(why) => {
-                            self.tally.incomplete(Area::AdminRoles);
-                            self.warn(
-                                &endpoint.resource(),
-                                format!("the role assignments of an admin cannot be read: {why}"),
-                                None,
-                                true,
-                            );
-                        }
-                    }
-                }
+                self.user(directory, endpoint, id, record, expanded)
             }
             Endpoint::GroupsSearch(directory) | Endpoint::GroupsList(directory) => {
                 match Segment::new(id) {
@@ -369,15 +372,67 @@ impl<'a, S: Sink> Records<'a, S> {
             Endpoint::GroupRoles { group, .. } => self.tally.group_roles(group.raw(), record),
             Endpoint::Domains => self.tally.domain(id, record),
             Endpoint::Policies | Endpoint::ControlPolicies => self.tally.policy(record),
-            Endpoint::ApiKeys => self.keys.observe(id, record),
             Endpoint::ApiTokens => self.tally.api_token(id, record),
+            Endpoint::ApiKeys => {
+                self.keys.observe(id, record);
+                self.tally.api_key();
+            }
+            Endpoint::AuthPolicies(_) => self.tally.auth_policy(id, record),
+            Endpoint::UsersCount => self.tally.user_count(record),
             Endpoint::Org | Endpoint::EventsStream | Endpoint::Workspaces => {}
+        }
+    }
+
+    /// A user as one directory (`-`: the org-wide admin search) lists it:
+    /// to the findings, to the page's authentication-policy batch when it
+    /// is an active managed account seen first, and its role assignments
+    /// read when it holds an admin role.
+    fn user(
+        &mut self,
+        directory: &Segment,
+        endpoint: &Endpoint,
+        id: &str,
+        record: &str,
+        expanded: bool,
+    ) {
+        let seen = self.tally.user(id, record, expanded);
+        if seen.needs_auth_policy {
+            self.auth_batch.push(id.to_owned());
+        }
+        if !seen.admin {
+            return;
+        }
+        match Segment::new(id) {
+            Ok(account) => self.opened.push(Endpoint::UserRoles {
+                directory: directory.clone(),
+                account,
+            }),
+            Err(why) => {
+                self.tally.incomplete(Area::AdminRoles);
+                self.warn(
+                    &endpoint.resource(),
+                    format!("the role assignments of an admin cannot be read: {why}"),
+                    None,
+                    true,
+                );
+            }
         }
     }
 
     pub(super) fn finish(mut self, org: &Segment) -> Summary {
         if let Some(message) = self.keys.warning() {
             self.warn("organization API keys", message, None, false);
+        }
+        if let Some((listed, counted)) = self.tally.users_uncounted() {
+            self.warn(
+                "users",
+                format!("the listings found {listed} accounts but Atlassian counts {counted} (users/count): some accounts may be missing from this run, or were added or removed while it ran."),
+                None,
+                listed < counted,
+            );
+            if listed < counted {
+                self.tally.incomplete(Area::Users);
+            }
         }
         if self.tally.audit_log_empty() {
             self.warn(

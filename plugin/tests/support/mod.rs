@@ -54,6 +54,10 @@ pub fn control(path: &str) -> String {
     format!("/admin/control/v1/orgs/{ORG}{path}")
 }
 
+pub fn auth_policies_path() -> String {
+    format!("/admin/control/v1/orgs/{ORG}/users/auth-policies/bulk-fetch")
+}
+
 pub fn json(status: u16, body: &str) -> Result<Response, TransportError> {
     Ok(Response {
         status,
@@ -87,6 +91,8 @@ pub enum When {
     BodyCursor(String),
     /// The request carries no cursor at all (a first page).
     FirstPage,
+    /// The JSON body has this member.
+    BodyHas(&'static str),
 }
 
 struct Route {
@@ -116,6 +122,11 @@ impl When {
             When::Always => true,
             When::Query(pair) => query.split('&').any(|p| p == pair),
             When::BodyCursor(cursor) => body_cursor(request).as_deref() == Some(cursor),
+            When::BodyHas(member) => request
+                .body
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+                .is_some_and(|b| b.get(member).is_some()),
             When::FirstPage => {
                 !query.split('&').any(|p| p.starts_with("cursor="))
                     && body_cursor(request).is_none()
@@ -307,6 +318,18 @@ pub fn standard_org() -> Fake {
     );
     f.post(&search(D2), ok("users-d2"));
     f.post(&search("-"), ok("users-d1-page1"));
+    f.on(
+        Method::Post,
+        &search("-"),
+        When::BodyHas("roleIds"),
+        vec![ok("users-org-admins")],
+    );
+    f.post(&auth_policies_path(), ok("auth-policies"));
+    f.get(&v2("/directories/-/users/count"), ok("users-count"));
+    f.get(
+        &format!("/admin/api-access/v1/orgs/{ORG}/api-keys"),
+        ok("api-keys"),
+    );
     f.get(
         &v2(&format!("/directories/{D1}/users")),
         ok("users-list-d1"),

@@ -252,7 +252,7 @@ pub(super) fn users(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
     let (pop, users) = (ctx.pop, ctx.pop.users());
     let listed = ctx.filtered_page(users.len(), |filter: &UserFilter, i| {
         let user = &users[i];
-        directory.is_none_or(|d| user.directory == d) && filter.matches(pop, user)
+        directory.is_none_or(|d| user.listed_in.contains(&d)) && filter.matches(pop, user)
     })?;
     let data: Vec<_> = listed
         .items
@@ -260,6 +260,19 @@ pub(super) fn users(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
         .map(|&i| views::directory_user(pop, &users[i], &listed.query.filter.expand))
         .collect();
     Ok(envelope(data, &listed))
+}
+
+/// `GET …/directories/{directoryId}/users/count`: `{"data": {"count": N}}` (shape
+/// undocumented), the accounts the directory lists (`-`: every account of the org).
+pub(super) fn users_count(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
+    let directory = ctx.directory()?;
+    let count = ctx
+        .pop
+        .users()
+        .iter()
+        .filter(|u| directory.is_none_or(|d| u.listed_in.contains(&d)))
+        .count();
+    Ok(json(&serde_json::json!({"data": {"count": count}})))
 }
 
 /// Role-assignment filters.
@@ -306,7 +319,7 @@ pub(super) fn user_role_assignments(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> 
     let user = ctx
         .pop
         .user(account_id)
-        .filter(|u| directory.is_none_or(|d| u.directory == d))
+        .filter(|u| directory.is_none_or(|d| u.listed_in.contains(&d)))
         .ok_or_else(|| ApiError::not_found(format!("User {account_id}")))?;
     role_assignments(ctx, &ctx.pop.role_assignments(user), Some(user))
 }

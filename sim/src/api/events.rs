@@ -1,7 +1,8 @@
 //! The audit log: `GET …/events-stream` (bulk collection and polling) and `GET …/events`.
 //!
 //! Both serve the same events in `processedAt` order (ascending by default, `sortOrder=desc`
-//! for newest first), `limit` default 200 and maximum 500, `from`/`to` in epoch milliseconds.
+//! for newest first), `limit` default 200 and maximum
+//! [`SimConfig::events_max_limit`](crate::SimConfig::events_max_limit) (a larger one is a 400), `from`/`to` in epoch milliseconds.
 //! `from`/`to` bound `processedAt` (inclusive); the notes do not say which timestamp they
 //! bound, and `processedAt` is the one the stream is ordered by. A page is
 //! `{data, meta: {next, page_size}, links: {self, next}}`; `links.next` is a full URL with
@@ -25,7 +26,6 @@ use crate::pagination::{ListQuery, limit};
 use crate::population::Event;
 
 const DEFAULT_LIMIT: usize = 200;
-const MAX_LIMIT: usize = 500;
 
 /// Which events API is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,11 +120,18 @@ impl Ctx<'_> {
                 )));
             }
         };
+        let requested: Option<u64> = p.one("limit")?;
+        let max = self.events_max_limit;
+        if requested.is_some_and(|n| n > max as u64) {
+            return Err(ApiError::bad_request(format!(
+                "limit must be at most {max}"
+            )));
+        }
         Ok(EventQuery {
             order,
             from,
             to,
-            limit: limit(p.one("limit")?, DEFAULT_LIMIT, MAX_LIMIT)?,
+            limit: limit(requested, DEFAULT_LIMIT.min(max), max)?,
         })
     }
 }

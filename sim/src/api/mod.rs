@@ -47,6 +47,8 @@ pub(crate) fn respond(
     call: &Call<'_>,
     paginator: Paginator<'_>,
     link_origin: Option<&LinkOrigin>,
+    events_max_limit: usize,
+    guard: bool,
 ) -> Outcome {
     if !credentials.authenticates(call.authorization) {
         return Outcome::Error(ApiError::unauthenticated());
@@ -63,6 +65,12 @@ pub(crate) fn respond(
     if !credentials.allows(route.endpoint) {
         return Outcome::Forbidden;
     }
+    if !guard && matches!(route.endpoint, Endpoint::Events | Endpoint::EventsStream) {
+        return Outcome::Error(ApiError::plan_lacks(
+            "The organization audit log",
+            "Atlassian Guard",
+        ));
+    }
     let origin = match link_origin {
         None => PUBLIC_ORIGIN.to_owned(),
         Some(LinkOrigin::Request) => format!("http://{}", call.host.unwrap_or("127.0.0.1")),
@@ -76,6 +84,7 @@ pub(crate) fn respond(
         body: call.body,
         paginator,
         origin,
+        events_max_limit,
     };
     let result = match route.endpoint {
         Endpoint::Org => org::org(&ctx),
@@ -91,6 +100,8 @@ pub(crate) fn respond(
         Endpoint::ApiTokens => org::api_tokens(&ctx),
         Endpoint::ControlPolicies => org::control_policies(&ctx),
         Endpoint::ApiKeys => org::api_keys(&ctx),
+        Endpoint::AuthPolicies => org::auth_policies(&ctx),
+        Endpoint::UsersCount => directory::users_count(&ctx),
         Endpoint::EventsStream => events::events(&ctx, events::Feed::Stream),
         Endpoint::Events => events::events(&ctx, events::Feed::Search),
     };
@@ -110,6 +121,8 @@ struct Ctx<'a> {
     paginator: Paginator<'a>,
     /// The origin full-URL pagination links are built on.
     origin: String,
+    /// The largest audit-log page size served.
+    events_max_limit: usize,
 }
 
 impl Ctx<'_> {

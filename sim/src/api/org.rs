@@ -141,12 +141,22 @@ pub(super) fn policies(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
 struct WorkspaceSearch {
     cursor: Option<String>,
     limit: Option<u64>,
+    /// Every other member, to enforce the cursor rule.
+    #[serde(flatten)]
+    others: serde_json::Map<String, Value>,
 }
 
 /// `POST /admin/v2/orgs/{orgId}/workspaces`: body `{cursor, limit}`; other body fields
-/// (`query`, `sort`) are ignored.
+/// (`query`, `sort`) are ignored. "When a cursor is provided in the request body, no other
+/// properties may be present" (`SearchWorkspacesRequestV2.cursor`): a 400 otherwise.
 pub(super) fn workspaces(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
     let search: WorkspaceSearch = ctx.json_body()?;
+    if search.cursor.is_some() && (search.limit.is_some() || !search.others.is_empty()) {
+        return Err(ApiError::bad_request(
+            "When a cursor is provided in the request body, no other properties may be present."
+                .to_owned(),
+        ));
+    }
     let workspaces = ctx.pop.workspaces();
     let listed = ctx.paginator.page(
         &ctx.scope(),
@@ -207,9 +217,8 @@ pub(super) fn control_policies(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
     })))
 }
 
-/// `GET /admin/api-access/v1/orgs/{orgId}/api-keys`: the organization's API
-/// keys; `links.next` is an opaque cursor. Field names follow the API-token
-/// list, as the key list's own are unconfirmed.
+/// `GET /admin/api-access/v1/orgs/{orgId}/api-keys`: org admin API keys, cursor-paged like
+/// the tokens.
 pub(super) fn api_keys(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
     let keys = ctx.pop.api_keys();
     let listed = ctx.fixed_page(keys.len(), TOKENS_PAGE)?;
@@ -222,4 +231,33 @@ pub(super) fn api_keys(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
         "data": data,
         "links": {"self": listed.this, "next": listed.next, "prev": null},
     })))
+}
+
+/// Accounts one bulk fetch may name (undocumented; the users page size).
+const AUTH_POLICY_BATCH: usize = 100;
+
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct BulkFetch {
+    user_ids: Vec<String>,
+}
+
+/// `POST /admin/control/v1/orgs/{orgId}/users/auth-policies/bulk-fetch`: body
+/// `{"userIds": [...]}` (at most [`AUTH_POLICY_BATCH`]); one record per managed account named,
+/// unknown and unmanaged accounts left out. Not paged.
+pub(super) fn auth_policies(ctx: &Ctx<'_>) -> Result<Vec<u8>, ApiError> {
+    let fetch: BulkFetch = ctx.json_body()?;
+    if fetch.user_ids.is_empty() || fetch.user_ids.len() > AUTH_POLICY_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "userIds must name 1 to {AUTH_POLICY_BATCH} accounts"
+        )));
+    }
+    let data: Vec<Value> = fetch
+        .user_ids
+        .iter()
+        .filter_map(|id| ctx.pop.user(id))
+        .filter(|u| u.claim_status == ClaimStatus::Managed)
+        .map(views::auth_policy)
+        .collect();
+    Ok(json(&json!({"data": data, "links": {"next": null}})))
 }

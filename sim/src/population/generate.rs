@@ -125,6 +125,7 @@ pub(super) struct Org {
     pub domains: Vec<Domain>,
     pub policies: Vec<Policy>,
     pub api_tokens: Vec<ApiToken>,
+    pub api_keys: Vec<ApiKey>,
 }
 
 pub(super) fn organization(seed: u64, user_count: usize) -> Org {
@@ -149,6 +150,8 @@ pub(super) fn organization(seed: u64, user_count: usize) -> Org {
     let domains = domains(&mut rng);
     let policies = policies(&mut rng);
     let api_tokens = api_tokens(seed, &users);
+    let mut api_keys = api_keys(&mut rng);
+    api_keys.extend(super::keys::expiring_soon(seed));
     Org {
         id,
         name: format!("{org_name} Example Org"),
@@ -160,7 +163,24 @@ pub(super) fn organization(seed: u64, user_count: usize) -> Org {
         domains,
         policies,
         api_tokens,
+        api_keys,
     }
+}
+
+/// Two org admin API keys: the collector's own, and an older automation key.
+fn api_keys(rng: &mut SplitMix64) -> Vec<ApiKey> {
+    ["WatchDog read-only", "Provisioning automation"]
+        .into_iter()
+        .map(|name| {
+            let created_ms = days_ago(rng, 10, 300);
+            ApiKey {
+                id: rng.uuid(),
+                name,
+                created_ms,
+                expires_ms: created_ms + 365 * DAY_MS,
+            }
+        })
+        .collect()
 }
 
 fn workspaces(rng: &mut SplitMix64, slug: &str) -> Vec<Workspace> {
@@ -264,7 +284,7 @@ fn users(seed: u64, rng: &mut SplitMix64, n: usize) -> Vec<User> {
 
     let first_offset = rng.below(FIRST_NAMES.len() as u64) as usize;
     let last_offset = rng.below(LAST_NAMES.len() as u64) as usize;
-    (0..n)
+    let mut users: Vec<User> = (0..n)
         .map(|i| {
             let mut rng = SplitMix64::for_item(seed, stream::USER, i as u64);
             let first = FIRST_NAMES[(i + first_offset) % FIRST_NAMES.len()];
@@ -327,6 +347,8 @@ fn users(seed: u64, rng: &mut SplitMix64, n: usize) -> Vec<User> {
                 email_hidden: !managed && rng.percent(20),
                 email_verified: managed || rng.percent(80),
                 directory: directories[i],
+                listed_in: vec![directories[i]],
+                auth_policy: AuthPolicy::Default,
                 status: statuses[i],
                 claim_status: claims[i],
                 management_source: match statuses[i] {
@@ -348,7 +370,49 @@ fn users(seed: u64, rng: &mut SplitMix64, n: usize) -> Vec<User> {
                 time_zone,
             }
         })
-        .collect()
+        .collect();
+    assign_auth_policies(&mut users, org_admins);
+    place_org_admins(&mut users, org_admins);
+    users
+}
+
+/// Authentication policies, dealt by position so the rest of the population stays as it was:
+/// two thirds of the accounts synced from the identity provider are under single sign-on (and
+/// report `mfaEnabled: false`, as Atlassian does for them), other managed accounts alternate
+/// between enforced 2SV and the default policy. The first org admin (no 2SV) is under the
+/// default policy and the second under enforced 2SV, so `mfa-org-admins` always fails on
+/// the first.
+fn assign_auth_policies(users: &mut [User], org_admins: &[usize]) {
+    for (i, user) in users.iter_mut().enumerate() {
+        user.auth_policy = match (user.claim_status, user.management_source) {
+            (ClaimStatus::Unmanaged, _) => AuthPolicy::Default,
+            (ClaimStatus::Managed, Some(ManagementSource::Synced)) if i % 3 != 0 => AuthPolicy::Sso,
+            (ClaimStatus::Managed, _) if i % 2 == 0 => AuthPolicy::TwoStep,
+            (ClaimStatus::Managed, _) => AuthPolicy::Default,
+        };
+    }
+    for (k, &i) in org_admins.iter().take(2).enumerate() {
+        users[i].auth_policy = if k == 0 {
+            AuthPolicy::Default
+        } else {
+            AuthPolicy::TwoStep
+        };
+    }
+    for user in users.iter_mut() {
+        if user.auth_policy == AuthPolicy::Sso {
+            user.mfa_enabled = false;
+        }
+    }
+}
+
+/// The second org admin is in no directory and the third in both (there are at least three).
+fn place_org_admins(users: &mut [User], org_admins: &[usize]) {
+    if let Some(&i) = org_admins.get(1) {
+        users[i].listed_in.clear();
+    }
+    if let Some(&i) = org_admins.get(2) {
+        users[i].listed_in = vec![EMPLOYEES, CONTRACTORS];
+    }
 }
 
 /// Which products a user can use: active and suspended members only (deactivation and
@@ -565,6 +629,8 @@ fn domains(rng: &mut SplitMix64) -> Vec<Domain> {
         ("example.com", "dns", DomainStatus::Verified),
         ("example.org", "http", DomainStatus::Verified),
         ("example.net", "dns", DomainStatus::Unverified),
+        ("old.example.com", "http", DomainStatus::Superseded),
+        ("lab.example.org", "dns", DomainStatus::MissingToken),
     ]
     .into_iter()
     .map(|(name, claim_type, status)| Domain {
@@ -588,6 +654,13 @@ fn policies(rng: &mut SplitMix64) -> Vec<Policy> {
             ip_allowlist_enabled,
             json!({"ipRanges": ["192.0.2.0/24", "198.51.100.0/24"]}),
             true,
+        ),
+        (
+            "ip-allowlist",
+            "Branch office allowlist (applied to no product)",
+            true,
+            json!({"ipRanges": ["203.0.113.0/24"]}),
+            false,
         ),
         (
             "data-residency",

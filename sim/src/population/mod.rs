@@ -17,7 +17,6 @@ mod posture;
 use std::collections::HashMap;
 
 pub(crate) use events::Event;
-pub use keys::OrgApiKey;
 pub use model::*;
 
 use crate::PUBLIC_ORIGIN;
@@ -34,7 +33,6 @@ pub struct Population {
     org_url: String,
     events: EventLog,
     by_account_id: HashMap<String, usize>,
-    api_keys: Vec<OrgApiKey>,
 }
 
 impl Population {
@@ -55,7 +53,6 @@ impl Population {
             org,
             events,
             by_account_id,
-            api_keys: keys::org_api_keys(seed),
         }
     }
 
@@ -125,8 +122,8 @@ impl Population {
     }
 
     /// The organization's admin API keys.
-    pub fn api_keys(&self) -> &[OrgApiKey] {
-        &self.api_keys
+    pub fn api_keys(&self) -> &[ApiKey] {
+        &self.org.api_keys
     }
 
     /// The roles a user holds, one entry per resource, as `…/users/{accountId}/role-assignments`

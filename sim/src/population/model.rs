@@ -144,8 +144,15 @@ pub struct User {
     /// The user's profile visibility hides their email from the organization (unmanaged only).
     pub email_hidden: bool,
     pub email_verified: bool,
-    /// Index into [`Population::directories`](super::Population::directories).
+    /// Index into [`Population::directories`](super::Population::directories): the
+    /// account's home (its links, groups and product roles are there).
     pub directory: usize,
+    /// The directories that list the account: its home for nearly everyone, both for one org
+    /// admin, none for another (org admins need no directory; notes §0 "Org admins and
+    /// directories"). The `-` listing shows every account either way.
+    pub listed_in: Vec<usize>,
+    /// The authentication policy the account is under (managed accounts only).
+    pub auth_policy: AuthPolicy,
     pub status: UserStatus,
     pub claim_status: ClaimStatus,
     pub management_source: Option<ManagementSource>,
@@ -221,6 +228,38 @@ impl User {
     }
 }
 
+/// An authentication policy, as far as 2SV goes. Under single sign-on `mfaEnabled` is false:
+/// two-step verification is the identity provider's business (notes §0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthPolicy {
+    /// Enforces single sign-on (identity-provider directory only).
+    Sso,
+    /// Enforces two-step verification.
+    TwoStep,
+    /// The default policy: 2SV optional, no single sign-on.
+    Default,
+}
+
+impl AuthPolicy {
+    /// The policy's id and name, as the bulk fetch reports them.
+    pub fn id_and_name(self) -> (&'static str, &'static str) {
+        match self {
+            AuthPolicy::Sso => ("ap-sso", "Identity provider: single sign-on"),
+            AuthPolicy::TwoStep => ("ap-2sv", "Two-step verification enforced"),
+            AuthPolicy::Default => ("ap-default", "Default policy"),
+        }
+    }
+}
+
+/// An org admin API key (`GET /admin/api-access/v1/orgs/{orgId}/api-keys`; fields undocumented).
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: &'static str,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+}
+
 /// The organization administrator role.
 pub const ORG_ADMIN_ROLE: &str = "atlassian/org-admin";
 /// The site administrator role.
@@ -280,6 +319,10 @@ pub struct Group {
 pub enum DomainStatus {
     Verified,
     Unverified,
+    /// Replaced by a newer claim: history, not a domain of the org.
+    Superseded,
+    /// Its verification token was removed: the claim no longer holds.
+    MissingToken,
 }
 
 /// A claimed domain (`GET /admin/v1/orgs/{orgId}/domains`).

@@ -25,24 +25,71 @@ impl Population {
         self.users().iter().filter(|u| u.org_admin).collect()
     }
 
-    /// Org admins without two-step verification (`mfaEnabled: false`); never empty when the
-    /// organization has admins.
+    /// Org admins without two-step verification (`mfaEnabled: false`) outside single sign-on
+    /// (under SSO, 2SV is the identity provider's); never empty when the organization has
+    /// admins.
     pub fn org_admins_without_mfa(&self) -> Vec<&User> {
         self.users()
             .iter()
-            .filter(|u| u.org_admin && !u.mfa_enabled)
+            .filter(|u| u.org_admin && !u.mfa_enabled && u.auth_policy != AuthPolicy::Sso)
             .collect()
     }
 
-    /// Active (`status: active`) managed accounts without two-step verification.
-    pub fn active_managed_without_mfa(&self) -> Vec<&User> {
+    /// Org admins the directory listings do not show: the org-wide search finds them.
+    pub fn org_admins_in_no_directory(&self) -> Vec<&User> {
+        self.org_admins()
+            .into_iter()
+            .filter(|u| u.listed_in.is_empty())
+            .collect()
+    }
+
+    /// Org admins listed by more than one directory.
+    pub fn org_admins_in_several_directories(&self) -> Vec<&User> {
+        self.org_admins()
+            .into_iter()
+            .filter(|u| u.listed_in.len() > 1)
+            .collect()
+    }
+
+    /// Active (`status: active`) managed accounts.
+    pub fn active_managed(&self) -> Vec<&User> {
         self.users()
             .iter()
-            .filter(|u| {
-                u.status == UserStatus::Active
-                    && u.claim_status == ClaimStatus::Managed
-                    && !u.mfa_enabled
-            })
+            .filter(|u| u.status == UserStatus::Active && u.claim_status == ClaimStatus::Managed)
+            .collect()
+    }
+
+    /// Active managed accounts reporting `mfaEnabled: false`, single sign-on or not (what
+    /// the `mfaEnabled=false` filter returns).
+    pub fn active_managed_reporting_no_mfa(&self) -> Vec<&User> {
+        self.active_managed()
+            .into_iter()
+            .filter(|u| !u.mfa_enabled)
+            .collect()
+    }
+
+    /// Active managed accounts without two-step verification, outside single sign-on.
+    pub fn active_managed_without_mfa(&self) -> Vec<&User> {
+        self.active_managed_reporting_no_mfa()
+            .into_iter()
+            .filter(|u| u.auth_policy != AuthPolicy::Sso)
+            .collect()
+    }
+
+    /// Active managed accounts under single sign-on: their 2SV is delegated to the identity
+    /// provider, neither passing nor failing.
+    pub fn sso_delegated(&self) -> Vec<&User> {
+        self.active_managed()
+            .into_iter()
+            .filter(|u| u.auth_policy == AuthPolicy::Sso)
+            .collect()
+    }
+
+    /// Active managed accounts under a policy enforcing neither single sign-on nor 2SV.
+    pub fn neither_sso_nor_2sv(&self) -> Vec<&User> {
+        self.active_managed()
+            .into_iter()
+            .filter(|u| u.auth_policy == AuthPolicy::Default)
             .collect()
     }
 
@@ -61,23 +108,38 @@ impl Population {
             .collect()
     }
 
-    /// Claimed domains whose claim is not verified.
+    /// Claimed domains whose claim does not hold: unverified, or missing its verification
+    /// token. Superseded claims are history, not domains of the org.
     pub fn unverified_domains(&self) -> Vec<&Domain> {
         self.domains()
             .iter()
-            .filter(|d| d.status != DomainStatus::Verified)
+            .filter(|d| {
+                matches!(
+                    d.status,
+                    DomainStatus::Unverified | DomainStatus::MissingToken
+                )
+            })
             .collect()
     }
 
-    /// Whether an `ip-allowlist` policy is enabled (seed-dependent).
-    pub fn ip_allowlist_enabled(&self) -> bool {
+    /// Claimed domains of the org: all but superseded claims.
+    pub fn claimed_domains(&self) -> Vec<&Domain> {
+        self.domains()
+            .iter()
+            .filter(|d| d.status != DomainStatus::Superseded)
+            .collect()
+    }
+
+    /// Whether an `ip-allowlist` policy is enabled and applied to a product (seed-dependent;
+    /// a second allowlist is always enabled and applied to none).
+    pub fn ip_allowlist_applied(&self) -> bool {
         self.policies()
             .iter()
-            .any(|p| p.policy_type == "ip-allowlist" && p.enabled)
+            .any(|p| p.policy_type == "ip-allowlist" && p.enabled && p.applies_to_workspaces)
     }
 
     /// The organization's API keys that expire within `days` of [`Population::now_ms`].
-    pub fn api_keys_expiring_within(&self, days: i64) -> Vec<&super::OrgApiKey> {
+    pub fn api_keys_expiring_within(&self, days: i64) -> Vec<&ApiKey> {
         self.api_keys()
             .iter()
             .filter(|k| k.expires_ms < NOW_MS + days * DAY_MS)

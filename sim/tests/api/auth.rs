@@ -150,6 +150,7 @@ async fn each_endpoint_requires_its_scope() {
                 "GET",
                 format!("/admin/api-access/v1/orgs/{}/api-tokens", client.org),
             ),
+            Endpoint::UsersCount => ("GET", client.v2(&format!("/directories/{dir}/users/count"))),
             Endpoint::ApiKeys => (
                 "GET",
                 format!("/admin/api-access/v1/orgs/{}/api-keys", client.org),
@@ -158,8 +159,19 @@ async fn each_endpoint_requires_its_scope() {
                 "GET",
                 format!("/admin/control/v1/orgs/{}/policies", client.org),
             ),
+            Endpoint::AuthPolicies => (
+                "POST",
+                format!(
+                    "/admin/control/v1/orgs/{}/users/auth-policies/bulk-fetch",
+                    client.org
+                ),
+            ),
         };
-        let body = json!({});
+        let body = if endpoint == Endpoint::AuthPolicies {
+            json!({"userIds": [account]})
+        } else {
+            json!({})
+        };
         let denied = client.send(method, &path, Some(&body)).await;
         assert_eq!(denied.status, 403, "{endpoint:?} without any scope");
         let sim_with = start(scoped(&[endpoint.scope()])).await;

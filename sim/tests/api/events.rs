@@ -56,7 +56,7 @@ async fn stream_walks_every_event_in_processed_order() {
 }
 
 #[tokio::test]
-async fn stream_defaults_to_200_and_clamps_to_500() {
+async fn stream_defaults_to_200_and_refuses_more_than_its_maximum() {
     let sim = start(small()).await;
     let client = Client::new(&sim);
     let first = client.ok(&client.v1("/events-stream")).await;
@@ -66,9 +66,26 @@ async fn stream_defaults_to_200_and_clamps_to_500() {
         "{PUBLIC_ORIGIN}/admin/v1/orgs/{}/events-stream?cursor=",
         sim.org_id()
     )));
-    let big = client.ok(&client.v1("/events-stream?limit=5000")).await;
+    let big = client.ok(&client.v1("/events-stream?limit=500")).await;
     assert_eq!(big["data"].as_array().unwrap().len(), 500);
+    let refused = client.get(&client.v1("/events-stream?limit=501")).await;
+    assert_eq!(refused.status, 400);
     sim.shutdown().await;
+    let strict = start(SimConfig {
+        events_max_limit: 100,
+        ..small()
+    })
+    .await;
+    let client = Client::new(&strict);
+    assert_eq!(client.get(&client.v1("/events-stream")).await.status, 200);
+    assert_eq!(
+        client
+            .get(&client.v1("/events-stream?limit=200"))
+            .await
+            .status,
+        400
+    );
+    strict.shutdown().await;
 }
 
 #[tokio::test]
@@ -217,5 +234,20 @@ async fn events_end_of_search_api_has_no_poll_cursor() {
     let page = client.ok(&client.v1("/events")).await;
     assert_eq!(page["data"].as_array().unwrap().len(), 3);
     assert!(page["meta"]["next"].is_null() && page["links"]["next"].is_null());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_guard_the_audit_log_is_refused_naming_the_plan() {
+    let sim = start(SimConfig {
+        guard: false,
+        ..small()
+    })
+    .await;
+    let client = Client::new(&sim);
+    let reply = client.get(&client.v1("/events-stream")).await;
+    assert_eq!(reply.status, 403);
+    assert!(String::from_utf8_lossy(&reply.body).contains("Atlassian Guard"));
+    assert_eq!(client.get(&client.v1("/domains")).await.status, 200);
     sim.shutdown().await;
 }

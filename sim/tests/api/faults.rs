@@ -55,6 +55,37 @@ async fn no_retry_after_429_still_tells_the_reset_time() {
 }
 
 #[tokio::test]
+async fn the_gateway_limiter_refuses_until_the_minute_it_announces() {
+    let sim = start(SimConfig {
+        api_key: KEY.into(),
+        rate_limit: Some(2),
+        ..SimConfig::default()
+    })
+    .await;
+    let client = Client::new(&sim);
+    // Three requests in one minute, unless the minute turns while they are sent.
+    let mut refused = None;
+    for _ in 0..6 {
+        let reply = client.get(&client.v1("")).await;
+        if reply.status == 429 {
+            refused = Some(reply);
+            break;
+        }
+    }
+    let reply = refused.expect("the third request of a minute is refused");
+    assert!(reply.header("retry-after").is_none());
+    let reset = reply.header("x-ratelimit-reset").unwrap();
+    // `2026-12-01T18:05Z`: minute precision.
+    assert_eq!(reset.len(), 17, "{reset}");
+    assert!(
+        reset.ends_with('Z') && reset.as_bytes()[13] == b':',
+        "{reset}"
+    );
+    assert_eq!(reply.header("x-ratelimit-remaining"), Some("0"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn server_errors_are_scoped_by_path() {
     let (sim, client) = with_faults(&["503:path=/users"]).await;
     let users = client.get(&client.v1("/users")).await;

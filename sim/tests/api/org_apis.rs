@@ -70,7 +70,7 @@ async fn v1_users_lists_managed_accounts_through_full_url_links() {
 }
 
 #[tokio::test]
-async fn domains_are_two_verified_and_one_unverified() {
+async fn domains_carry_every_documented_claim_status() {
     let sim = start_default().await;
     let client = Client::new(&sim);
     let (domains, _) = walk_v1(&client, &client.v1("/domains")).await;
@@ -88,12 +88,16 @@ async fn domains_are_two_verified_and_one_unverified() {
         [
             ("example.com", "verified"),
             ("example.org", "verified"),
-            ("example.net", "unverified")
+            ("example.net", "unverified"),
+            ("old.example.com", "superseded"),
+            ("lab.example.org", "missing_token"),
         ]
     );
     let unverified = sim.population().unverified_domains();
-    assert_eq!(unverified.len(), 1);
-    assert_eq!(unverified[0].status, DomainStatus::Unverified);
+    assert_eq!(
+        unverified.iter().map(|d| d.status).collect::<Vec<_>>(),
+        [DomainStatus::Unverified, DomainStatus::MissingToken]
+    );
     sim.shutdown().await;
 }
 
@@ -113,10 +117,23 @@ async fn policies_filter_by_type_and_ip_allowlist_matches_the_truth() {
         assert_eq!(all["meta"]["page_size"], 20);
         let ip = client.ok(&client.v1("/policies?type=ip-allowlist")).await;
         let ip = ip["data"].as_array().unwrap();
-        assert_eq!(ip.len(), 1);
+        assert_eq!(ip.len(), 2);
+        let applied = |p: &serde_json::Value| {
+            p["attributes"]["status"] == "enabled"
+                && p["attributes"]["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r["applicationStatus"] == "applied")
+        };
         assert_eq!(
-            ip[0]["attributes"]["status"] == "enabled",
-            sim.population().ip_allowlist_enabled()
+            ip.iter().any(applied),
+            sim.population().ip_allowlist_applied()
+        );
+        assert!(
+            ip.iter()
+                .any(|p| p["attributes"]["status"] == "enabled" && !applied(p)),
+            "an enabled allowlist applied to no product"
         );
         sim.shutdown().await;
     }
@@ -144,6 +161,86 @@ async fn workspaces_are_listed_by_post_with_rfc2606_hosts() {
     }
     assert_eq!(names.len(), sim.population().workspaces().len());
     assert!(names.contains(&"jira".to_owned()) && names.contains(&"confluence".to_owned()));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_workspaces_cursor_comes_alone_in_the_body() {
+    let sim = start_default().await;
+    let client = Client::new(&sim);
+    let first = client
+        .post(&client.v2("/workspaces"), &json!({"limit": 1}))
+        .await
+        .json();
+    let next = first["links"]["next"].as_str().unwrap();
+    let mixed = client
+        .post(
+            &client.v2("/workspaces"),
+            &json!({"cursor": next, "limit": 1}),
+        )
+        .await;
+    assert_eq!(mixed.status, 400);
+    assert!(String::from_utf8_lossy(&mixed.body).contains("no other properties"));
+    let alone = client
+        .post(&client.v2("/workspaces"), &json!({"cursor": next}))
+        .await;
+    assert_eq!(alone.status, 200);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn auth_policies_are_bulk_fetched_for_managed_accounts() {
+    let sim = start_default().await;
+    let client = Client::new(&sim);
+    let pop = sim.population();
+    let sso = pop.sso_delegated()[0];
+    let neither = pop.neither_sso_nor_2sv()[0];
+    let unmanaged = pop
+        .users()
+        .iter()
+        .find(|u| u.claim_status == atlassian_sim::ClaimStatus::Unmanaged)
+        .unwrap();
+    let path = format!(
+        "/admin/control/v1/orgs/{}/users/auth-policies/bulk-fetch",
+        client.org
+    );
+    let ids = [&sso.account_id, &neither.account_id, &unmanaged.account_id];
+    let page = client.post(&path, &json!({"userIds": ids})).await.json();
+    let data = page["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "unmanaged accounts are left out");
+    assert_eq!(data[0]["accountId"], sso.account_id.as_str());
+    assert_eq!(data[0]["policy"]["ssoEnforced"], true);
+    assert_eq!(data[1]["policy"]["ssoEnforced"], false);
+    assert_eq!(data[1]["policy"]["twoStepVerification"], "optional");
+    let too_many: Vec<String> = (0..101).map(|i| format!("a{i}")).collect();
+    let refused = client.post(&path, &json!({"userIds": too_many})).await;
+    assert_eq!(refused.status, 400);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn org_admin_api_keys_are_listed() {
+    let sim = start_default().await;
+    let client = Client::new(&sim);
+    let page = client
+        .ok(&format!(
+            "/admin/api-access/v1/orgs/{}/api-keys",
+            client.org
+        ))
+        .await;
+    let ids: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = sim
+        .population()
+        .api_keys()
+        .iter()
+        .map(|k| k.id.as_str())
+        .collect();
+    assert_eq!(ids, expected);
     sim.shutdown().await;
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::common::{Client, start};
-use atlassian_sim::{ClaimStatus, DAY_MS, Population, SimConfig, UserStatus};
+use atlassian_sim::{AuthPolicy, ClaimStatus, DAY_MS, Population, SimConfig, UserStatus};
 use serde_json::{Value, json};
 
 fn fingerprint(pop: &Population) -> String {
@@ -54,8 +54,17 @@ fn default_population_covers_every_case_a_collector_checks() {
         .filter(|u| u.claim_status == ClaimStatus::Unmanaged)
         .count();
     assert!((30..=60).contains(&unmanaged), "{unmanaged}");
-    let mfa = users.iter().filter(|u| u.mfa_enabled).count();
-    assert!((190..=230).contains(&mfa), "{mfa}");
+    // 70% report 2SV, except under single sign-on, where none does.
+    let outside_sso: Vec<_> = users
+        .iter()
+        .filter(|u| u.auth_policy != AuthPolicy::Sso)
+        .collect();
+    let mfa = outside_sso.iter().filter(|u| u.mfa_enabled).count();
+    assert!(
+        (60..=80).contains(&(mfa * 100 / outside_sso.len())),
+        "{mfa} of {}",
+        outside_sso.len()
+    );
 
     let admins = pop.org_admins();
     assert!((3..=6).contains(&admins.len()));
@@ -64,6 +73,12 @@ fn default_population_covers_every_case_a_collector_checks() {
     assert!(admins.iter().any(|u| u.mfa_enabled));
     assert!(users.iter().filter(|u| u.site_admin).count() >= 2);
     assert!(!pop.active_managed_without_mfa().is_empty());
+    // Single sign-on: such accounts report no 2SV, which says nothing.
+    let sso = pop.sso_delegated();
+    assert!(!sso.is_empty() && sso.iter().all(|u| !u.mfa_enabled));
+    assert!(!pop.neither_sso_nor_2sv().is_empty());
+    assert_eq!(pop.org_admins_in_no_directory().len(), 1);
+    assert_eq!(pop.org_admins_in_several_directories().len(), 1);
 
     let inactive = pop.inactive_with_product_access(90);
     assert!(
@@ -80,8 +95,9 @@ fn default_population_covers_every_case_a_collector_checks() {
 
     assert!((14..=18).contains(&pop.groups().len()));
     assert!(pop.groups().iter().any(|g| g.name == "org-admins"));
-    assert_eq!(pop.domains().len(), 3);
-    assert_eq!(pop.unverified_domains().len(), 1);
+    assert_eq!(pop.domains().len(), 5);
+    assert_eq!(pop.unverified_domains().len(), 2);
+    assert_eq!(pop.claimed_domains().len(), 4);
     assert!(pop.policies().len() >= 5);
     assert_eq!(pop.event_count(), 3_000);
     assert_eq!(pop.api_tokens().len(), 40);
