@@ -668,7 +668,7 @@ mod tests {
     fn run_json_never_holds_a_secret_even_if_the_plugin_wrote_one() {
         let dir = std::env::temp_dir().join(format!("watchdog-run-json-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let secret = Secret::new("s3cr3t-value-99");
+        let secret = Secret::new("s3cr3t-value-99").unwrap();
         let run = RunRecord {
             format: FORMAT.into(),
             plugin: PluginInfo {

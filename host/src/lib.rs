@@ -9,6 +9,7 @@
 //! - [`secrets`]: secret values and the scrubber.
 //! - [`sandbox`]: memory, CPU and time limits and their enforcement.
 //! - [`outbound`]: every HTTP request, checked, carried, metered.
+//! - [`encoding`]: the host's ownership of content encoding.
 //! - [`tape`]: responses recorded by a run and replayed with no network.
 //! - [`ledger`]: the hash chain of exchanges.
 //! - [`bundle`]: evidence, `run.json`, and verification.
@@ -28,6 +29,7 @@ pub mod connect;
 pub mod contract;
 pub mod diff;
 pub mod egress;
+pub mod encoding;
 pub mod grant;
 pub mod ledger;
 pub mod log;

@@ -16,6 +16,7 @@
 
 use crate::connect::{Connections, Timeouts};
 use crate::egress::{Origin, forbidden_address_class};
+use crate::encoding;
 use crate::grant::Grant;
 use crate::ledger::{Exchange, LedgerThread, Outcome};
 use crate::log::{Level, RunLog};
@@ -34,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
     WasiHttpHooks,
@@ -83,6 +84,9 @@ struct Carried {
     response: http::Response<WasiBody>,
     /// What the ledger names as the place it really came from, if not the URL.
     routed_to: Option<String>,
+    /// The request's place under the cap on requests in flight, held until
+    /// its body is consumed or dropped (none for a replay).
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 /// Why an admitted request got no response.
@@ -248,6 +252,7 @@ impl Outbound {
         let Carried {
             response,
             routed_to,
+            slot,
         } = match carried {
             Ok(carried) => carried,
             Err(not) => {
@@ -293,6 +298,8 @@ impl Outbound {
             started,
             exchange: Some(head),
             recording,
+            slot,
+            trailers: None,
             outbound: self.clone(),
         };
         let io: IoFuture = Box::new(std::future::ready(Ok(())));
@@ -328,19 +335,28 @@ impl Outbound {
             between_bytes: bound(options.and_then(|o| o.between_bytes_timeout)),
         };
 
-        let permit = self
+        let slot = self
             .in_flight
             .clone()
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
         let sent = self.connections.send(request, timeouts).await;
-        drop(permit);
         let routed_to = target.map(|t| t.to_string());
+        let sent = sent.and_then(
+            |response| match encoding::check_response(response.headers()) {
+                Ok(()) => Ok(response),
+                Err(encoded) => Err((
+                    HttpError::HttpResponseContentCoding(Some(encoded.coding.clone())),
+                    encoded.to_string(),
+                )),
+            },
+        );
         match sent {
             Ok(response) => Ok(Carried {
                 response,
                 routed_to,
+                slot: Some(slot),
             }),
             Err((code, detail)) => Err(NotCarried {
                 detail: self.grant.scrubber.text(&detail).into_owned(),
@@ -390,6 +406,7 @@ impl Outbound {
         Ok(Carried {
             response,
             routed_to,
+            slot: None,
         })
     }
 
@@ -476,6 +493,7 @@ impl Outbound {
     }
 
     fn inject_secrets(&self, origin: &Origin, headers: &mut http::HeaderMap) {
+        encoding::own_request(headers);
         for reserved in self.grant.reserved_headers() {
             headers.remove(reserved);
         }
@@ -490,17 +508,7 @@ impl Outbound {
     }
 
     fn scrub_headers(&self, headers: &mut http::HeaderMap) {
-        if self.grant.scrubber.is_empty() {
-            return;
-        }
-        for value in headers.values_mut() {
-            if let Ok(text) = value.to_str()
-                && let std::borrow::Cow::Owned(clean) = self.grant.scrubber.text(text)
-                && let Ok(clean) = http::HeaderValue::from_str(&clean)
-            {
-                *value = clean;
-            }
-        }
+        self.grant.scrubber.headers(headers);
     }
 }
 
@@ -576,6 +584,10 @@ struct MeteredBody {
     exchange: Option<Exchange>,
     /// The body file and index line, when the run records responses.
     recording: Option<Recording>,
+    /// Released when the exchange ends, not when the head arrived.
+    slot: Option<OwnedSemaphorePermit>,
+    /// Scrubbed trailers that wait for the held bytes to go first.
+    trailers: Option<http::HeaderMap>,
     outbound: Arc<Outbound>,
 }
 
@@ -607,6 +619,7 @@ impl MeteredBody {
     }
 
     fn finish(&mut self, outcome: Outcome, detail: Option<String>) {
+        self.slot = None;
         let Some(mut exchange) = self.exchange.take() else {
             return;
         };
@@ -645,37 +658,65 @@ impl Body for MeteredBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         let this = &mut *self;
-        if this.inner_done || this.exchange.is_none() {
-            this.finish(Outcome::Complete, None);
-            return Poll::Ready(None);
+        loop {
+            if let Some(trailers) = this.trailers.take() {
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+            }
+            if this.inner_done || this.exchange.is_none() {
+                this.finish(Outcome::Complete, None);
+                return Poll::Ready(None);
+            }
+            let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(frame) => frame,
+            };
+            if let Some(ready) = this.next_frame(frame) {
+                return Poll::Ready(ready);
+            }
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+    }
+}
+
+impl MeteredBody {
+    /// What the guest gets for one upstream frame; `None` when the scrubber
+    /// held back the whole chunk, since an empty data frame would read as
+    /// the end of a stream.
+    fn next_frame(
+        &mut self,
+        frame: Option<Result<Frame<Bytes>, HttpError>>,
+    ) -> Option<Option<Result<Frame<Bytes>, HttpError>>> {
+        match frame {
+            Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
-                    let clean = this.scrubber.push(&data);
-                    Poll::Ready(Some(this.deliver(clean).map(Frame::data)))
+                    let clean = self.scrubber.push(&data);
+                    (!clean.is_empty()).then(|| Some(self.deliver(clean).map(Frame::data)))
                 }
-                Err(trailers) => Poll::Ready(Some(Ok(trailers))),
+                Err(frame) => {
+                    let mut trailers = frame.into_trailers().ok()?;
+                    self.outbound.grant.scrubber.headers(&mut trailers);
+                    self.trailers = Some(trailers);
+                    let rest = self.scrubber.finish();
+                    (!rest.is_empty()).then(|| Some(self.deliver(rest).map(Frame::data)))
+                }
             },
-            Poll::Ready(Some(Err(error))) => {
-                let detail = this
+            Some(Err(error)) => {
+                let detail = self
                     .outbound
                     .grant
                     .scrubber
                     .text(&error.to_string())
                     .into_owned();
-                this.finish(Outcome::Failed, Some(detail));
-                Poll::Ready(Some(Err(error)))
+                self.finish(Outcome::Failed, Some(detail));
+                Some(Some(Err(error)))
             }
-            Poll::Ready(None) => {
-                this.inner_done = true;
-                let rest = this.scrubber.finish();
+            None => {
+                self.inner_done = true;
+                let rest = self.scrubber.finish();
                 if rest.is_empty() {
-                    this.finish(Outcome::Complete, None);
-                    return Poll::Ready(None);
+                    self.finish(Outcome::Complete, None);
+                    return Some(None);
                 }
-                Poll::Ready(Some(this.deliver(rest).map(Frame::data)))
+                Some(Some(self.deliver(rest).map(Frame::data)))
             }
         }
     }
@@ -701,13 +742,13 @@ mod tests {
         let origin = Origin::parse(origin).unwrap();
         let mut egress = EgressPolicy::deny_all();
         egress.allow(origin.clone(), [Route::parse("GET", "/**").unwrap()]);
-        let secret = Secret::new("k-0123456789");
+        let secret = Secret::new("k-0123456789").unwrap();
         let grant = Grant {
             egress,
             secret_headers: vec![SecretHeader {
                 origin,
                 header: http::header::AUTHORIZATION,
-                value: Secret::new("Bearer k-0123456789"),
+                value: Secret::new("Bearer k-0123456789").unwrap(),
             }],
             reroutes,
             evidence_kinds: Default::default(),

@@ -318,7 +318,7 @@ pub fn config(values: &[(&str, &str)], secrets: &[(&str, &str)]) -> RunConfig {
             .collect(),
         secrets: secrets
             .iter()
-            .map(|(k, v)| (k.to_string(), Secret::new(*v)))
+            .map(|(k, v)| (k.to_string(), Secret::new(*v).expect("a test secret")))
             .collect(),
     }
 }

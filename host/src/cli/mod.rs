@@ -45,8 +45,8 @@ Exit codes:
 /// CPU and time; records every exchange in a hash-chained ledger; and writes
 /// what it collects into a bundle that `verify` can check.
 ///
-/// Secrets come from the environment only: a secret field `api-key` is read
-/// from WATCHDOG_SECRET_API_KEY.
+/// Secrets come from the environment only: the secret field `api-key` of the
+/// integration `example` is read from WATCHDOG_SECRET_EXAMPLE_API_KEY.
 #[derive(Parser, Debug)]
 #[command(name = "watchdog-host", version, after_help = EXIT_CODES)]
 pub struct Args {
@@ -405,11 +405,12 @@ async fn prepare(
     let replaying = matches!(tape, Tape::Replay(_));
     options.tape = tape;
     let loaded = Loaded::open(runtime, plugin, &options).await?;
-    let config = config::load(&run.config, &loaded.manifest, |var| {
+    let env = config::EnvSecrets(|var: &str| {
         std::env::var(var)
             .ok()
             .or_else(|| replaying.then(|| conformance::DUMMY_SECRET.to_string()))
-    })?;
+    });
+    let config = config::load(&run.config, &loaded.manifest, &env)?;
     Ok((loaded, config, options))
 }
 
