@@ -371,4 +371,79 @@ mod tests {
         );
         assert_eq!(meter.peak_memory, (15 << 20) + (1 << 19));
     }
+
+    /// A component of `instances` instances of one core module, each with
+    /// a memory of `pages` 64 KiB pages (none if `pages` is `None`).
+    fn component(instances: u32, pages: Option<u64>) -> Vec<u8> {
+        use wasm_encoder::{
+            Component, InstanceSection, MemorySection, MemoryType, Module, ModuleArg,
+            ModuleSection,
+        };
+        let mut module = Module::new();
+        if let Some(pages) = pages {
+            let mut memories = MemorySection::new();
+            memories.memory(MemoryType {
+                minimum: pages,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2: None,
+            });
+            module.section(&memories);
+        }
+        let mut component = Component::new();
+        component.section(&ModuleSection(&module));
+        let mut section = InstanceSection::new();
+        for _ in 0..instances {
+            section.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+        }
+        component.section(&section);
+        component.finish()
+    }
+
+    /// Instantiates a component under a [`Meter`], as the runtime does.
+    fn instantiate(bytes: &[u8], memory_bytes: u64) -> wasmtime::Result<u64> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let component = wasmtime::component::Component::new(&engine, bytes)?;
+        let linker = wasmtime::component::Linker::<Meter>::new(&engine);
+        let mut store = wasmtime::Store::new(
+            &engine,
+            Meter::new(Limits {
+                memory_bytes,
+                ..Limits::default()
+            }),
+        );
+        store.limiter(|meter| meter);
+        linker.instantiate(&mut store, &component)?;
+        Ok(store.data().peak_memory)
+    }
+
+    #[test]
+    fn many_memories_share_one_budget() {
+        // Four memories of 5 MiB: each under 16 MiB, together over.
+        let err = instantiate(&component(4, Some(80)), 16 << 20).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Violation>(),
+            Some(&Violation::Memory {
+                limit: 16 << 20,
+                requested: 20 << 20
+            })
+        );
+        // Three fit, and the peak reported is their total.
+        assert_eq!(
+            instantiate(&component(3, Some(80)), 16 << 20).unwrap(),
+            15 << 20
+        );
+    }
+
+    #[test]
+    fn instances_and_memories_are_counted() {
+        assert!(instantiate(&component(MAX_INSTANCES as u32, None), 16 << 20).is_ok());
+        assert!(instantiate(&component(MAX_INSTANCES as u32 + 1, None), 16 << 20).is_err());
+        let memories = MAX_MEMORIES as u32 + 1;
+        let err = instantiate(&component(memories, Some(0)), 16 << 20).unwrap_err();
+        assert!(format!("{err:#}").contains("memory"), "{err:#}");
+    }
 }

@@ -201,10 +201,12 @@ struct RunArgs {
 /// Sandbox limits; the defaults suit a large organization.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct SandboxArgs {
-    /// Guest linear memory cap, MiB.
+    /// Plugin memory cap, MiB: all its linear memories and tables together,
+    /// and the header fields the host holds for it.
     #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes >> 20)]
     memory_mib: u64,
-    /// Guest CPU per call, seconds (time waiting on the network does not count).
+    /// Plugin CPU per call, seconds: the CPU time of the thread running it,
+    /// the host's work for it included (time blocked on the network uses none).
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().cpu_per_call.as_secs())]
     cpu_secs: u64,
     /// Wall-clock time per call, seconds.
