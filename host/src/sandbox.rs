@@ -376,8 +376,7 @@ mod tests {
     /// a memory of `pages` 64 KiB pages (none if `pages` is `None`).
     fn component(instances: u32, pages: Option<u64>) -> Vec<u8> {
         use wasm_encoder::{
-            Component, InstanceSection, MemorySection, MemoryType, Module, ModuleArg,
-            ModuleSection,
+            Component, InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection,
         };
         let mut module = Module::new();
         if let Some(pages) = pages {

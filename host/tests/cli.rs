@@ -392,7 +392,14 @@ async fn the_api_key_never_appears_in_the_output_or_the_bundle() {
     let config = write_config(&dir, &format!("org-id = \"{}\"\n", sim.org_id()));
     let route = format!("https://api.atlassian.com={}", sim.base_url());
     let out = dir.join("bundle");
-    let run = |args: &[&str]| host_with_secret(args, "WATCHDOG_SECRET_ATLASSIAN_CLOUD_ADMIN_API_KEY", Some(key), &dir);
+    let run = |args: &[&str]| {
+        host_with_secret(
+            args,
+            "WATCHDOG_SECRET_ATLASSIAN_CLOUD_ADMIN_API_KEY",
+            Some(key),
+            &dir,
+        )
+    };
     let validate = run(&[
         "validate",
         ATLASSIAN_CLOUD_ADMIN,

@@ -146,6 +146,24 @@ async fn header_fields_the_host_holds_count_against_the_memory_cap() {
 }
 
 #[tokio::test]
+async fn host_work_done_for_the_plugin_is_charged_to_its_cpu() {
+    let server = ProbeServer::start(0).await;
+    let limits = Limits {
+        cpu_per_call: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let collected = run("host-burn", limits, server.reroutes()).await;
+    assert!(
+        matches!(
+            collected.failure,
+            Some(Failure::Call(CallError::Sandbox(Violation::Cpu { .. })))
+        ),
+        "{:?}",
+        collected.failure
+    );
+}
+
+#[tokio::test]
 async fn a_flooded_log_is_cut_with_a_marker() {
     let server = ProbeServer::start(0).await;
     let collected = run("log-flood", Limits::default(), server.reroutes()).await;
