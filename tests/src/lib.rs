@@ -430,11 +430,15 @@ pub fn config(values: &[(&str, &str)], secrets: &[(&str, &str)]) -> RunConfig {
     }
 }
 
-/// Every file of a bundle folder, concatenated, for "never appears" checks.
+/// Every file of a bundle folder (not of its subfolders), concatenated, for
+/// "never appears" checks.
 pub fn bundle_text(dir: &Path) -> String {
     let mut text = String::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue;
+        }
         text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
     }
     text

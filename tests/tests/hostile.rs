@@ -15,11 +15,17 @@ use watchdog_host::ledger::{self, Outcome as Exchange};
 use watchdog_host::run::{Collected, Failure};
 use watchdog_host::runtime::{CallError, LOG_BYTES};
 use watchdog_host::sandbox::{Limits, Violation};
+use watchdog_host::tape::Tape;
 
 /// Runs the probe with a behaviour, limits and an upstream.
 async fn run(behaviour: &str, limits: Limits, reroutes: Reroutes) -> Collected {
+    run_on_tape(behaviour, limits, reroutes, Tape::Live).await
+}
+
+async fn run_on_tape(behaviour: &str, limits: Limits, reroutes: Reroutes, tape: Tape) -> Collected {
     let harness = Harness::new(behaviour);
-    let options = harness.options(limits, reroutes);
+    let mut options = harness.options(limits, reroutes);
+    options.tape = tape;
     let loaded = harness.open(PROBE, &options).await;
     let config = config(&[("behaviour", behaviour)], &[("token", PROBE_TOKEN)]);
     let collected = harness
@@ -61,6 +67,44 @@ async fn a_reflected_secret_reaches_the_plugin_in_no_spelling_and_no_part_of_the
     assert!(
         text.contains("x-trailer: [REDACTED]"),
         "the trailer was read, scrubbed"
+    );
+}
+
+#[tokio::test]
+async fn a_recording_holds_no_reflected_secret_and_no_encoded_body() {
+    let recordings =
+        std::env::temp_dir().join(format!("watchdog-hostile-tape-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&recordings);
+    let reflecting = RawServer::start(|path| match path {
+        "/gzip" => {
+            b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: 8\r\n\r\ngzipped!"
+                .to_vec()
+        }
+        _ => reflecting_response(PROBE_TOKEN),
+    })
+    .await;
+    for behaviour in ["reflected", "forced-gzip"] {
+        std::fs::create_dir_all(recordings.join(behaviour)).unwrap();
+        let tape = Tape::Record(recordings.join(behaviour));
+        run_on_tape(behaviour, Limits::default(), reflecting.reroutes(), tape).await;
+    }
+    let mut recorded = String::new();
+    for behaviour in ["reflected", "forced-gzip"] {
+        let dir = recordings.join(behaviour);
+        recorded.push_str(&bundle_text(&dir));
+        recorded.push_str(&bundle_text(&dir.join(watchdog_host::tape::BODIES_DIR)));
+    }
+    assert!(
+        recorded.contains("[REDACTED]"),
+        "the reflection was recorded"
+    );
+    assert!(!recorded.contains(PROBE_TOKEN));
+    for spelling in reflections(PROBE_TOKEN) {
+        assert!(!recorded.contains(&spelling), "{spelling} was recorded");
+    }
+    assert!(
+        !recorded.contains("gzipped!"),
+        "an encoded body was recorded"
     );
 }
 
