@@ -6,10 +6,11 @@
 //! origins that resolve to private addresses, and approves the addresses
 //! that passed for the run's pooled [`Connections`]; applies a developer
 //! reroute; strips headers the host owns and injects secret headers for
-//! their origin only; bounds timeouts by the call's remaining time; caps
-//! requests in flight; and wraps the response body to scrub secrets, cap its
-//! size, count it, and have the ledger hash it and write the entry when the
-//! exchange ends. With a
+//! their origin only; asks for and accepts only identity content coding
+//! ([`crate::encoding`]); bounds timeouts by the call's remaining time; caps
+//! requests in flight until the body ends; and wraps the response body to
+//! scrub secrets (and its headers and trailers), cap its size, count it, and
+//! have the ledger hash it and write the entry when the exchange ends. With a
 //! [`Tape`](crate::tape::Tape) it also records each response, or answers
 //! from a recording instead of the network once the policy admitted the
 //! request.
@@ -403,6 +404,12 @@ impl Outbound {
         let response = response
             .body(body)
             .map_err(|e| not_carried(format!("recorded response for {method} {url}: {e}")))?;
+        // A recording made before the host owned content encoding may hold
+        // an encoded body, which must not reach the plugin now either.
+        encoding::check_response(response.headers()).map_err(|encoded| NotCarried {
+            code: HttpError::HttpResponseContentCoding(Some(encoded.coding.clone())),
+            ..not_carried(format!("recorded response for {method} {url}: {encoded}"))
+        })?;
         Ok(Carried {
             response,
             routed_to,
@@ -806,6 +813,40 @@ mod tests {
         assert!(
             elsewhere.get("authorization").is_none(),
             "stripped, not injected"
+        );
+    }
+
+    #[test]
+    fn an_encoded_recorded_response_is_not_replayed() {
+        let dir =
+            std::env::temp_dir().join(format!("watchdog-encoded-tape-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let recorder = Recorder::create(&dir).unwrap();
+        let (file, body) = recorder.body_file(0).unwrap();
+        let url = "https://api.example.com/items";
+        let mut recording = Recording::new(
+            file,
+            Recorded {
+                seq: 0,
+                method: "GET".into(),
+                url: url.into(),
+                status: 200,
+                headers: vec![("content-encoding".into(), "gzip".into())],
+                body,
+                body_sha256: String::new(),
+            },
+        );
+        recording.write(b"gzipped").unwrap();
+        recording.finish(&recorder, Outcome::Complete).unwrap();
+        let replay = Replay::open(&dir).unwrap();
+        let outbound = outbound("https://api.example.com", Reroutes::default());
+        let Err(refused) = outbound.replayed(&replay, "GET", url) else {
+            panic!("an encoded body was replayed")
+        };
+        assert!(
+            matches!(&refused.code, HttpError::HttpResponseContentCoding(Some(c)) if c == "gzip"),
+            "{:?}",
+            refused.code
         );
     }
 

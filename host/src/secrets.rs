@@ -54,7 +54,7 @@ impl Secret {
     /// character.
     pub fn new(value: impl Into<String>) -> Result<Secret, BadSecret> {
         let value = value.into();
-        if let Some(at) = value.bytes().position(|b| b.is_ascii_control()) {
+        if let Some((at, _)) = value.char_indices().find(|(_, c)| c.is_control()) {
             return Err(BadSecret::ControlCharacter { at });
         }
         if value.len() < MIN_SECRET_BYTES {
@@ -351,6 +351,10 @@ mod tests {
         assert_eq!(
             Secret::new("sk-live-123456\r"),
             Err(BadSecret::ControlCharacter { at: 14 })
+        );
+        assert_eq!(
+            Secret::new("sk-\u{85}live-123456"),
+            Err(BadSecret::ControlCharacter { at: 3 })
         );
         assert_eq!(Secret::new("abc"), Err(BadSecret::TooShort));
     }
