@@ -401,7 +401,8 @@ pub struct RunRecord {
     pub traffic: Traffic,
     pub ledger_head: String,
     pub ledger_entries: u64,
-    /// Largest guest linear memory, bytes.
+    /// Largest plugin memory, bytes: all its linear memories and tables and
+    /// the header fields the host held for it, together.
     pub guest_peak_memory: u64,
 }
 
