@@ -44,11 +44,14 @@ fn main() {
          pub const NOT_A_PLUGIN: &str = {:?};\n\
          /// An integration for contract series 0.2, which this host does not speak.\n\
          pub const FUTURE_CONTRACT: &str = {:?};\n\
+         /// An integration whose manifest never returns.\n\
+         pub const ENDLESS_MANIFEST: &str = {:?};\n\
          }}\n",
         component("atlassian_cloud_admin.wasm"),
         component("probe.wasm"),
         component("not-a-plugin.wasm"),
         component("future_contract.wasm"),
+        component("endless_manifest.wasm"),
     );
     std::fs::write(out.join("components.rs"), constants).unwrap();
 }

@@ -199,8 +199,9 @@ impl Loaded {
             Box::new(std::io::sink()),
             OpenTape::Live,
         );
+        let limits = options.limits.for_manifest();
         let mut session = plugin
-            .instantiate(grant, options.limits, options.log.clone(), outbound, None)
+            .instantiate(grant, limits, options.log.clone(), outbound, None)
             .await?;
         let manifest = session.manifest().await?;
         check_manifest(&manifest)?;

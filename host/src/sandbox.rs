@@ -62,6 +62,26 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The limits of the `manifest` call, which runs before the operator has
+    /// granted anything, and is all `inspect` runs: a manifest is a constant
+    /// to build, so it gets [`MANIFEST_CPU`] and [`MANIFEST_WALL`] (or the
+    /// run's own limits, if tighter), not a collection's.
+    pub fn for_manifest(self) -> Limits {
+        Limits {
+            cpu_per_call: self.cpu_per_call.min(MANIFEST_CPU),
+            wall_per_call: self.wall_per_call.min(MANIFEST_WALL),
+            ..self
+        }
+    }
+}
+
+/// CPU for instantiating a plugin and building its manifest: a Python
+/// component needs well under a second.
+pub const MANIFEST_CPU: Duration = Duration::from_secs(5);
+/// Wall-clock time for the same, on a loaded machine.
+pub const MANIFEST_WALL: Duration = Duration::from_secs(30);
+
 /// A limit the guest crossed. Returned as the trap's error so the caller can
 /// tell a sandbox violation from a plugin bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! the host hold memory or connections for it, or to flood the log.
 
 use std::time::Duration;
-use watchdog_components::fixtures::PROBE;
+use watchdog_components::fixtures::{ENDLESS_MANIFEST, PROBE};
 use watchdog_e2e::{
     Harness, PROBE_TOKEN, ProbeServer, RawServer, bundle_text, config, reflecting_response,
     reflections,
@@ -12,9 +12,9 @@ use watchdog_host::bundle::{self, Outcome};
 use watchdog_host::contract::PluginError;
 use watchdog_host::egress::Reroutes;
 use watchdog_host::ledger::{self, Outcome as Exchange};
-use watchdog_host::run::{Collected, Failure};
+use watchdog_host::run::{Collected, Failure, Loaded};
 use watchdog_host::runtime::{CallError, LOG_BYTES};
-use watchdog_host::sandbox::{Limits, Violation};
+use watchdog_host::sandbox::{Limits, MANIFEST_CPU, Violation};
 use watchdog_host::tape::Tape;
 
 /// Runs the probe with a behaviour, limits and an upstream.
@@ -215,4 +215,22 @@ async fn a_flooded_log_is_cut_with_a_marker() {
     let log = std::fs::read_to_string(collected.dir.join(bundle::LOG_FILE)).unwrap();
     assert!(log.len() < LOG_BYTES + (1 << 20), "{} bytes", log.len());
     assert!(log.contains("the rest is dropped"));
+}
+
+#[tokio::test]
+async fn a_manifest_that_never_returns_is_stopped_by_limits_of_its_own() {
+    let harness = Harness::new("endless-manifest");
+    // The operator's limits are a collection's; `inspect` runs only this.
+    let options = harness.options(Limits::default(), Reroutes::default());
+    let Err(failure) = Loaded::open(&harness.runtime, ENDLESS_MANIFEST.as_ref(), &options).await
+    else {
+        panic!("an endless manifest was loaded")
+    };
+    assert!(
+        matches!(
+            failure,
+            Failure::Call(CallError::Sandbox(Violation::Cpu { limit })) if limit == MANIFEST_CPU
+        ),
+        "{failure:?}"
+    );
 }
