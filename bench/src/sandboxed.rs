@@ -46,7 +46,11 @@ impl Sandboxed {
             .context("loading the integration")?;
         let config = RunConfig {
             values: [("org-id".to_owned(), org_id.to_owned())].into(),
-            secrets: [("api-key".to_owned(), Secret::new(API_KEY))].into(),
+            secrets: [(
+                "api-key".to_owned(),
+                Secret::new(API_KEY).expect("the benchmark key"),
+            )]
+            .into(),
         };
         Ok(Sandboxed {
             loaded,

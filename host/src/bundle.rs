@@ -420,7 +420,8 @@ pub struct RunRecord {
     pub traffic: Traffic,
     pub ledger_head: String,
     pub ledger_entries: u64,
-    /// Largest guest linear memory, bytes.
+    /// Largest plugin memory, bytes: all its linear memories and tables and
+    /// the header fields the host held for it, together.
     pub guest_peak_memory: u64,
     /// What every byte of the bundle hashed to when it was written; its
     /// `hash` is the head to keep apart from the bundle.
@@ -689,7 +690,7 @@ mod tests {
     fn run_json_never_holds_a_secret_even_if_the_plugin_wrote_one() {
         let dir = std::env::temp_dir().join(format!("watchdog-run-json-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let secret = Secret::new("s3cr3t-value-99");
+        let secret = Secret::new("s3cr3t-value-99").unwrap();
         let run = RunRecord {
             format: FORMAT.into(),
             plugin: PluginInfo {

@@ -3,11 +3,15 @@
 //! anything runs.
 //!
 //! Secrets are never read from the command line (it shows in `ps` and shell
-//! history) nor from the config file (it gets committed): a secret field
-//! `api-key` comes from `WATCHDOG_SECRET_API_KEY`.
+//! history) nor from the config file (it gets committed). They come from a
+//! [`SecretSource`]: the CLI's is the environment, where the secret field
+//! `api-key` of the integration `example` is `WATCHDOG_SECRET_EXAMPLE_API_KEY`.
+//! The integration's id is part of the name so that a plugin declaring a
+//! field named like another integration's does not receive its secret from
+//! a shared environment.
 
 use crate::contract::Manifest;
-use crate::secrets::Secret;
+use crate::secrets::{Secret, SecretSource, SourceError};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -34,30 +38,52 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
-/// The largest configuration or secret value, bytes. Values are identifiers,
-/// URLs and keys: one larger is a mistake (a file pasted in), and every
-/// value is copied into the plugin and, for non-secrets, into `run.json`.
+/// The largest configuration value, bytes. Values are identifiers and
+/// URLs: one larger is a mistake (a file pasted in), and every value is
+/// copied into the plugin and into `run.json`. Secrets have their own
+/// bound ([`crate::secrets::MAX_SECRET_BYTES`]).
 pub const MAX_VALUE_BYTES: usize = 64 << 10;
 
-/// The environment variable a secret field is read from.
-pub fn secret_env_var(field: &str) -> String {
-    format!(
-        "WATCHDOG_SECRET_{}",
-        field.to_ascii_uppercase().replace('-', "_")
-    )
+/// The environment variable the secret `field` of the integration
+/// `integration` is read from: `WATCHDOG_SECRET_<INTEGRATION>_<FIELD>`, both
+/// upper-cased, every character but a letter or digit as `_`.
+pub fn secret_env_var(integration: &str, field: &str) -> String {
+    let part = |s: &str| -> String {
+        s.chars()
+            .map(|c| match c.is_ascii_alphanumeric() {
+                true => c.to_ascii_uppercase(),
+                false => '_',
+            })
+            .collect()
+    };
+    format!("WATCHDOG_SECRET_{}_{}", part(integration), part(field))
+}
+
+/// Secrets from environment variables named by [`secret_env_var`], read
+/// through a lookup function (`std::env::var` in the CLI). Surrounding
+/// whitespace, such as the newline of a file read with `$(cat …)`, is
+/// trimmed.
+pub struct EnvSecrets<F>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> SecretSource for EnvSecrets<F> {
+    fn secret(&self, integration: &str, field: &str) -> Option<Result<Secret, SourceError>> {
+        let place = secret_env_var(integration, field);
+        let value = (self.0)(&place)?;
+        Some(Secret::new(value.trim()).map_err(|why| SourceError { place, why }))
+    }
 }
 
 /// Reads the config file and the secrets the manifest declares.
 pub fn load(
     path: &Path,
     manifest: &Manifest,
-    env: impl Fn(&str) -> Option<String>,
+    secrets: &dyn SecretSource,
 ) -> Result<RunConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    parse(&text, manifest, env).map_err(|e| match e {
+    parse(&text, manifest, secrets).map_err(|e| match e {
         ConfigError::Syntax { message, .. } => ConfigError::Syntax {
             path: path.display().to_string(),
             message,
@@ -70,7 +96,7 @@ pub fn load(
 pub fn parse(
     text: &str,
     manifest: &Manifest,
-    env: impl Fn(&str) -> Option<String>,
+    secrets: &dyn SecretSource,
 ) -> Result<RunConfig, ConfigError> {
     let table: toml::Table = text
         .parse()
@@ -93,7 +119,7 @@ pub fn parse(
         if field.secret {
             problems.push(format!(
                 "`{key}` is secret and must not be in the config file: set {} instead",
-                secret_env_var(key)
+                secret_env_var(&manifest.id, key)
             ));
             continue;
         }
@@ -120,19 +146,16 @@ pub fn parse(
     }
     for field in &manifest.config {
         if field.secret {
-            let var = secret_env_var(&field.name);
-            match env(&var) {
-                Some(value) => match secret_problem(&var, value.trim()) {
-                    Some(problem) => problems.push(problem),
-                    None => {
-                        config
-                            .secrets
-                            .insert(field.name.clone(), Secret::new(value.trim()));
-                    }
-                },
+            match secrets.secret(&manifest.id, &field.name) {
+                Some(Ok(secret)) => {
+                    config.secrets.insert(field.name.clone(), secret);
+                }
+                Some(Err(bad)) => problems.push(bad.to_string()),
                 None if field.required => problems.push(format!(
-                    "secret `{}` ({}) is required: set {var}",
-                    field.name, field.label
+                    "secret `{}` ({}) is required: set {}",
+                    field.name,
+                    field.label,
+                    secret_env_var(&manifest.id, &field.name)
                 )),
                 None => {}
             }
@@ -147,28 +170,6 @@ pub fn parse(
         Ok(config)
     } else {
         Err(ConfigError::Invalid(problems))
-    }
-}
-
-/// Why a secret's value (trimmed) cannot be used, naming its variable and
-/// never the value: a line break or another control character cannot go in
-/// a header (it would be dropped, and the run end as unauthorized).
-fn secret_problem(var: &str, value: &str) -> Option<String> {
-    if value.len() < 4 {
-        Some(format!(
-            "{var} is too short to be a real secret (fewer than 4 characters)"
-        ))
-    } else if value.chars().any(char::is_control) {
-        Some(format!(
-            "{var} holds a line break or another control character, which a header cannot carry"
-        ))
-    } else if value.len() > MAX_VALUE_BYTES {
-        Some(format!(
-            "{var} is {} bytes long; values are at most {MAX_VALUE_BYTES} bytes",
-            value.len()
-        ))
-    } else {
-        None
     }
 }
 
@@ -198,13 +199,14 @@ mod tests {
         }
     }
 
-    fn env_with_key(var: &str) -> Option<String> {
-        (var == "WATCHDOG_SECRET_API_KEY").then(|| "k-1234567".to_string())
-    }
+    const ENV_WITH_KEY: EnvSecrets<fn(&str) -> Option<String>> = EnvSecrets(|var| {
+        (var == "WATCHDOG_SECRET_EXAMPLE_API_KEY").then(|| "k-1234567".to_string())
+    });
+    const EMPTY_ENV: EnvSecrets<fn(&str) -> Option<String>> = EnvSecrets(|_| None);
 
     #[test]
     fn secret_comes_from_its_environment_variable() {
-        let config = parse("org-id = \"o-1\"", &manifest(), env_with_key).unwrap();
+        let config = parse("org-id = \"o-1\"", &manifest(), &ENV_WITH_KEY).unwrap();
         assert_eq!(config.values["org-id"], "o-1");
         assert_eq!(config.secrets["api-key"].expose(), "k-1234567");
     }
@@ -214,17 +216,20 @@ mod tests {
         let err = parse(
             "org-id = \"o\"\napi-key = \"leaked-value\"",
             &manifest(),
-            env_with_key,
+            &ENV_WITH_KEY,
         )
         .unwrap_err();
         let message = err.to_string();
-        assert!(message.contains("WATCHDOG_SECRET_API_KEY"), "{message}");
+        assert!(
+            message.contains("WATCHDOG_SECRET_EXAMPLE_API_KEY"),
+            "{message}"
+        );
         assert!(!message.contains("leaked-value"), "{message}");
     }
 
     #[test]
     fn every_problem_is_listed_at_once() {
-        let err = parse("unknown = 1", &manifest(), |_| None).unwrap_err();
+        let err = parse("unknown = 1", &manifest(), &EMPTY_ENV).unwrap_err();
         let ConfigError::Invalid(problems) = err else {
             panic!("expected Invalid")
         };
@@ -234,45 +239,68 @@ mod tests {
     #[test]
     fn malformed_toml_is_a_syntax_error() {
         assert!(matches!(
-            parse("org-id = ", &manifest(), env_with_key),
+            parse("org-id = ", &manifest(), &ENV_WITH_KEY),
             Err(ConfigError::Syntax { .. })
         ));
     }
 
     #[test]
-    fn env_var_names_follow_the_field() {
-        assert_eq!(secret_env_var("api-key"), "WATCHDOG_SECRET_API_KEY");
+    fn env_var_names_hold_the_integration_and_the_field() {
+        assert_eq!(
+            secret_env_var("atlassian-admin", "api-key"),
+            "WATCHDOG_SECRET_ATLASSIAN_ADMIN_API_KEY"
+        );
     }
 
     #[test]
-    fn a_secret_with_a_line_break_is_a_usage_error_naming_its_variable() {
-        let with = |value: &'static str| {
-            move |var: &str| (var == "WATCHDOG_SECRET_API_KEY").then(|| value.to_string())
+    fn another_integrations_secret_and_the_unscoped_name_are_not_read() {
+        let env = EnvSecrets(|var: &str| {
+            matches!(
+                var,
+                "WATCHDOG_SECRET_OTHER_API_KEY" | "WATCHDOG_SECRET_API_KEY"
+            )
+            .then(|| "k-1234567".to_string())
+        });
+        let err = parse("org-id = \"o-1\"", &manifest(), &env).unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("expected Invalid")
         };
-        for value in ["k-1234\n567", "k-1234\r567", "k-12\u{7f}34567"] {
-            let err = parse("org-id = \"o\"", &manifest(), with(value)).unwrap_err();
-            let message = err.to_string();
-            assert!(
-                message.contains("WATCHDOG_SECRET_API_KEY holds a line break"),
-                "{message}"
-            );
-            assert!(!message.contains("k-12"), "{message}");
-        }
-        // A line feed at the end, as `$(cat key-file)` leaves none but an
-        // editor might, is trimmed.
-        let config = parse("org-id = \"o\"", &manifest(), with("k-1234567\n")).unwrap();
+        assert_eq!(
+            problems,
+            ["secret `api-key` (api-key) is required: set WATCHDOG_SECRET_EXAMPLE_API_KEY"]
+        );
+    }
+
+    #[test]
+    fn a_secret_with_a_newline_inside_is_refused_naming_the_variable() {
+        let env = EnvSecrets(|_: &str| Some("k-123\n4567\n".to_string()));
+        let message = parse("org-id = \"o-1\"", &manifest(), &env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("WATCHDOG_SECRET_EXAMPLE_API_KEY holds a control character"),
+            "{message}"
+        );
+        assert!(!message.contains("4567"), "{message}");
+    }
+
+    #[test]
+    fn a_line_feed_around_a_secret_is_trimmed() {
+        // As `$(cat key-file)` leaves none but an editor might.
+        let env = EnvSecrets(|_: &str| Some("k-1234567\n".to_string()));
+        let config = parse("org-id = \"o\"", &manifest(), &env).unwrap();
         assert_eq!(config.secrets["api-key"].expose(), "k-1234567");
     }
 
     #[test]
     fn an_absurdly_large_value_is_a_usage_error() {
         let huge = format!("org-id = \"{}\"", "o".repeat(MAX_VALUE_BYTES + 1));
-        let err = parse(&huge, &manifest(), env_with_key).unwrap_err();
+        let err = parse(&huge, &manifest(), &ENV_WITH_KEY).unwrap_err();
         assert!(
             err.to_string().contains("`org-id` is 65537 bytes long"),
             "{err}"
         );
         let largest = format!("org-id = \"{}\"", "o".repeat(MAX_VALUE_BYTES));
-        parse(&largest, &manifest(), env_with_key).unwrap();
+        parse(&largest, &manifest(), &ENV_WITH_KEY).unwrap();
     }
 }

@@ -56,6 +56,11 @@ pub const PLACEHOLDER: &str = "conformance-placeholder";
 /// The value of every secret: the loopback server refuses it anyway.
 pub const DUMMY_SECRET: &str = "conformance-dummy-secret";
 
+/// [`DUMMY_SECRET`] as a secret.
+fn dummy_secret() -> Secret {
+    Secret::new(DUMMY_SECRET).expect("the dummy is a valid secret")
+}
+
 /// The checks, in the order they run and print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -248,9 +253,9 @@ pub async fn run(runtime: &Runtime, component: &Path, setup: &Setup) -> Result<R
 /// The configuration the battery runs with: the operator's values or
 /// placeholders, and a dummy for every secret.
 fn conformance_config(path: Option<&Path>, manifest: &Manifest) -> Result<RunConfig, Failure> {
-    let dummy = |_: &str| Some(DUMMY_SECRET.to_string());
+    let dummy = config::EnvSecrets(|_: &str| Some(DUMMY_SECRET.to_string()));
     match path {
-        Some(path) => Ok(config::load(path, manifest, dummy)?),
+        Some(path) => Ok(config::load(path, manifest, &dummy)?),
         None => Ok(RunConfig {
             values: manifest
                 .config
@@ -262,7 +267,7 @@ fn conformance_config(path: Option<&Path>, manifest: &Manifest) -> Result<RunCon
                 .config
                 .iter()
                 .filter(|f| f.secret)
-                .map(|f| (f.name.clone(), Secret::new(DUMMY_SECRET)))
+                .map(|f| (f.name.clone(), dummy_secret()))
                 .collect(),
         }),
     }

@@ -143,7 +143,10 @@ impl Grant {
                         why: "invalid header name".into(),
                     }
                 })?,
-                value: Secret::new(value),
+                value: Secret::new(value).map_err(|why| ManifestError::BadSecret {
+                    field: declared.field.clone(),
+                    why: format!("the rendered header {why}"),
+                })?,
             });
         }
         Ok(Grant {

@@ -9,6 +9,7 @@
 //! - [`secrets`]: secret values and the scrubber.
 //! - [`sandbox`]: memory, CPU and time limits and their enforcement.
 //! - [`outbound`]: every HTTP request, checked, carried, metered.
+//! - [`encoding`]: the host's ownership of content encoding.
 //! - [`tape`]: responses recorded by a run and replayed with no network.
 //! - [`ledger`]: the hash chain of exchanges.
 //! - [`bundle`]: evidence and `run.json`.
@@ -34,6 +35,7 @@ pub mod connect;
 pub mod contract;
 pub mod diff;
 pub mod egress;
+pub mod encoding;
 pub mod export;
 pub mod grant;
 pub mod jsonl;

@@ -6,16 +6,18 @@
 //! origins that resolve to private addresses, and approves the addresses
 //! that passed for the run's pooled [`Connections`]; applies a developer
 //! reroute; strips headers the host owns and injects secret headers for
-//! their origin only; bounds timeouts by the call's remaining time; caps
-//! requests in flight; and wraps the response body to scrub secrets, cap its
-//! size, count it, and have the ledger hash it and write the entry when the
-//! exchange ends. With a
+//! their origin only; asks for and accepts only identity content coding
+//! ([`crate::encoding`]); bounds timeouts by the call's remaining time; caps
+//! requests in flight until the body ends; and wraps the response body to
+//! scrub secrets (and its headers and trailers), cap its size, count it, and
+//! have the ledger hash it and write the entry when the exchange ends. With a
 //! [`Tape`](crate::tape::Tape) it also records each response, or answers
 //! from a recording instead of the network once the policy admitted the
 //! request.
 
 use crate::connect::{Connections, Timeouts};
 use crate::egress::{Denial, Origin, ReadMethod, check_framing, forbidden_address_class};
+use crate::encoding;
 use crate::grant::Grant;
 use crate::ledger::{Exchange, LedgerThread, Outcome};
 use crate::log::{Level, RunLog};
@@ -35,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::{
     DEFAULT_FORBIDDEN_HEADERS, Error as HttpError, ForbiddenHeaderFilter, RequestOptions, WasiBody,
     WasiHttpHooks,
@@ -74,6 +76,9 @@ struct Carried {
     response: http::Response<WasiBody>,
     /// What the ledger names as the place it really came from, if not the URL.
     routed_to: Option<String>,
+    /// The request's place under the cap on requests in flight, held until
+    /// its body is consumed or dropped (none for a replay).
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 /// Why an admitted request got no response.
@@ -244,6 +249,7 @@ impl Outbound {
         let Carried {
             response,
             routed_to,
+            slot,
         } = match carried {
             Ok(carried) => carried,
             Err(not) => {
@@ -291,6 +297,8 @@ impl Outbound {
             started,
             exchange: Some(head),
             recording,
+            slot,
+            trailers: None,
             outbound: self.clone(),
         };
         let io: IoFuture = Box::new(std::future::ready(Ok(())));
@@ -326,19 +334,28 @@ impl Outbound {
             between_bytes: bound(options.and_then(|o| o.between_bytes_timeout)),
         };
 
-        let permit = self
+        let slot = self
             .in_flight
             .clone()
             .acquire_owned()
             .await
             .expect("the semaphore is never closed");
         let sent = self.connections.send(request, timeouts).await;
-        drop(permit);
         let routed_to = target.map(|t| t.to_string());
+        let sent = sent.and_then(
+            |response| match encoding::check_response(response.headers()) {
+                Ok(()) => Ok(response),
+                Err(encoded) => Err((
+                    HttpError::HttpResponseContentCoding(Some(encoded.coding.clone())),
+                    encoded.to_string(),
+                )),
+            },
+        );
         match sent {
             Ok(response) => Ok(Carried {
                 response,
                 routed_to,
+                slot: Some(slot),
             }),
             Err((code, detail)) => Err(NotCarried {
                 detail: self.grant.scrubber.text(&detail).into_owned(),
@@ -385,9 +402,16 @@ impl Outbound {
         let response = response
             .body(body)
             .map_err(|e| not_carried(format!("recorded response for {method} {url}: {e}")))?;
+        // A recording made before the host owned content encoding may hold
+        // an encoded body, which must not reach the plugin now either.
+        encoding::check_response(response.headers()).map_err(|encoded| NotCarried {
+            code: HttpError::HttpResponseContentCoding(Some(encoded.coding.clone())),
+            ..not_carried(format!("recorded response for {method} {url}: {encoded}"))
+        })?;
         Ok(Carried {
             response,
             routed_to,
+            slot: None,
         })
     }
 
@@ -474,6 +498,7 @@ impl Outbound {
     }
 
     fn inject_secrets(&self, origin: &Origin, headers: &mut http::HeaderMap) {
+        encoding::own_request(headers);
         for reserved in self.grant.reserved_headers() {
             headers.remove(reserved);
         }
@@ -488,17 +513,7 @@ impl Outbound {
     }
 
     fn scrub_headers(&self, headers: &mut http::HeaderMap) {
-        if self.grant.scrubber.is_empty() {
-            return;
-        }
-        for value in headers.values_mut() {
-            if let Ok(text) = value.to_str()
-                && let std::borrow::Cow::Owned(clean) = self.grant.scrubber.text(text)
-                && let Ok(clean) = http::HeaderValue::from_str(&clean)
-            {
-                *value = clean;
-            }
-        }
+        self.grant.scrubber.headers(headers);
     }
 }
 
@@ -608,6 +623,10 @@ struct MeteredBody {
     exchange: Option<Exchange>,
     /// The body file and index line, when the run records responses.
     recording: Option<Recording>,
+    /// Released when the exchange ends, not when the head arrived.
+    slot: Option<OwnedSemaphorePermit>,
+    /// Scrubbed trailers that wait for the held bytes to go first.
+    trailers: Option<http::HeaderMap>,
     outbound: Arc<Outbound>,
 }
 
@@ -639,6 +658,7 @@ impl MeteredBody {
     }
 
     fn finish(&mut self, outcome: Outcome, detail: Option<String>) {
+        self.slot = None;
         let Some(mut exchange) = self.exchange.take() else {
             return;
         };
@@ -677,37 +697,65 @@ impl Body for MeteredBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         let this = &mut *self;
-        if this.inner_done || this.exchange.is_none() {
-            this.finish(Outcome::Complete, None);
-            return Poll::Ready(None);
+        loop {
+            if let Some(trailers) = this.trailers.take() {
+                return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+            }
+            if this.inner_done || this.exchange.is_none() {
+                this.finish(Outcome::Complete, None);
+                return Poll::Ready(None);
+            }
+            let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(frame) => frame,
+            };
+            if let Some(ready) = this.next_frame(frame) {
+                return Poll::Ready(ready);
+            }
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+    }
+}
+
+impl MeteredBody {
+    /// What the guest gets for one upstream frame; `None` when the scrubber
+    /// held back the whole chunk, since an empty data frame would read as
+    /// the end of a stream.
+    fn next_frame(
+        &mut self,
+        frame: Option<Result<Frame<Bytes>, HttpError>>,
+    ) -> Option<Option<Result<Frame<Bytes>, HttpError>>> {
+        match frame {
+            Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
-                    let clean = this.scrubber.push(&data);
-                    Poll::Ready(Some(this.deliver(clean).map(Frame::data)))
+                    let clean = self.scrubber.push(&data);
+                    (!clean.is_empty()).then(|| Some(self.deliver(clean).map(Frame::data)))
                 }
-                Err(trailers) => Poll::Ready(Some(Ok(trailers))),
+                Err(frame) => {
+                    let mut trailers = frame.into_trailers().ok()?;
+                    self.outbound.grant.scrubber.headers(&mut trailers);
+                    self.trailers = Some(trailers);
+                    let rest = self.scrubber.finish();
+                    (!rest.is_empty()).then(|| Some(self.deliver(rest).map(Frame::data)))
+                }
             },
-            Poll::Ready(Some(Err(error))) => {
-                let detail = this
+            Some(Err(error)) => {
+                let detail = self
                     .outbound
                     .grant
                     .scrubber
                     .text(&error.to_string())
                     .into_owned();
-                this.finish(Outcome::Failed, Some(detail));
-                Poll::Ready(Some(Err(error)))
+                self.finish(Outcome::Failed, Some(detail));
+                Some(Some(Err(error)))
             }
-            Poll::Ready(None) => {
-                this.inner_done = true;
-                let rest = this.scrubber.finish();
+            None => {
+                self.inner_done = true;
+                let rest = self.scrubber.finish();
                 if rest.is_empty() {
-                    this.finish(Outcome::Complete, None);
-                    return Poll::Ready(None);
+                    self.finish(Outcome::Complete, None);
+                    return Some(None);
                 }
-                Poll::Ready(Some(this.deliver(rest).map(Frame::data)))
+                Some(Some(self.deliver(rest).map(Frame::data)))
             }
         }
     }
@@ -733,13 +781,13 @@ mod tests {
         let origin = Origin::parse(origin).unwrap();
         let mut egress = EgressPolicy::deny_all();
         egress.allow(origin.clone(), [Route::parse("GET", "/**").unwrap()]);
-        let secret = Secret::new("k-0123456789");
+        let secret = Secret::new("k-0123456789").unwrap();
         let grant = Grant {
             egress,
             secret_headers: vec![SecretHeader {
                 origin,
                 header: http::header::AUTHORIZATION,
-                value: Secret::new("Bearer k-0123456789"),
+                value: Secret::new("Bearer k-0123456789").unwrap(),
             }],
             reroutes,
             evidence_kinds: Default::default(),
@@ -797,6 +845,40 @@ mod tests {
         assert!(
             elsewhere.get("authorization").is_none(),
             "stripped, not injected"
+        );
+    }
+
+    #[test]
+    fn an_encoded_recorded_response_is_not_replayed() {
+        let dir =
+            std::env::temp_dir().join(format!("watchdog-encoded-tape-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let recorder = Recorder::create(&dir).unwrap();
+        let (file, body) = recorder.body_file(0).unwrap();
+        let url = "https://api.example.com/items";
+        let mut recording = Recording::new(
+            file,
+            Recorded {
+                seq: 0,
+                method: "GET".into(),
+                url: url.into(),
+                status: 200,
+                headers: vec![("content-encoding".into(), "gzip".into())],
+                body,
+                body_sha256: String::new(),
+            },
+        );
+        recording.write(b"gzipped").unwrap();
+        recording.finish(&recorder, Outcome::Complete).unwrap();
+        let replay = Replay::open(&dir).unwrap();
+        let outbound = outbound("https://api.example.com", Reroutes::default());
+        let Err(refused) = outbound.replayed(&replay, "GET", url) else {
+            panic!("an encoded body was replayed")
+        };
+        assert!(
+            matches!(&refused.code, HttpError::HttpResponseContentCoding(Some(c)) if c == "gzip"),
+            "{:?}",
+            refused.code
         );
     }
 

@@ -26,7 +26,6 @@ use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Why a run ended badly. Each maps to its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -227,18 +226,6 @@ impl Options {
     }
 }
 
-/// The limits `manifest()` runs under, whatever the run's: it only returns
-/// constant data, so a plugin that spins or hoards there (as `inspect` runs
-/// it on a component nobody approved yet) is stopped within seconds.
-pub fn manifest_limits(run: Limits) -> Limits {
-    Limits {
-        memory_bytes: run.memory_bytes.min(64 << 20),
-        cpu_per_call: run.cpu_per_call.min(Duration::from_secs(2)),
-        wall_per_call: run.wall_per_call.min(Duration::from_secs(5)),
-        ..run
-    }
-}
-
 /// A loaded component and its checked manifest.
 pub struct Loaded {
     pub plugin: Plugin,
@@ -248,14 +235,13 @@ pub struct Loaded {
 
 impl Loaded {
     /// Loads a component and reads its manifest with nothing granted, under
-    /// [`manifest_limits`].
+    /// limits of its own ([`Limits::for_manifest`]).
     pub async fn open(
         runtime: &Runtime,
         path: &Path,
         options: &Options,
     ) -> Result<Loaded, Failure> {
         let plugin = runtime.load(path)?;
-        let limits = manifest_limits(options.limits);
         let grant = Arc::new(Grant::empty());
         let outbound = options.outbound(
             grant.clone(),
@@ -263,6 +249,7 @@ impl Loaded {
             Box::new(std::io::sink()),
             OpenTape::Live,
         );
+        let limits = options.limits.for_manifest();
         let mut session = plugin
             .instantiate(grant, limits, options.log.clone(), outbound, None)
             .await?;

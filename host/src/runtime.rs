@@ -16,7 +16,7 @@ use crate::contract::{self, Check, ConfigEntry, Manifest, PluginError, PluginPre
 use crate::grant::Grant;
 use crate::log::{Level, RunLog, Source};
 use crate::outbound::{Hooks, Outbound};
-use crate::sandbox::{EpochTicker, Limits, Meter, Violation};
+use crate::sandbox::{CpuSample, EpochTicker, Limits, Meter, Violation};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -25,13 +25,28 @@ use std::sync::{Arc, Mutex};
 pub type SharedEvidence = Arc<Mutex<EvidenceWriter>>;
 use std::time::Instant;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, UpdateDeadline};
+use wasmtime::{CallHook, Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{FieldMap, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Captured guest stdout or stderr, per call.
 const STDIO_CAPACITY: usize = 1 << 20;
+
+/// Host resources (header fields, requests, bodies, streams, pollables) a
+/// plugin may hold at once: a collection with every request in flight uses
+/// a few dozen.
+pub const MAX_RESOURCES: usize = 1024;
+
+/// The largest header fields object a plugin may build, in wasmtime's
+/// accounting of its in-memory size: servers refuse request headers beyond
+/// 8 to 16 KiB. With [`MAX_RESOURCES`], it bounds what the plugin can make
+/// the host hold before the next count charges it.
+pub const FIELD_BYTES: usize = 32 << 10;
+
+/// What a plugin may write to the run log (its `log` calls and what it
+/// prints) in one run; beyond it, one line says the rest was dropped.
+pub const LOG_BYTES: usize = 4 << 20;
 
 /// The engine and linker shared by every run in this process.
 pub struct Runtime {
@@ -145,7 +160,41 @@ pub struct RunState {
     stderr: MemoryOutputPipe,
     /// Bytes of stdout and stderr already moved to the log.
     stdio_logged: [usize; 2],
+    /// What the plugin may still write to the log, bytes.
+    log_left: usize,
     evidence: Option<SharedEvidence>,
+}
+
+impl RunState {
+    /// Writes a plugin's line to the log within [`LOG_BYTES`].
+    fn plugin_line(&mut self, level: Level, source: Source, line: &str) {
+        if self.log_left == 0 {
+            return;
+        }
+        if line.len() >= self.log_left {
+            self.log_left = 0;
+            self.log.host(
+                Level::Warn,
+                &format!(
+                    "the plugin wrote more than {LOG_BYTES} bytes of log; the rest is dropped"
+                ),
+            );
+            return;
+        }
+        self.log_left -= line.len();
+        self.log.write(level, source, line);
+    }
+
+    /// Bytes of the header fields the host holds for the plugin: counted
+    /// from the resource table itself, so nothing can be left out.
+    fn host_bytes(&mut self) -> u64 {
+        self.table
+            .iter_mut()
+            .filter_map(|entry| entry.downcast_ref::<FieldMap>())
+            .flat_map(|fields| fields.iter())
+            .map(|(name, value)| (name.as_str().len() + value.len()) as u64)
+            .sum()
+    }
 }
 
 impl WasiView for RunState {
@@ -171,7 +220,7 @@ impl contract::watchdog::integration::types::Host for RunState {}
 
 impl contract::watchdog::integration::host::Host for RunState {
     fn log(&mut self, level: contract::LogLevel, message: String) {
-        self.log.write(level.into(), Source::Plugin, &message);
+        self.plugin_line(level.into(), Source::Plugin, &message);
     }
 
     fn emit(&mut self, batch: Vec<contract::Evidence>) -> Result<(), PluginError> {
@@ -218,12 +267,16 @@ impl Plugin {
             .allow_ip_name_lookup(false)
             .build();
         let engine = self.pre.engine();
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_BYTES);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         let mut store = Store::new(
             engine,
             RunState {
                 wasi,
-                http: WasiHttpCtx::new(),
-                table: ResourceTable::new(),
+                http,
+                table,
                 hooks: Hooks {
                     outbound: outbound.clone(),
                 },
@@ -232,14 +285,25 @@ impl Plugin {
                 stdout,
                 stderr,
                 stdio_logged: [0, 0],
+                log_left: LOG_BYTES,
                 evidence,
             },
         );
         store.limiter(|state| &mut state.meter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
-            ctx.data_mut().meter.tick(Instant::now())?;
+            ctx.data_mut().meter.tick(CpuSample::now())?;
             Ok(UpdateDeadline::Yield(1))
+        });
+        // Each return from the host recounts what it holds for the plugin,
+        // so a plugin cannot pile up header fields between two ticks.
+        store.call_hook(|mut ctx, hook| {
+            if let CallHook::ReturningFromHost = hook {
+                let state = ctx.data_mut();
+                let bytes = state.host_bytes();
+                state.meter.charge_host(bytes)?;
+            }
+            Ok(())
         });
         let bindings = guard(limits, self.pre.instantiate_async(&mut store)).await?;
         Ok(Session {
@@ -281,14 +345,14 @@ impl Session {
     fn drain_stdio(&mut self) {
         let state = self.store.data_mut();
         let pipes = [
-            (&state.stdout, Source::Stdout),
-            (&state.stderr, Source::Stderr),
+            (state.stdout.clone(), Source::Stdout),
+            (state.stderr.clone(), Source::Stderr),
         ];
         for (i, (pipe, source)) in pipes.into_iter().enumerate() {
             let bytes = pipe.contents();
             let fresh = &bytes[state.stdio_logged[i].min(bytes.len())..];
             for line in String::from_utf8_lossy(fresh).lines() {
-                state.log.write(Level::Info, source, line);
+                state.plugin_line(Level::Info, source, line);
             }
             state.stdio_logged[i] = bytes.len();
         }
@@ -334,7 +398,8 @@ impl Session {
 
     /// Ends the session, dropping the instance (and with it any response the
     /// plugin left unread, which completes its ledger entry). Returns the
-    /// guest's peak linear memory.
+    /// plugin's peak memory: all its memories and tables and the header
+    /// fields the host held for it.
     pub fn finish(mut self) -> u64 {
         self.drain_stdio();
         self.store.data().meter.peak_memory

@@ -1,18 +1,27 @@
-//! Sandbox limits and how they are enforced: linear memory through a
-//! [`wasmtime::ResourceLimiter`], CPU through epoch ticks, wall-clock time per
-//! call, response size and requests in flight (enforced in
-//! [`crate::outbound`]).
+//! Sandbox limits and how they are enforced: memory through a
+//! [`wasmtime::ResourceLimiter`] and the host's own count of what it holds for
+//! the plugin, CPU through epoch ticks, wall-clock time per call, response
+//! size and requests in flight (enforced in [`crate::outbound`]).
 //!
-//! CPU is counted in ticks of [`TICK`]: the engine's epoch advances every tick,
-//! and a guest that is running when it does gets a callback. A callback that
-//! follows the previous one by about one tick means the guest ran the whole
-//! tick, and that tick is charged; after a pause (the guest was waiting on the
-//! host, for HTTP) nothing is charged. So an endless loop exhausts its budget
-//! at the promised rate, while time spent waiting on the network does not count.
+//! Memory is one budget for the whole plugin: every linear memory and table
+//! of every core instance, plus the header fields the host holds for it
+//! (see [`Meter::charge_host`]). A component cannot multiply the cap by
+//! declaring more memories, tables or modules, and their numbers are capped
+//! too.
+//!
+//! CPU is the CPU time of the thread that runs the plugin, read at each
+//! epoch tick ([`TICK`]) while the guest runs: between two ticks on the same
+//! thread, everything that thread did is charged, the guest's own code and
+//! the host's work for it (scrubbing, header fields, evidence). Time the
+//! thread spent blocked, waiting on the network, uses no CPU and is not
+//! charged. When the plugin resumed on another thread of the runtime, one
+//! tick is charged. On a runtime shared with other work, that work may be
+//! charged to the plugin whose thread ran it: the count errs high, never low.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::thread::ThreadId;
+use std::time::Duration;
 use wasmtime::{Engine, ResourceLimiter};
 
 /// How often the engine's epoch advances.
@@ -22,7 +31,8 @@ pub const TICK: Duration = Duration::from_millis(10);
 /// collection of a large organization.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Guest linear memory, bytes.
+    /// The plugin's memory, bytes: every linear memory and table, and the
+    /// header fields the host holds for it.
     pub memory_bytes: u64,
     /// Guest CPU per call.
     pub cpu_per_call: Duration,
@@ -52,11 +62,35 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The limits of the `manifest` call, which runs before the operator has
+    /// granted anything, and is all `inspect` runs on a component nobody
+    /// approved yet: a manifest is a constant to build, so it gets
+    /// [`MANIFEST_CPU`], [`MANIFEST_WALL`] and [`MANIFEST_MEMORY`] (or the
+    /// run's own limits, if tighter), not a collection's.
+    pub fn for_manifest(self) -> Limits {
+        Limits {
+            memory_bytes: self.memory_bytes.min(MANIFEST_MEMORY),
+            cpu_per_call: self.cpu_per_call.min(MANIFEST_CPU),
+            wall_per_call: self.wall_per_call.min(MANIFEST_WALL),
+            ..self
+        }
+    }
+}
+
+/// CPU for instantiating a plugin and building its manifest: a Python
+/// component needs well under a second.
+pub const MANIFEST_CPU: Duration = Duration::from_secs(2);
+/// Wall-clock time for the same, on a loaded machine.
+pub const MANIFEST_WALL: Duration = Duration::from_secs(10);
+/// Memory for the same: a Python component's interpreter fits.
+pub const MANIFEST_MEMORY: u64 = 64 << 20;
+
 /// A limit the guest crossed. Returned as the trap's error so the caller can
 /// tell a sandbox violation from a plugin bug.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Violation {
-    #[error("guest linear memory would exceed {limit} bytes (asked for {requested})")]
+    #[error("the plugin's memory would exceed {limit} bytes (asked for {requested})")]
     Memory { limit: u64, requested: u64 },
     #[error("guest used more than {limit:?} of CPU in one call")]
     Cpu { limit: Duration },
@@ -66,13 +100,45 @@ pub enum Violation {
     Table { limit: usize },
 }
 
-/// Enforces the memory limit, and counts CPU ticks.
+/// Core instances, memories and tables one plugin may have: generous for
+/// any real component (a Python one has a few dozen instances), small
+/// enough that their fixed costs stay far below the memory budget.
+pub const MAX_INSTANCES: usize = 100;
+pub const MAX_MEMORIES: usize = 16;
+pub const MAX_TABLES: usize = 100;
+
+/// What one table element is charged: a pointer.
+const TABLE_ELEMENT_BYTES: u64 = 8;
+
+/// A reading of the plugin thread's CPU clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuSample {
+    pub thread: ThreadId,
+    pub cpu: Duration,
+}
+
+impl CpuSample {
+    /// The calling thread's CPU time so far.
+    pub fn now() -> CpuSample {
+        let time = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        CpuSample {
+            thread: std::thread::current().id(),
+            cpu: Duration::new(time.tv_sec as u64, time.tv_nsec as u32),
+        }
+    }
+}
+
+/// Enforces the memory limit, and counts CPU.
 #[derive(Debug)]
 pub struct Meter {
     limits: Limits,
     cpu_used: Duration,
-    last_tick: Option<Instant>,
-    /// Largest linear memory the guest reached, for `run.json` and benchmarks.
+    last_sample: Option<CpuSample>,
+    /// Bytes of every linear memory and table now.
+    wasm_bytes: u64,
+    /// Bytes the host holds for the plugin, as last counted.
+    host_bytes: u64,
+    /// Largest total the plugin reached, for `run.json` and benchmarks.
     pub peak_memory: u64,
 }
 
@@ -83,7 +149,9 @@ impl Meter {
         Meter {
             limits,
             cpu_used: Duration::ZERO,
-            last_tick: None,
+            last_sample: None,
+            wasm_bytes: 0,
+            host_bytes: 0,
             peak_memory: 0,
         }
     }
@@ -91,17 +159,19 @@ impl Meter {
     /// Starts a call: the CPU budget is per call.
     pub fn start_call(&mut self) {
         self.cpu_used = Duration::ZERO;
-        self.last_tick = None;
+        self.last_sample = None;
     }
 
-    /// Called on each epoch tick while the guest runs.
-    pub fn tick(&mut self, now: Instant) -> Result<(), Violation> {
-        if let Some(last) = self.last_tick
-            && now.duration_since(last) < TICK * 2
-        {
-            self.cpu_used += now.duration_since(last);
+    /// Called on each epoch tick while the guest runs, with the running
+    /// thread's CPU clock.
+    pub fn tick(&mut self, sample: CpuSample) -> Result<(), Violation> {
+        if let Some(last) = self.last_sample {
+            self.cpu_used += match last.thread == sample.thread {
+                true => sample.cpu.saturating_sub(last.cpu),
+                false => TICK,
+            };
         }
-        self.last_tick = Some(now);
+        self.last_sample = Some(sample);
         if self.cpu_used > self.limits.cpu_per_call {
             Err(Violation::Cpu {
                 limit: self.limits.cpu_per_call,
@@ -110,31 +180,53 @@ impl Meter {
             Ok(())
         }
     }
+
+    /// Counts what the host now holds for the plugin against the same
+    /// budget as its memories.
+    pub fn charge_host(&mut self, bytes: u64) -> Result<(), Violation> {
+        self.host_bytes = bytes;
+        self.settle(self.wasm_bytes)
+    }
+
+    /// Makes `wasm_bytes` the plugin's wasm total if the budget allows it.
+    fn settle(&mut self, wasm_bytes: u64) -> Result<(), Violation> {
+        let total = wasm_bytes + self.host_bytes;
+        if total > self.limits.memory_bytes {
+            return Err(Violation::Memory {
+                limit: self.limits.memory_bytes,
+                requested: total,
+            });
+        }
+        self.wasm_bytes = wasm_bytes;
+        self.peak_memory = self.peak_memory.max(total);
+        Ok(())
+    }
+
+    /// The plugin's wasm total with one memory or table resized.
+    fn resized(&self, current: u64, desired: u64) -> u64 {
+        (self.wasm_bytes + desired).saturating_sub(current)
+    }
 }
 
 impl ResourceLimiter for Meter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired as u64 > self.limits.memory_bytes {
-            return Err(Violation::Memory {
-                limit: self.limits.memory_bytes,
-                requested: desired as u64,
-            }
-            .into());
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
         }
-        self.peak_memory = self.peak_memory.max(desired as u64);
+        self.settle(self.resized(current as u64, desired as u64))?;
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
             return Err(Violation::Table {
@@ -142,7 +234,24 @@ impl ResourceLimiter for Meter {
             }
             .into());
         }
+        if maximum.is_some_and(|max| desired > max) {
+            return Ok(false);
+        }
+        let bytes = |elements: usize| elements as u64 * TABLE_ELEMENT_BYTES;
+        self.settle(self.resized(bytes(current), bytes(desired)))?;
         Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -193,13 +302,20 @@ mod tests {
         })
     }
 
+    fn on_this_thread(cpu_ms: u64) -> CpuSample {
+        CpuSample {
+            thread: std::thread::current().id(),
+            cpu: Duration::from_millis(cpu_ms),
+        }
+    }
+
     #[test]
-    fn continuous_running_is_charged() {
+    fn cpu_time_between_ticks_is_charged_however_far_apart() {
         let mut meter = meter(50);
-        let start = Instant::now();
+        // Host calls of 30 ms each, as a tick apart never came: all charged.
         let mut result = Ok(());
-        for i in 0..20 {
-            result = meter.tick(start + TICK * i);
+        for i in 0..5 {
+            result = meter.tick(on_this_thread(30 * i));
             if result.is_err() {
                 break;
             }
@@ -208,13 +324,31 @@ mod tests {
     }
 
     #[test]
-    fn waiting_on_the_host_is_not_charged() {
+    fn waiting_uses_no_cpu_and_is_not_charged() {
         let mut meter = meter(50);
-        let start = Instant::now();
-        // One tick of running after each long wait: never near the budget.
-        for i in 0..100 {
-            meter.tick(start + Duration::from_secs(i)).unwrap();
+        // A thread blocked on the network: its clock stands still.
+        for _ in 0..100 {
+            meter.tick(on_this_thread(7)).unwrap();
         }
+    }
+
+    #[test]
+    fn a_move_to_another_thread_is_charged_one_tick() {
+        let mut meter = meter(50);
+        meter.tick(on_this_thread(1_000)).unwrap();
+        let elsewhere = std::thread::spawn(CpuSample::now).join().unwrap();
+        meter.tick(elsewhere).unwrap();
+        assert_eq!(meter.cpu_used, TICK);
+    }
+
+    #[test]
+    fn the_thread_clock_advances_with_work() {
+        let before = CpuSample::now();
+        let mut n = 0u64;
+        while CpuSample::now().cpu < before.cpu + Duration::from_millis(5) {
+            n = std::hint::black_box(n + 1);
+        }
+        assert_eq!(CpuSample::now().thread, before.thread);
     }
 
     #[test]
@@ -230,5 +364,109 @@ mod tests {
             Some(Violation::Memory { .. })
         ));
         assert_eq!(meter.peak_memory, 1 << 19);
+    }
+
+    #[test]
+    fn the_budget_is_the_total_of_every_memory_table_and_host_byte() {
+        let mut meter = Meter::new(Limits {
+            memory_bytes: 16 << 20,
+            ..Limits::default()
+        });
+        // Three memories of 5 MiB fit; a fourth does not.
+        for _ in 0..3 {
+            assert!(meter.memory_growing(0, 5 << 20, None).unwrap());
+        }
+        let err = meter.memory_growing(0, 5 << 20, None).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Violation>(),
+            Some(&Violation::Memory {
+                limit: 16 << 20,
+                requested: 20 << 20
+            })
+        );
+        // Tables and the host's bytes count against what is left.
+        assert!(meter.table_growing(0, 1 << 16, None).unwrap());
+        assert_eq!(
+            meter.charge_host(1 << 20),
+            Err(Violation::Memory {
+                limit: 16 << 20,
+                requested: (15 << 20) + (1 << 19) + (1 << 20)
+            })
+        );
+        assert_eq!(meter.peak_memory, (15 << 20) + (1 << 19));
+    }
+
+    /// A component of `instances` instances of one core module, each with
+    /// a memory of `pages` 64 KiB pages (none if `pages` is `None`).
+    fn component(instances: u32, pages: Option<u64>) -> Vec<u8> {
+        use wasm_encoder::{
+            Component, InstanceSection, MemorySection, MemoryType, Module, ModuleArg, ModuleSection,
+        };
+        let mut module = Module::new();
+        if let Some(pages) = pages {
+            let mut memories = MemorySection::new();
+            memories.memory(MemoryType {
+                minimum: pages,
+                maximum: None,
+                memory64: false,
+                shared: false,
+                page_size_log2: None,
+            });
+            module.section(&memories);
+        }
+        let mut component = Component::new();
+        component.section(&ModuleSection(&module));
+        let mut section = InstanceSection::new();
+        for _ in 0..instances {
+            section.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+        }
+        component.section(&section);
+        component.finish()
+    }
+
+    /// Instantiates a component under a [`Meter`], as the runtime does.
+    fn instantiate(bytes: &[u8], memory_bytes: u64) -> wasmtime::Result<u64> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let component = wasmtime::component::Component::new(&engine, bytes)?;
+        let linker = wasmtime::component::Linker::<Meter>::new(&engine);
+        let mut store = wasmtime::Store::new(
+            &engine,
+            Meter::new(Limits {
+                memory_bytes,
+                ..Limits::default()
+            }),
+        );
+        store.limiter(|meter| meter);
+        linker.instantiate(&mut store, &component)?;
+        Ok(store.data().peak_memory)
+    }
+
+    #[test]
+    fn many_memories_share_one_budget() {
+        // Four memories of 5 MiB: each under 16 MiB, together over.
+        let err = instantiate(&component(4, Some(80)), 16 << 20).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<Violation>(),
+            Some(&Violation::Memory {
+                limit: 16 << 20,
+                requested: 20 << 20
+            })
+        );
+        // Three fit, and the peak reported is their total.
+        assert_eq!(
+            instantiate(&component(3, Some(80)), 16 << 20).unwrap(),
+            15 << 20
+        );
+    }
+
+    #[test]
+    fn instances_and_memories_are_counted() {
+        assert!(instantiate(&component(MAX_INSTANCES as u32, None), 16 << 20).is_ok());
+        assert!(instantiate(&component(MAX_INSTANCES as u32 + 1, None), 16 << 20).is_err());
+        let memories = MAX_MEMORIES as u32 + 1;
+        let err = instantiate(&component(memories, Some(0)), 16 << 20).unwrap_err();
+        assert!(format!("{err:#}").contains("memory"), "{err:#}");
     }
 }

@@ -17,7 +17,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn host(args: &[&str], token: Option<&str>, cache: &Path) -> Output {
-    host_with_secret(args, "WATCHDOG_SECRET_TOKEN", token, cache)
+    host_with_secret(args, "WATCHDOG_SECRET_PROBE_TOKEN", token, cache)
 }
 
 fn host_with_secret(args: &[&str], var: &str, secret: Option<&str>, cache: &Path) -> Output {
@@ -166,7 +166,7 @@ async fn a_secret_in_the_config_file_is_refused_without_echoing_it() {
     );
     assert_eq!(code(&output), 2);
     assert!(
-        text(&output).contains("WATCHDOG_SECRET_TOKEN"),
+        text(&output).contains("WATCHDOG_SECRET_PROBE_TOKEN"),
         "{}",
         text(&output)
     );
@@ -438,7 +438,14 @@ async fn the_api_key_never_appears_in_the_output_or_the_bundle() {
     let config = write_config(&dir, &format!("org-id = \"{}\"\n", sim.org_id()));
     let route = format!("https://api.atlassian.com={}", sim.base_url());
     let out = dir.join("bundle");
-    let run = |args: &[&str]| host_with_secret(args, "WATCHDOG_SECRET_API_KEY", Some(key), &dir);
+    let run = |args: &[&str]| {
+        host_with_secret(
+            args,
+            "WATCHDOG_SECRET_ATLASSIAN_CLOUD_ADMIN_API_KEY",
+            Some(key),
+            &dir,
+        )
+    };
     let validate = run(&[
         "validate",
         ATLASSIAN_CLOUD_ADMIN,

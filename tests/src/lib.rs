@@ -140,6 +140,113 @@ impl ProbeServer {
     }
 }
 
+/// A loopback stand-in for the probe's origin that answers with raw bytes
+/// a well-behaved HTTP library would not write: a body one byte per chunk,
+/// trailers, header bytes outside ASCII, a header named after a secret.
+/// `answer` maps a request path to the whole response.
+pub struct RawServer {
+    pub addr: SocketAddr,
+    /// The head of every request received, as text.
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl RawServer {
+    pub async fn start(answer: fn(&str) -> Vec<u8>) -> RawServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(RawServer::serve(stream, answer, seen.clone()));
+            }
+        });
+        RawServer { addr, requests }
+    }
+
+    /// Answers each bodiless request of a kept-alive connection.
+    async fn serve(
+        mut stream: tokio::net::TcpStream,
+        answer: fn(&str) -> Vec<u8>,
+        seen: Arc<Mutex<Vec<String>>>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buffer = Vec::new();
+        loop {
+            let end = loop {
+                if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break at + 4;
+                }
+                let mut chunk = [0u8; 4096];
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+            buffer.drain(..end);
+            let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+            seen.lock().unwrap().push(head);
+            if stream.write_all(&answer(&path)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The `--route` that sends the probe's origin here.
+    pub fn reroutes(&self) -> Reroutes {
+        Reroutes::parse([format!("https://api.example.com=http://{}", self.addr).as_str()]).unwrap()
+    }
+}
+
+/// The spellings an upstream might reflect a secret in, written here
+/// independently of the host's scrubber: JSON with `/` escaped and with
+/// every character `\u`-escaped, base64 and base64url, hex in both cases,
+/// percent-encoded, and base64 of the secret inside longer text at each of
+/// the three byte alignments.
+pub fn reflections(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let bytes = secret.as_bytes();
+    vec![
+        secret.replace('/', "\\/"),
+        secret
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect(),
+        secret
+            .chars()
+            .map(|c| format!("\\u{:04X}", c as u32))
+            .collect(),
+        STANDARD.encode(bytes),
+        URL_SAFE_NO_PAD.encode(bytes),
+        bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        bytes.iter().map(|b| format!("{b:02X}")).collect(),
+        bytes.iter().map(|b| format!("%{b:02X}")).collect(),
+        STANDARD.encode(format!("user@example.com:{secret}")),
+        STANDARD.encode(format!("{secret}xy")),
+        STANDARD.encode(format!("a{secret}")),
+    ]
+}
+
+/// A chunked response, one byte per chunk, that reflects `secret` in every
+/// one of [`reflections`], in a header value holding a byte outside ASCII,
+/// as a header name, and in a trailer.
+pub fn reflecting_response(secret: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n");
+    out.extend_from_slice(b"x-echo: \xe9 ");
+    out.extend_from_slice(secret.as_bytes());
+    out.extend_from_slice(format!("\r\n{secret}: 1\r\ntrailer: x-trailer\r\n\r\n").as_bytes());
+    for byte in reflections(secret).join(" | ").bytes() {
+        out.extend_from_slice(b"1\r\n");
+        out.push(byte);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("0\r\nx-trailer: {secret}\r\n\r\n").as_bytes());
+    out
+}
+
 /// The secret the Python example's tests hand to the host.
 pub const HELLO_TOKEN: &str = "hello-token-8d3b6e20";
 /// The team the Hello Team API serves.
@@ -343,16 +450,20 @@ pub fn config(values: &[(&str, &str)], secrets: &[(&str, &str)]) -> RunConfig {
             .collect(),
         secrets: secrets
             .iter()
-            .map(|(k, v)| (k.to_string(), Secret::new(*v)))
+            .map(|(k, v)| (k.to_string(), Secret::new(*v).expect("a test secret")))
             .collect(),
     }
 }
 
-/// Every file of a bundle folder, concatenated, for "never appears" checks.
+/// Every file of a bundle folder (not of its subfolders), concatenated, for
+/// "never appears" checks.
 pub fn bundle_text(dir: &Path) -> String {
     let mut text = String::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
+        if path.is_dir() {
+            continue;
+        }
         text.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
     }
     text

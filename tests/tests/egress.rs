@@ -5,7 +5,6 @@
 //! an origin it never declared), and hostile manifests are refused while
 //! loading. Nothing reaches the upstream and every refusal is in the ledger.
 
-use std::time::Duration;
 use watchdog_components::fixtures::{PROBE, SPINNING_MANIFEST, WILDCARD_POST};
 use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, config};
 use watchdog_host::bundle::{self, Outcome};
@@ -14,7 +13,7 @@ use watchdog_host::grant::ManifestError;
 use watchdog_host::ledger::{self, Outcome as Exchange};
 use watchdog_host::run::{Collected, Failure, Loaded, exit};
 use watchdog_host::runtime::CallError;
-use watchdog_host::sandbox::{Limits, Violation};
+use watchdog_host::sandbox::{Limits, MANIFEST_CPU, MANIFEST_WALL, Violation};
 
 fn ledger_entries(collected: &Collected) -> Vec<ledger::Entry> {
     let file = std::fs::File::open(collected.dir.join(bundle::LEDGER_FILE)).unwrap();
@@ -211,10 +210,10 @@ async fn a_manifest_call_that_spins_is_stopped_by_the_manifest_limits_not_the_ru
     assert!(
         matches!(
             failure,
-            Failure::Call(CallError::Sandbox(Violation::Cpu { limit })) if limit == Duration::from_secs(2)
+            Failure::Call(CallError::Sandbox(Violation::Cpu { limit })) if limit == MANIFEST_CPU
         ) || matches!(
             failure,
-            Failure::Call(CallError::Sandbox(Violation::WallClock { limit })) if limit == Duration::from_secs(5)
+            Failure::Call(CallError::Sandbox(Violation::WallClock { limit })) if limit == MANIFEST_WALL
         ),
         "{failure:?}"
     );

@@ -197,7 +197,11 @@ pub async fn demo(
     );
     let config = RunConfig {
         values: [("org-id".to_string(), sim.org_id().to_string())].into(),
-        secrets: [("api-key".to_string(), Secret::new(api_key))].into(),
+        secrets: [(
+            "api-key".to_string(),
+            Secret::new(api_key).expect("a generated key is printable"),
+        )]
+        .into(),
     };
 
     step(3, "diagnosing the connection (validate)");

@@ -51,8 +51,8 @@ Exit codes:
 /// CPU and time; records every exchange in a hash-chained ledger; and writes
 /// what it collects into a bundle that `verify` can check.
 ///
-/// Secrets come from the environment only: a secret field `api-key` is read
-/// from WATCHDOG_SECRET_API_KEY.
+/// Secrets come from the environment only: the secret field `api-key` of the
+/// integration `example` is read from WATCHDOG_SECRET_EXAMPLE_API_KEY.
 #[derive(Parser, Debug)]
 #[command(name = "watchdog-host", version, after_help = EXIT_CODES)]
 pub struct Args {
@@ -247,10 +247,12 @@ struct RunArgs {
 /// Sandbox limits; the defaults suit a large organization.
 #[derive(ClapArgs, Debug, Clone)]
 pub struct SandboxArgs {
-    /// Guest linear memory cap, MiB.
+    /// Plugin memory cap, MiB: all its linear memories and tables together,
+    /// and the header fields the host holds for it.
     #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes >> 20)]
     memory_mib: u64,
-    /// Guest CPU per call, seconds (time waiting on the network does not count).
+    /// Plugin CPU per call, seconds: the CPU time of the thread running it,
+    /// the host's work for it included (time blocked on the network uses none).
     #[arg(long, value_name = "SECS", default_value_t = Limits::default().cpu_per_call.as_secs())]
     cpu_secs: u64,
     /// Wall-clock time per call, seconds.
@@ -483,11 +485,12 @@ async fn prepare(
     let replaying = matches!(tape, Tape::Replay(_));
     options.tape = tape;
     let loaded = Loaded::open(runtime, plugin, &options).await?;
-    let config = config::load(&run.config, &loaded.manifest, |var| {
+    let env = config::EnvSecrets(|var: &str| {
         std::env::var(var)
             .ok()
             .or_else(|| replaying.then(|| conformance::DUMMY_SECRET.to_string()))
-    })?;
+    });
+    let config = config::load(&run.config, &loaded.manifest, &env)?;
     Ok((loaded, config, options))
 }
 
