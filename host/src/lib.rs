@@ -9,6 +9,9 @@
 //! - [`secrets`]: secret values and the scrubber.
 //! - [`sandbox`]: memory, CPU and time limits and their enforcement.
 //! - [`outbound`]: every HTTP request, checked, carried, metered.
+//! - [`provenance`]: each record's data proven a span of the response it
+//!   cites.
+//! - [`request`]: requests framed as standard clients send them.
 //! - [`tape`]: responses recorded by a run and replayed with no network.
 //! - [`ledger`]: the hash chain of exchanges.
 //! - [`bundle`]: evidence, `run.json`, and verification.
@@ -32,6 +35,8 @@ pub mod grant;
 pub mod ledger;
 pub mod log;
 pub mod outbound;
+pub mod provenance;
+pub mod request;
 pub mod run;
 pub mod runtime;
 pub mod sandbox;

@@ -19,6 +19,8 @@ use crate::egress::{Origin, forbidden_address_class};
 use crate::grant::Grant;
 use crate::ledger::{Exchange, LedgerThread, Outcome};
 use crate::log::{Level, RunLog};
+use crate::provenance::{self, Window};
+use crate::request::{self, Prepared};
 use crate::sandbox::Limits;
 use crate::secrets::StreamScrubber;
 use crate::tape::{OpenTape, Recorded, Recorder, Recording, Replay, TapeError};
@@ -26,7 +28,6 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 use rustls::pki_types::CertificateDer;
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -105,9 +106,10 @@ pub struct Outbound {
     deadline: Mutex<Instant>,
     counters: Counters,
     progress: Arc<Progress>,
-    /// `(method, url)` of every exchange whose response arrived, to the request
-    /// number that carried it: evidence must cite one of these.
-    carried: Mutex<HashMap<(String, String), u64>>,
+    /// The response bodies evidence may cite.
+    window: Window,
+    /// What every request says in `user-agent`.
+    user_agent: http::HeaderValue,
     tape: OpenTape,
     /// The first request a replay could not answer.
     replay_miss: Mutex<Option<TapeError>>,
@@ -130,6 +132,12 @@ impl Outbound {
             move |e| log.host(Level::Error, &format!("cannot write the ledger: {e}"))
         });
         let in_flight = limits.requests_in_flight.max(1);
+        let user_agent = request::user_agent(
+            grant
+                .integration
+                .as_ref()
+                .map(|(id, version)| (id.as_str(), version.as_str())),
+        );
         Arc::new(Outbound {
             connections: Connections::new(limits.connect_timeout, in_flight, roots),
             in_flight: Arc::new(Semaphore::new(in_flight)),
@@ -141,7 +149,8 @@ impl Outbound {
             deadline: Mutex::new(Instant::now() + limits.wall_per_call),
             counters: Counters::default(),
             progress,
-            carried: Mutex::new(HashMap::new()),
+            window: Window::new(crate::provenance::window_bytes(limits.response_bytes)),
+            user_agent,
             tape,
             replay_miss: Mutex::new(None),
         })
@@ -158,16 +167,9 @@ impl Outbound {
         *self.deadline.lock().expect("deadline lock") = deadline;
     }
 
-    /// The request number that carried `method url`, if one did, and the URL
-    /// as the ledger spells it.
-    pub fn carried(&self, method: &str, url: &str) -> Option<(u64, String)> {
-        let url = normalize_url(url)?;
-        let seq = *self
-            .carried
-            .lock()
-            .expect("carried lock")
-            .get(&(method.to_string(), url.clone()))?;
-        Some((seq, url))
+    /// The response bodies this run's evidence may cite.
+    pub fn window(&self) -> &Window {
+        &self.window
     }
 
     /// Counts records written, for progress displays.
@@ -214,11 +216,14 @@ impl Outbound {
             .scrubber
             .text(&request.uri().to_string())
             .into_owned();
+        let prepared = request::prepare(request, &self.user_agent).await;
+        let request_sha256 = prepared.as_ref().ok().and_then(|p| p.body_sha256.clone());
         let entry = |outcome, detail: Option<String>| Exchange {
             seq,
             time: crate::now_rfc3339(),
             method: method.clone(),
             url: url.clone(),
+            request_sha256: request_sha256.clone(),
             routed_to: None,
             outcome,
             status: None,
@@ -228,21 +233,32 @@ impl Outbound {
             detail,
         };
 
+        let deny = |denial: String, code: HttpError| {
+            self.counters.denied.fetch_add(1, Ordering::Relaxed);
+            self.progress.denied.fetch_add(1, Ordering::Relaxed);
+            self.log.host(
+                Level::Warn,
+                &format!("egress denied: {method} {url}: {denial}"),
+            );
+            self.ledger.append(entry(Outcome::Denied, Some(denial)));
+            Err(code)
+        };
+        let Prepared {
+            request,
+            body: request_body,
+            ..
+        } = match prepared {
+            Ok(prepared) => prepared,
+            Err(refused) => return deny(refused.to_string(), refused.code()),
+        };
         let origin = match self.admit(&method, request.uri()).await {
             Ok(origin) => origin,
-            Err((denial, code)) => {
-                self.counters.denied.fetch_add(1, Ordering::Relaxed);
-                self.progress.denied.fetch_add(1, Ordering::Relaxed);
-                self.log.host(
-                    Level::Warn,
-                    &format!("egress denied: {method} {url}: {denial}"),
-                );
-                self.ledger.append(entry(Outcome::Denied, Some(denial)));
-                return Err(code);
-            }
+            Err((denial, code)) => return deny(denial, code),
         };
         let carried = match &self.tape {
-            OpenTape::Replay(replay) => self.replayed(replay, &method, &url),
+            OpenTape::Replay(replay) => {
+                self.replayed(replay, &method, &url, request_sha256.as_deref())
+            }
             OpenTape::Live | OpenTape::Record(_) => self.carry(request, options, &origin).await,
         };
         let Carried {
@@ -261,12 +277,11 @@ impl Outbound {
 
         let status = response.status().as_u16();
         let normalized = normalize_url(&url);
-        if let Some(normalized) = &normalized {
-            self.carried
-                .lock()
-                .expect("carried lock")
-                .insert((method.clone(), normalized.clone()), seq);
-        }
+        let cited_as = provenance::key(&method, normalized.as_deref().unwrap_or(&url));
+        let held = self
+            .window
+            .open(&cited_as, seq, status)
+            .then(|| (cited_as, Vec::new()));
         let (mut parts, body) = response.into_parts();
         self.scrub_headers(&mut parts.headers);
         let recording = match &self.tape {
@@ -275,6 +290,7 @@ impl Outbound {
                 seq,
                 &method,
                 normalized.as_deref().unwrap_or(&url),
+                (&request_body, request_sha256.as_deref()),
                 status,
                 &parts.headers,
             ),
@@ -293,6 +309,7 @@ impl Outbound {
             started,
             exchange: Some(head),
             recording,
+            held,
             outbound: self.clone(),
         };
         let io: IoFuture = Box::new(std::future::ready(Ok(())));
@@ -353,7 +370,13 @@ impl Outbound {
     /// Answers an admitted request from the recording being replayed, with
     /// no network. A request the recording does not hold fails, and the
     /// first such miss is kept for the run's outcome.
-    fn replayed(&self, replay: &Replay, method: &str, url: &str) -> Result<Carried, NotCarried> {
+    fn replayed(
+        &self,
+        replay: &Replay,
+        method: &str,
+        url: &str,
+        request_sha256: Option<&str>,
+    ) -> Result<Carried, NotCarried> {
         let routed_to = Some(replay.label());
         let key = normalize_url(url).unwrap_or_else(|| url.to_string());
         let not_carried = |detail: String| NotCarried {
@@ -361,7 +384,7 @@ impl Outbound {
             detail,
             routed_to: routed_to.clone(),
         };
-        let (recorded, body) = match replay.take(method, &key) {
+        let (recorded, body) = match replay.take(method, &key, request_sha256) {
             Ok(found) => found,
             Err(miss) => {
                 let detail = miss.to_string();
@@ -393,25 +416,34 @@ impl Outbound {
         })
     }
 
-    /// Opens the body file of a response being recorded. A recording that
-    /// cannot be written is logged and the run goes on: the evidence and the
-    /// ledger are what the run is for.
+    /// Records the request body, if any, and opens the body file of a
+    /// response being recorded. A recording that cannot be written is logged
+    /// and the run goes on: the evidence and the ledger are what the run is
+    /// for.
+    #[allow(clippy::too_many_arguments)]
     fn start_recording(
         &self,
         recorder: &Recorder,
         seq: u64,
         method: &str,
         url: &str,
+        (request_body, request_sha256): (&[u8], Option<&str>),
         status: u16,
         headers: &http::HeaderMap,
     ) -> Option<Recording> {
-        match recorder.body_file(seq) {
-            Ok((file, body)) => Some(Recording::new(
+        let files = request_sha256
+            .map(|_| recorder.request_file(seq, request_body))
+            .transpose()
+            .and_then(|request| Ok((request, recorder.body_file(seq)?)));
+        match files {
+            Ok((request_body, (file, body))) => Some(Recording::new(
                 file,
                 Recorded {
                     seq,
                     method: method.to_string(),
                     url: url.to_string(),
+                    request_sha256: request_sha256.map(str::to_owned),
+                    request_body,
                     status,
                     headers: headers
                         .iter()
@@ -533,7 +565,7 @@ fn reroute(uri: &http::Uri, target: &Origin) -> http::Uri {
 }
 
 /// One spelling per URL, so evidence sources match ledger entries.
-fn normalize_url(url: &str) -> Option<String> {
+pub(crate) fn normalize_url(url: &str) -> Option<String> {
     url.parse::<http::Uri>().ok().map(|u| u.to_string())
 }
 
@@ -576,6 +608,9 @@ struct MeteredBody {
     exchange: Option<Exchange>,
     /// The body file and index line, when the run records responses.
     recording: Option<Recording>,
+    /// The body's pieces for the provenance window, under the key records
+    /// cite it by, when its status lets records cite it.
+    held: Option<(String, Vec<Bytes>)>,
     outbound: Arc<Outbound>,
 }
 
@@ -602,6 +637,9 @@ impl MeteredBody {
             self.recording = None;
         }
         let data = Bytes::from(data);
+        if let Some((_, chunks)) = &mut self.held {
+            chunks.push(data.clone());
+        }
         self.outbound.ledger.body(self.seq, data.clone());
         Ok(data)
     }
@@ -614,6 +652,9 @@ impl MeteredBody {
         exchange.detail = detail;
         exchange.duration_ms = self.started.elapsed().as_millis() as u64;
         exchange.bytes = self.bytes;
+        if let Some((key, chunks)) = self.held.take() {
+            self.outbound.window.close(&key, self.seq, outcome, chunks);
+        }
         if let (Some(recording), OpenTape::Record(recorder)) =
             (self.recording.take(), &self.outbound.tape)
             && let Err(e) = recording.finish(recorder, outcome)
@@ -711,6 +752,7 @@ mod tests {
             }],
             reroutes,
             evidence_kinds: Default::default(),
+            integration: None,
             scrubber: Scrubber::new([&secret]),
         };
         Outbound::new(
