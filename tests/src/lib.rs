@@ -165,6 +165,75 @@ async fn probe_answer(
     Response::new(Full::new(body))
 }
 
+/// A loopback stand-in for the probe's origin that speaks HTTP/1.1 by hand
+/// and keeps the bytes of every request head it reads, for tests of what
+/// the host puts on the wire. Every request gets a 200 with an empty body.
+pub struct RawServer {
+    pub addr: SocketAddr,
+    /// Each request head as received, up to its blank line.
+    pub heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl RawServer {
+    pub async fn start() -> RawServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve_raw(stream, seen.clone()));
+            }
+        });
+        RawServer { addr, heads }
+    }
+
+    /// The `--route` that sends the probe's origin here.
+    pub fn reroutes(&self) -> Reroutes {
+        probe_reroutes(false, self.addr)
+    }
+}
+
+/// Answers requests on one connection until it closes. A body framed by
+/// `content-length` is read and the connection kept; any other framing
+/// ends the connection after the answer.
+async fn serve_raw(stream: tokio::net::TcpStream, heads: Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::io::BufReader::new(stream);
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            head.push_str(&line);
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let lower = head.to_ascii_lowercase();
+        let length = lower
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|n| n.trim().parse::<usize>().ok());
+        heads.lock().unwrap().push(head);
+        let keep = length.is_some() || !lower.contains("transfer-encoding");
+        let mut body = vec![0; length.unwrap_or(0)];
+        if stream.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let answer = if keep {
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+        } else {
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        };
+        if stream.get_mut().write_all(answer.as_bytes()).await.is_err() || !keep {
+            return;
+        }
+    }
+}
+
 /// The secret the Python example's tests hand to the host.
 pub const HELLO_TOKEN: &str = "hello-token-8d3b6e20";
 /// The team the Hello Team API serves.
