@@ -6,12 +6,14 @@
 //! body is named in the ledger.
 
 use sha2::{Digest, Sha256};
+use std::path::PathBuf;
 use watchdog_components::fixtures::PROBE;
 use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, RawServer, config};
 use watchdog_host::bundle::{self, HostInfo, Outcome, Record, Refused};
 use watchdog_host::egress::Reroutes;
 use watchdog_host::ledger;
 use watchdog_host::provenance::Unproven;
+use watchdog_host::provenance::recheck::{RecheckError, Rechecked, recheck};
 use watchdog_host::run::{Collected, Failure, exit};
 use watchdog_host::sandbox::Limits;
 use watchdog_host::tape::Tape;
@@ -164,15 +166,17 @@ async fn each_page_of_a_post_search_is_cited_and_named_by_its_request_body() {
     bundle::verify(&collected.dir, Some(&collected.run.ledger_head)).unwrap();
 }
 
+/// A fresh folder for a recording.
+fn recording(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("watchdog-e2e-tape-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 #[tokio::test]
 async fn a_replayed_search_serves_each_page_for_its_request_body() {
     let server = ProbeServer::start(0).await;
-    let recording = std::env::temp_dir().join(format!(
-        "watchdog-e2e-search-tape-{}-{}",
-        std::process::id(),
-        line!()
-    ));
-    let _ = std::fs::remove_dir_all(&recording);
+    let recording = recording("search-replay");
     let live = run(
         "search-pages",
         server.reroutes(),
@@ -202,4 +206,54 @@ async fn a_request_body_goes_with_its_length_and_every_request_names_its_client(
         assert!(!lower.contains("transfer-encoding"), "{head}");
         assert!(lower.contains(&agent), "{head}");
     }
+}
+
+#[tokio::test]
+async fn verify_with_the_runs_recording_rechecks_every_span_and_refuses_another_runs() {
+    let server = ProbeServer::start(0).await;
+    let (tape, other_tape) = (recording("recheck"), recording("recheck-other"));
+    let collected = run(
+        "search-pages",
+        server.reroutes(),
+        Tape::Record(tape.clone()),
+    )
+    .await;
+    assert_eq!(
+        recheck(&collected.dir, &tape).unwrap(),
+        Rechecked {
+            spans: 6,
+            derived: 0
+        }
+    );
+
+    let derived = run(
+        "derived",
+        server.reroutes(),
+        Tape::Record(other_tape.clone()),
+    )
+    .await;
+    assert_eq!(
+        recheck(&derived.dir, &other_tape).unwrap(),
+        Rechecked {
+            spans: 0,
+            derived: 1
+        }
+    );
+    assert!(matches!(
+        recheck(&collected.dir, &other_tape),
+        Err(RecheckError::NotThisRun { seq: 0 })
+    ));
+
+    // A record edited after the run (its hash rewritten too) is no span.
+    let path = collected.dir.join(bundle::EVIDENCE_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen(r#""data":{"id":"s-2-1"}"#, r#""data":{"id":"s-2-9"}"#, 1),
+    )
+    .unwrap();
+    assert!(matches!(
+        recheck(&collected.dir, &tape),
+        Err(RecheckError::NotInBody { kind, id, .. }) if kind == "test.item" && id == "s-2-1"
+    ));
 }

@@ -24,6 +24,14 @@ use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+pub mod recheck;
+
+/// JSON text with its line breaks, whitespace between tokens, made spaces,
+/// for a JSON-lines file.
+pub fn one_line(json: &str) -> String {
+    json.replace(['\n', '\r'], " ")
+}
+
 /// The end of the name of every kind whose data the plugin computes rather
 /// than copies from a response, such as `example.team-summary.derived`.
 pub const DERIVED_SUFFIX: &str = ".derived";
