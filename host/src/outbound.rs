@@ -86,6 +86,15 @@ struct Carried {
     routed_to: Option<String>,
 }
 
+/// A request as a recording keeps it.
+struct Asked<'a> {
+    method: &'a str,
+    /// As the ledger spells it.
+    url: &'a str,
+    body: &'a [u8],
+    body_sha256: Option<&'a str>,
+}
+
 /// Why an admitted request got no response.
 struct NotCarried {
     code: HttpError,
@@ -288,9 +297,12 @@ impl Outbound {
             OpenTape::Record(recorder) => self.start_recording(
                 recorder,
                 seq,
-                &method,
-                normalized.as_deref().unwrap_or(&url),
-                (&request_body, request_sha256.as_deref()),
+                Asked {
+                    method: &method,
+                    url: normalized.as_deref().unwrap_or(&url),
+                    body: &request_body,
+                    body_sha256: request_sha256.as_deref(),
+                },
                 status,
                 &parts.headers,
             ),
@@ -420,17 +432,20 @@ impl Outbound {
     /// response being recorded. A recording that cannot be written is logged
     /// and the run goes on: the evidence and the ledger are what the run is
     /// for.
-    #[allow(clippy::too_many_arguments)]
     fn start_recording(
         &self,
         recorder: &Recorder,
         seq: u64,
-        method: &str,
-        url: &str,
-        (request_body, request_sha256): (&[u8], Option<&str>),
+        asked: Asked<'_>,
         status: u16,
         headers: &http::HeaderMap,
     ) -> Option<Recording> {
+        let Asked {
+            method,
+            url,
+            body: request_body,
+            body_sha256: request_sha256,
+        } = asked;
         let files = request_sha256
             .map(|_| recorder.request_file(seq, request_body))
             .transpose()

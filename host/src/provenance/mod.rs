@@ -57,7 +57,7 @@ pub fn window_bytes(response_cap: u64) -> u64 {
 
 /// Why a record's data is not proven to come from the exchange it cites.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "why", rename_all = "kebab-case")]
+#[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Unproven {
     #[error("the host did not carry that request in this run")]
     NotCarried,
