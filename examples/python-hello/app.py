@@ -159,7 +159,7 @@ class Integration(exports.Integration):
         if status != 200:
             raise Err(_error_for(status, "the team", body))
         team = _parse(status, body)
-        host.emit([_evidence(KIND_TEAM, str(team["id"]), team_url, team)])
+        host.emit([_evidence(KIND_TEAM, str(team["id"]), team_url, _text(body).strip())])
 
         members = 0
         without_mfa = []
@@ -183,8 +183,8 @@ class Integration(exports.Integration):
                 raise Err(_error_for(status, "the members", body))
             page = _parse(status, body)
             batch = []
-            for member in page.get("members", []):
-                batch.append(_evidence(KIND_MEMBER, str(member["id"]), url, member))
+            for member, text in _elements(_text(body), "members"):
+                batch.append(_evidence(KIND_MEMBER, str(member["id"]), url, text))
                 if not member.get("mfa", False):
                     without_mfa.append(str(member["id"]))
             host.emit(batch)
@@ -222,8 +222,57 @@ def _is_segment(value: str) -> bool:
     return 0 < len(value) <= 64 and all(c.isascii() and (c.isalnum() or c == "-") for c in value)
 
 
-def _evidence(kind: str, ident: str, url: str, data: dict) -> Evidence:
-    return Evidence(kind=kind, id=ident, source=Source(method="GET", url=url), data=json.dumps(data))
+def _evidence(kind: str, ident: str, url: str, data: str) -> Evidence:
+    """A record whose data is text of the response `url` answered: the host
+    refuses data that is not a byte-exact span of the body it cites, so
+    records are cut out of the page, never printed again with json.dumps."""
+    return Evidence(kind=kind, id=ident, source=Source(method="GET", url=url), data=data)
+
+
+_DECODER = json.JSONDecoder()
+_SPACE = " \t\r\n"
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8")
+
+
+def _skip(text: str, at: int) -> int:
+    while at < len(text) and text[at] in _SPACE:
+        at += 1
+    return at
+
+
+def _expect(text: str, at: int, char: str) -> int:
+    at = _skip(text, at)
+    if text[at:at + 1] != char:
+        raise Err(Error_Upstream(UpstreamFailure(status=0, detail=f"expected `{char}` at {at} of the page")))
+    return _skip(text, at + 1)
+
+
+def _elements(text: str, key: str) -> List[Tuple[dict, str]]:
+    """Each element of the array under `key` in the page's top-level object,
+    parsed and as its exact text in the page."""
+    at = _expect(text, 0, "{")
+    while text[at:at + 1] != "}":
+        name, at = _DECODER.raw_decode(text, at)
+        at = _expect(text, at, ":")
+        if name != key:
+            _, at = _DECODER.raw_decode(text, at)
+        else:
+            at = _expect(text, at, "[")
+            elements = []
+            while text[at:at + 1] != "]":
+                value, end = _DECODER.raw_decode(text, at)
+                elements.append((value, text[at:end]))
+                at = _skip(text, end)
+                if text[at:at + 1] == ",":
+                    at = _skip(text, at + 1)
+            return elements
+        at = _skip(text, at)
+        if text[at:at + 1] == ",":
+            at = _skip(text, at + 1)
+    return []
 
 
 def _parse(status: int, body: bytes) -> dict:

@@ -1,7 +1,9 @@
 //! The evidence bundle: one folder per run, and its verification.
 //!
 //! - `evidence.jsonl`: one record a line, `{kind, id, collected_at, source:
-//!   {method, url, ledger_seq}, data}`, written as the plugin emits batches.
+//!   {method, url, ledger_seq}, [derived,] data}`, written as the plugin emits
+//!   batches; each record's data proven to come from the response it cites
+//!   ([`crate::provenance`]).
 //! - `ledger.jsonl`: the hash chain of every exchange ([`crate::ledger`]).
 //! - `run.json`: who ran what, when, with which configuration (no secrets),
 //!   the counts, findings, warnings, checkpoint, outcome, the SHA-256 of
@@ -13,6 +15,7 @@
 
 use crate::contract::{Evidence, Finding, PluginError, Warning};
 use crate::outbound::{Outbound, Traffic};
+use crate::provenance::{Citations, Unproven};
 use crate::sandbox::Limits;
 use crate::seal::{FileHashes, Seal};
 use crate::secrets::Scrubber;
@@ -49,6 +52,10 @@ pub struct Record {
     pub id: String,
     pub collected_at: String,
     pub source: RecordSource,
+    /// Data the plugin computed rather than copied from the cited response:
+    /// a kind declared derived ([`crate::provenance::is_derived`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub derived: bool,
     pub data: serde_json::Value,
 }
 
@@ -84,6 +91,8 @@ pub struct EvidenceWriter {
     seen: Keys,
     outbound: Arc<Outbound>,
     rejected: u64,
+    /// Why the first refused record was refused.
+    first_refusal: Option<Refused>,
 }
 
 /// A record that passed the checks, on its way to the writer: its data is
@@ -94,6 +103,7 @@ struct Accepted {
     id: String,
     collected_at: Arc<str>,
     source: Arc<RecordSource>,
+    derived: bool,
     data: String,
 }
 
@@ -118,6 +128,7 @@ impl EvidenceWriter {
             seen: Keys::default(),
             outbound,
             rejected: 0,
+            first_refusal: None,
         })
     }
 
@@ -127,13 +138,15 @@ impl EvidenceWriter {
         let collected_at: Arc<str> = crate::now_rfc3339().into();
         let mut accepted = Vec::with_capacity(batch.len());
         let mut batch_keys = Keys::default();
-        let mut cited = None;
+        let mut citations = Citations::default();
         for (index, evidence) in batch.into_iter().enumerate() {
             let record = self
-                .check(evidence, &collected_at, &mut batch_keys, &mut cited)
+                .check(evidence, &collected_at, &mut batch_keys, &mut citations)
                 .map_err(|why| {
                     self.rejected += 1;
-                    PluginError::Internal(format!("evidence record {index} refused: {why}"))
+                    let message = format!("evidence record {index} refused: {why}");
+                    self.first_refusal.get_or_insert(why);
+                    PluginError::Internal(message)
                 })?;
             accepted.push(record);
         }
@@ -186,64 +199,66 @@ impl EvidenceWriter {
         }
     }
 
-    /// Checks one record. `cited` remembers the last source looked up in the
-    /// ledger: a page's records all cite the same request, so the batch looks
-    /// it up once instead of once a record.
+    /// Checks one record. `citations` remembers the sources looked up for
+    /// the batch: a page's records all cite the same request, so the batch
+    /// looks it up once instead of once a record.
     fn check(
         &self,
         evidence: Evidence,
         collected_at: &Arc<str>,
         batch_keys: &mut Keys,
-        cited: &mut Option<Cited>,
-    ) -> Result<Accepted, String> {
-        if !self.kinds.contains(&evidence.kind) {
-            return Err(format!("kind `{}` is not declared", evidence.kind));
+        citations: &mut Citations,
+    ) -> Result<Accepted, Refused> {
+        let Evidence {
+            kind,
+            id,
+            source,
+            data,
+        } = evidence;
+        if !self.kinds.contains(&kind) {
+            return Err(Refused::Undeclared { kind });
         }
-        if evidence.id.trim().is_empty() {
-            return Err(format!("a `{}` record has an empty id", evidence.kind));
+        if id.trim().is_empty() {
+            return Err(Refused::EmptyId { kind });
         }
-        let key = key_hash(&evidence.kind, &evidence.id);
+        let key = key_hash(&kind, &id);
         if self.seen.contains(&key) || !batch_keys.insert(key) {
-            return Err(format!(
-                "`{}` record `{}` was already emitted",
-                evidence.kind, evidence.id
-            ));
+            return Err(Refused::Duplicate { kind, id });
         }
-        let not_json =
-            |e: &dyn std::fmt::Display| format!("`{}` data is not JSON: {e}", evidence.id);
-        jsontext::validate(&evidence.data).map_err(|e| not_json(&e))?;
-        let data = one_line(evidence.data);
-        let source = &evidence.source;
-        let cites = match cited {
-            Some(c) if c.method == source.method && c.url == source.url => c.carried.clone(),
-            _ => cited
-                .insert(Cited {
-                    method: source.method.clone(),
-                    url: source.url.clone(),
-                    carried: self.outbound.carried(&source.method, &source.url).map(
-                        |(ledger_seq, url)| {
-                            Arc::new(RecordSource {
-                                method: source.method.clone(),
-                                url,
-                                ledger_seq,
-                            })
-                        },
-                    ),
-                })
-                .carried
-                .clone(),
+        if let Err(e) = jsontext::validate(&data) {
+            let why = e.to_string();
+            return Err(Refused::NotJson { kind, id, why });
         }
-        .ok_or_else(|| {
-            format!(
-                "`{}` cites {} {}, which the host did not carry in this run",
-                evidence.id, source.method, source.url
-            )
-        })?;
+        let derived = crate::provenance::is_derived(&kind);
+        let cites = citations.prove(
+            self.outbound.window(),
+            &source.method,
+            &source.url,
+            data.as_bytes(),
+            derived,
+        );
+        let cites = match cites {
+            Ok(cites) => cites,
+            Err(why) => {
+                let (method, url) = (source.method, source.url);
+                return Err(Refused::Unproven {
+                    kind,
+                    id,
+                    method,
+                    url,
+                    why,
+                });
+            }
+        };
+        // A line break becomes a space ([`one_line`]): the data keeps its
+        // length and every other byte of the span it is.
+        let data = one_line(data);
         Ok(Accepted {
-            kind: evidence.kind,
-            id: evidence.id,
+            kind,
+            id,
             collected_at: collected_at.clone(),
             source: cites,
+            derived,
             data,
         })
     }
@@ -255,6 +270,7 @@ impl EvidenceWriter {
             sha256: self.join()?,
             counts: self.counts.clone(),
             rejected: self.rejected,
+            first_refusal: self.first_refusal.clone(),
         })
     }
 }
@@ -292,6 +308,7 @@ fn write_records(
                 id: &record.id,
                 collected_at: &record.collected_at,
                 source: &record.source,
+                derived: record.derived,
             };
             write_line(&mut line, &head, &record.data)?;
             let clean = scrubber.bytes(&line);
@@ -310,6 +327,8 @@ pub(crate) struct Head<'a> {
     pub id: &'a str,
     pub collected_at: &'a str,
     pub source: &'a RecordSource,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub derived: bool,
 }
 
 /// Writes an evidence line: the fields of `head`, a non-empty object, then `data`,
@@ -326,11 +345,30 @@ pub fn write_line(line: &mut Vec<u8>, head: &impl Serialize, data: &str) -> serd
     Ok(())
 }
 
-/// A source a batch's records cite, and what the ledger says of it.
-struct Cited {
-    method: String,
-    url: String,
-    carried: Option<Arc<RecordSource>>,
+/// Why the host refused an evidence record. A refused record fails the run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "refused", rename_all = "kebab-case")]
+pub enum Refused {
+    #[error("kind `{kind}` is not declared")]
+    Undeclared { kind: String },
+    #[error("a `{kind}` record has an empty id")]
+    EmptyId { kind: String },
+    #[error("`{kind}` record `{id}` was already emitted")]
+    Duplicate { kind: String, id: String },
+    #[error("`{kind}` record `{id}` data is not JSON: {why}")]
+    NotJson {
+        kind: String,
+        id: String,
+        why: String,
+    },
+    #[error("`{kind}` record `{id}` cites {method} {url}: {why}")]
+    Unproven {
+        kind: String,
+        id: String,
+        method: String,
+        url: String,
+        why: Unproven,
+    },
 }
 
 /// Sets of [`key_hash`]es. The keys are hashes already, so the set uses
@@ -367,6 +405,8 @@ pub struct EvidenceTotals {
     pub counts: BTreeMap<String, u64>,
     pub sha256: String,
     pub rejected: u64,
+    /// Why the first refused record was refused.
+    pub first_refusal: Option<Refused>,
 }
 
 /// How a run ended.
@@ -639,6 +679,7 @@ mod tests {
             id: "i-1",
             collected_at: "2026-11-25T00:00:00Z",
             source: &source,
+            derived: false,
         };
         let data = r#"{"b":1.50,"a":["\u00e9"]}"#;
         let mut line = Vec::new();

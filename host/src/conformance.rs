@@ -21,8 +21,9 @@
 //! - [`CheckId::Egress`]: no request in any of these runs left the declared
 //!   egress.
 //! - [`CheckId::Evidence`]: every record emitted was well formed, of a
-//!   declared kind and cited an exchange the host carried (the host's
-//!   evidence writer refuses anything else), and the counts the plugin
+//!   declared kind, and a span of the 2xx body of an exchange the host
+//!   carried, or of a kind declared derived (the host's evidence writer
+//!   refuses anything else), and the counts the plugin
 //!   reported match what the host received.
 //! - [`CheckId::Limits`]: no call crossed a sandbox limit.
 //!

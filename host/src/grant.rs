@@ -109,6 +109,9 @@ pub struct Grant {
     pub secret_headers: Vec<SecretHeader>,
     pub reroutes: Reroutes,
     pub evidence_kinds: BTreeSet<String>,
+    /// The integration's id and version, which requests name in their
+    /// `user-agent`.
+    pub integration: Option<(String, String)>,
     /// Every secret value, for scrubbing.
     pub scrubber: Scrubber,
 }
@@ -158,6 +161,7 @@ impl Grant {
                 .iter()
                 .map(|k| k.name.clone())
                 .collect(),
+            integration: Some((manifest.id.clone(), manifest.version.clone())),
             scrubber: Scrubber::new(secrets.values()),
         })
     }

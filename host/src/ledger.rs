@@ -47,6 +47,10 @@ pub struct Entry {
     pub method: String,
     /// The URL the plugin asked for, secrets scrubbed.
     pub url: String,
+    /// SHA-256 of the request body, when it had one: the pages of a POST
+    /// search share a URL and differ by their body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_sha256: Option<String>,
     /// The loopback origin actually contacted, when a developer `--route` sent
     /// it elsewhere: evidence from such a run did not come from `url`'s origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,6 +92,7 @@ pub struct Exchange {
     pub time: String,
     pub method: String,
     pub url: String,
+    pub request_sha256: Option<String>,
     pub routed_to: Option<String>,
     pub outcome: Outcome,
     pub status: Option<u16>,
@@ -120,6 +125,7 @@ impl<W: Write> LedgerWriter<W> {
             time: exchange.time,
             method: exchange.method,
             url: exchange.url,
+            request_sha256: exchange.request_sha256,
             routed_to: exchange.routed_to,
             outcome: exchange.outcome,
             status: exchange.status,
@@ -314,6 +320,14 @@ pub enum ChainError {
     NotCanonical { line: usize, seq: u64 },
     #[error("ledger {0}")]
     Line(#[from] LineError),
+    #[error("ledger line {line} (request {seq}): `{field}` is not a SHA-256 in lower-case hex")]
+    BadDigest {
+        line: usize,
+        seq: u64,
+        field: &'static str,
+    },
+    #[error("reading the ledger: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Reads a ledger and recomputes its chain. Every line must be exactly the
@@ -347,6 +361,18 @@ pub fn verify(input: impl BufRead) -> Result<Verified, ChainError> {
                 seq: entry.seq,
             });
         }
+        for (field, digest) in [
+            ("request_sha256", &entry.request_sha256),
+            ("body_sha256", &entry.body_sha256),
+        ] {
+            if digest.as_deref().is_some_and(|d| !is_sha256_hex(d)) {
+                return Err(ChainError::BadDigest {
+                    line: line_no,
+                    seq: entry.seq,
+                    field,
+                });
+            }
+        }
         if !seen.insert(entry.seq) {
             return Err(ChainError::DuplicateSeq {
                 line: line_no,
@@ -359,6 +385,11 @@ pub fn verify(input: impl BufRead) -> Result<Verified, ChainError> {
     Ok(Verified { head, entries })
 }
 
+/// True for 64 lower-case hex digits, as the host writes a SHA-256.
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +400,7 @@ mod tests {
             time: "2026-11-01T00:00:00Z".into(),
             method: "GET".into(),
             url: format!("https://api.example.com/items?page={seq}"),
+            request_sha256: None,
             routed_to: None,
             outcome: Outcome::Complete,
             status: Some(status),
@@ -405,6 +437,31 @@ mod tests {
         assert!(matches!(
             verify(edited.as_bytes()),
             Err(ChainError::Tampered { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn a_malformed_request_digest_fails_even_when_rehashed() {
+        let mut writer = LedgerWriter::new(Vec::new());
+        let mut search = exchange(0, 200);
+        search.method = "POST".into();
+        search.request_sha256 = Some("cd".repeat(32));
+        writer.append(search.clone()).unwrap();
+        assert!(
+            verify(&writer.out[..]).is_ok(),
+            "a well-formed digest verifies"
+        );
+
+        let mut writer = LedgerWriter::new(Vec::new());
+        search.request_sha256 = Some("page=2".into());
+        writer.append(search).unwrap();
+        assert!(matches!(
+            verify(&writer.out[..]),
+            Err(ChainError::BadDigest {
+                line: 1,
+                field: "request_sha256",
+                ..
+            })
         ));
     }
 

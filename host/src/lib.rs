@@ -10,6 +10,9 @@
 //! - [`sandbox`]: memory, CPU and time limits and their enforcement.
 //! - [`outbound`]: every HTTP request, checked, carried, metered.
 //! - [`encoding`]: the host's ownership of content encoding.
+//! - [`provenance`]: each record's data proven a span of the response it
+//!   cites.
+//! - [`request`]: requests framed as standard clients send them.
 //! - [`tape`]: responses recorded by a run and replayed with no network.
 //! - [`ledger`]: the hash chain of exchanges.
 //! - [`bundle`]: evidence and `run.json`.
@@ -43,6 +46,8 @@ pub mod ledger;
 pub mod log;
 pub mod outbound;
 pub mod progress;
+pub mod provenance;
+pub mod request;
 pub mod run;
 pub mod runtime;
 pub mod sandbox;

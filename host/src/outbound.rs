@@ -22,6 +22,8 @@ use crate::grant::Grant;
 use crate::ledger::{Exchange, LedgerThread, Outcome};
 use crate::log::{Level, RunLog};
 use crate::progress::Progress;
+use crate::provenance::{self, Window};
+use crate::request::{self, Prepared};
 use crate::sandbox::Limits;
 use crate::secrets::StreamScrubber;
 use crate::tape::{OpenTape, Recorded, Recorder, Recording, Replay, TapeError};
@@ -29,7 +31,6 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Full};
 use rustls::pki_types::CertificateDer;
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -81,6 +82,15 @@ struct Carried {
     slot: Option<OwnedSemaphorePermit>,
 }
 
+/// A request as a recording keeps it.
+struct Asked<'a> {
+    method: &'a str,
+    /// As the ledger spells it.
+    url: &'a str,
+    body: &'a [u8],
+    body_sha256: Option<&'a str>,
+}
+
 /// Why an admitted request got no response.
 struct NotCarried {
     code: HttpError,
@@ -101,9 +111,10 @@ pub struct Outbound {
     deadline: Mutex<Instant>,
     counters: Counters,
     progress: Arc<Progress>,
-    /// `(method, url)` of every exchange whose response arrived, to the request
-    /// number that carried it: evidence must cite one of these.
-    carried: Mutex<HashMap<(String, String), u64>>,
+    /// The response bodies evidence may cite.
+    window: Window,
+    /// What every request says in `user-agent`.
+    user_agent: http::HeaderValue,
     tape: OpenTape,
     /// The first request a replay could not answer.
     replay_miss: Mutex<Option<TapeError>>,
@@ -126,6 +137,12 @@ impl Outbound {
             move |e| log.host(Level::Error, &format!("cannot write the ledger: {e}"))
         });
         let in_flight = limits.requests_in_flight.max(1);
+        let user_agent = request::user_agent(
+            grant
+                .integration
+                .as_ref()
+                .map(|(id, version)| (id.as_str(), version.as_str())),
+        );
         Arc::new(Outbound {
             connections: Connections::new(limits.connect_timeout, in_flight, roots),
             in_flight: Arc::new(Semaphore::new(in_flight)),
@@ -137,7 +154,8 @@ impl Outbound {
             deadline: Mutex::new(Instant::now() + limits.wall_per_call),
             counters: Counters::default(),
             progress,
-            carried: Mutex::new(HashMap::new()),
+            window: Window::new(crate::provenance::window_bytes(limits.response_bytes)),
+            user_agent,
             tape,
             replay_miss: Mutex::new(None),
         })
@@ -154,16 +172,9 @@ impl Outbound {
         *self.deadline.lock().expect("deadline lock") = deadline;
     }
 
-    /// The request number that carried `method url`, if one did, and the URL
-    /// as the ledger spells it.
-    pub fn carried(&self, method: &str, url: &str) -> Option<(u64, String)> {
-        let url = normalize_url(url)?;
-        let seq = *self
-            .carried
-            .lock()
-            .expect("carried lock")
-            .get(&(method.to_string(), url.clone()))?;
-        Some((seq, url))
+    /// The response bodies this run's evidence may cite.
+    pub fn window(&self) -> &Window {
+        &self.window
     }
 
     /// Counts records written from `url`, for progress displays.
@@ -211,11 +222,17 @@ impl Outbound {
             .scrubber
             .text(&request.uri().to_string())
             .into_owned();
+        // What the plugin set is screened before the host frames the
+        // request itself (length, user agent).
+        let screened = screen(&mut request);
+        let prepared = request::prepare(request, &self.user_agent).await;
+        let request_sha256 = prepared.as_ref().ok().and_then(|p| p.body_sha256.clone());
         let entry = |outcome, detail: Option<String>| Exchange {
             seq,
             time: crate::now_rfc3339(),
             method: method.clone(),
             url: url.clone(),
+            request_sha256: request_sha256.clone(),
             routed_to: None,
             outcome,
             status: None,
@@ -225,25 +242,35 @@ impl Outbound {
             detail,
         };
 
-        let admitted = match screen(&mut request) {
-            Ok(()) => self.admit(&method, request.uri()).await,
-            Err(denial) => Err((denial.to_string(), HttpError::HttpRequestDenied)),
+        let deny = |denial: String, code: HttpError| {
+            self.counters.denied.fetch_add(1, Ordering::Relaxed);
+            self.progress.denied.fetch_add(1, Ordering::Relaxed);
+            self.log.host(
+                Level::Warn,
+                &format!("egress denied: {method} {url}: {denial}"),
+            );
+            self.ledger.append(entry(Outcome::Denied, Some(denial)));
+            Err(code)
         };
-        let origin = match admitted {
+        if let Err(denial) = screened {
+            return deny(denial.to_string(), HttpError::HttpRequestDenied);
+        }
+        let Prepared {
+            request,
+            body: request_body,
+            ..
+        } = match prepared {
+            Ok(prepared) => prepared,
+            Err(refused) => return deny(refused.to_string(), refused.code()),
+        };
+        let origin = match self.admit(&method, request.uri()).await {
             Ok(origin) => origin,
-            Err((denial, code)) => {
-                self.counters.denied.fetch_add(1, Ordering::Relaxed);
-                self.progress.denied.fetch_add(1, Ordering::Relaxed);
-                self.log.host(
-                    Level::Warn,
-                    &format!("egress denied: {method} {url}: {denial}"),
-                );
-                self.ledger.append(entry(Outcome::Denied, Some(denial)));
-                return Err(code);
-            }
+            Err((denial, code)) => return deny(denial, code),
         };
         let carried = match &self.tape {
-            OpenTape::Replay(replay) => self.replayed(replay, &method, &url),
+            OpenTape::Replay(replay) => {
+                self.replayed(replay, &method, &url, request_sha256.as_deref())
+            }
             OpenTape::Live | OpenTape::Record(_) => self.carry(request, options, &origin).await,
         };
         let Carried {
@@ -263,12 +290,11 @@ impl Outbound {
 
         let status = response.status().as_u16();
         let normalized = normalize_url(&url);
-        if let Some(normalized) = &normalized {
-            self.carried
-                .lock()
-                .expect("carried lock")
-                .insert((method.clone(), normalized.clone()), seq);
-        }
+        let cited_as = provenance::key(&method, normalized.as_deref().unwrap_or(&url));
+        let held = self
+            .window
+            .open(&cited_as, seq, status)
+            .then(|| (cited_as, Vec::new()));
         let (mut parts, body) = response.into_parts();
         self.scrub_headers(&mut parts.headers);
         self.progress
@@ -277,8 +303,12 @@ impl Outbound {
             OpenTape::Record(recorder) => self.start_recording(
                 recorder,
                 seq,
-                &method,
-                normalized.as_deref().unwrap_or(&url),
+                Asked {
+                    method: &method,
+                    url: normalized.as_deref().unwrap_or(&url),
+                    body: &request_body,
+                    body_sha256: request_sha256.as_deref(),
+                },
                 status,
                 &parts.headers,
             ),
@@ -299,6 +329,7 @@ impl Outbound {
             recording,
             slot,
             trailers: None,
+            held,
             outbound: self.clone(),
         };
         let io: IoFuture = Box::new(std::future::ready(Ok(())));
@@ -368,7 +399,13 @@ impl Outbound {
     /// Answers an admitted request from the recording being replayed, with
     /// no network. A request the recording does not hold fails, and the
     /// first such miss is kept for the run's outcome.
-    fn replayed(&self, replay: &Replay, method: &str, url: &str) -> Result<Carried, NotCarried> {
+    fn replayed(
+        &self,
+        replay: &Replay,
+        method: &str,
+        url: &str,
+        request_sha256: Option<&str>,
+    ) -> Result<Carried, NotCarried> {
         let routed_to = Some(replay.label());
         let key = normalize_url(url).unwrap_or_else(|| url.to_string());
         let not_carried = |detail: String| NotCarried {
@@ -376,7 +413,7 @@ impl Outbound {
             detail,
             routed_to: routed_to.clone(),
         };
-        let (recorded, body) = match replay.take(method, &key) {
+        let (recorded, body) = match replay.take(method, &key, request_sha256) {
             Ok(found) => found,
             Err(miss) => {
                 let detail = miss.to_string();
@@ -415,25 +452,37 @@ impl Outbound {
         })
     }
 
-    /// Opens the body file of a response being recorded. A recording that
-    /// cannot be written is logged and the run goes on: the evidence and the
-    /// ledger are what the run is for.
+    /// Records the request body, if any, and opens the body file of a
+    /// response being recorded. A recording that cannot be written is logged
+    /// and the run goes on: the evidence and the ledger are what the run is
+    /// for.
     fn start_recording(
         &self,
         recorder: &Recorder,
         seq: u64,
-        method: &str,
-        url: &str,
+        asked: Asked<'_>,
         status: u16,
         headers: &http::HeaderMap,
     ) -> Option<Recording> {
-        match recorder.body_file(seq) {
-            Ok((file, body)) => Some(Recording::new(
+        let Asked {
+            method,
+            url,
+            body: request_body,
+            body_sha256: request_sha256,
+        } = asked;
+        let files = request_sha256
+            .map(|_| recorder.request_file(seq, request_body))
+            .transpose()
+            .and_then(|request| Ok((request, recorder.body_file(seq)?)));
+        match files {
+            Ok((request_body, (file, body))) => Some(Recording::new(
                 file,
                 Recorded {
                     seq,
                     method: method.to_string(),
                     url: url.to_string(),
+                    request_sha256: request_sha256.map(str::to_owned),
+                    request_body,
                     status,
                     headers: headers
                         .iter()
@@ -571,7 +620,6 @@ fn reroute(uri: &http::Uri, target: &Origin) -> http::Uri {
         .expect("an origin and a valid path make a valid URI")
 }
 
-/// One spelling per URL, so evidence sources match ledger entries.
 /// The path of a URL: the list its pages belong to (the cursor is in the
 /// query or the body).
 fn request_path(url: &str) -> &str {
@@ -580,7 +628,8 @@ fn request_path(url: &str) -> &str {
     path.split(['?', '#']).next().unwrap_or(path)
 }
 
-fn normalize_url(url: &str) -> Option<String> {
+/// One spelling per URL, so evidence sources match ledger entries.
+pub(crate) fn normalize_url(url: &str) -> Option<String> {
     url.parse::<http::Uri>().ok().map(|u| u.to_string())
 }
 
@@ -627,6 +676,9 @@ struct MeteredBody {
     slot: Option<OwnedSemaphorePermit>,
     /// Scrubbed trailers that wait for the held bytes to go first.
     trailers: Option<http::HeaderMap>,
+    /// The body's pieces for the provenance window, under the key records
+    /// cite it by, when its status lets records cite it.
+    held: Option<(String, Vec<Bytes>)>,
     outbound: Arc<Outbound>,
 }
 
@@ -653,6 +705,9 @@ impl MeteredBody {
             self.recording = None;
         }
         let data = Bytes::from(data);
+        if let Some((_, chunks)) = &mut self.held {
+            chunks.push(data.clone());
+        }
         self.outbound.ledger.body(self.seq, data.clone());
         Ok(data)
     }
@@ -666,6 +721,9 @@ impl MeteredBody {
         exchange.detail = detail;
         exchange.duration_ms = self.started.elapsed().as_millis() as u64;
         exchange.bytes = self.bytes;
+        if let Some((key, chunks)) = self.held.take() {
+            self.outbound.window.close(&key, self.seq, outcome, chunks);
+        }
         if let (Some(recording), OpenTape::Record(recorder)) =
             (self.recording.take(), &self.outbound.tape)
             && let Err(e) = recording.finish(recorder, outcome)
@@ -791,6 +849,7 @@ mod tests {
             }],
             reroutes,
             evidence_kinds: Default::default(),
+            integration: None,
             scrubber: Scrubber::new([&secret]),
         };
         Outbound::new(
@@ -862,6 +921,8 @@ mod tests {
                 seq: 0,
                 method: "GET".into(),
                 url: url.into(),
+                request_sha256: None,
+                request_body: None,
                 status: 200,
                 headers: vec![("content-encoding".into(), "gzip".into())],
                 body,
@@ -872,7 +933,7 @@ mod tests {
         recording.finish(&recorder, Outcome::Complete).unwrap();
         let replay = Replay::open(&dir).unwrap();
         let outbound = outbound("https://api.example.com", Reroutes::default());
-        let Err(refused) = outbound.replayed(&replay, "GET", url) else {
+        let Err(refused) = outbound.replayed(&replay, "GET", url, None) else {
             panic!("an encoded body was replayed")
         };
         assert!(

@@ -9,7 +9,8 @@
 //! responses of a run, or replays a recording with no network.
 
 use crate::bundle::{
-    self, EvidenceTotals, EvidenceWriter, HostInfo, Outcome, PluginInfo, RunRecord, WriteError,
+    self, EvidenceTotals, EvidenceWriter, HostInfo, Outcome, PluginInfo, Refused, RunRecord,
+    WriteError,
 };
 use crate::config::RunConfig;
 use crate::contract::{Check, ConfigEntry, Manifest, PluginError};
@@ -43,8 +44,10 @@ pub enum Failure {
     Call(#[from] CallError),
     #[error("{}", describe(.0))]
     Plugin(PluginError),
-    #[error("the plugin emitted {0} invalid evidence record(s); they were refused")]
-    Evidence(u64),
+    #[error(
+        "the plugin emitted {rejected} invalid evidence record(s); they were refused, the first as: {first}"
+    )]
+    Evidence { rejected: u64, first: Refused },
     #[error(transparent)]
     Tape(#[from] TapeError),
     #[error("host I/O: {0}")]
@@ -78,9 +81,10 @@ impl Failure {
                 PluginError::Unauthorized(_) | PluginError::Forbidden(_) => exit::AUTH,
                 _ => exit::PLUGIN,
             },
-            Failure::Load(_) | Failure::Manifest(_) | Failure::Call(_) | Failure::Evidence(_) => {
-                exit::PLUGIN
-            }
+            Failure::Load(_)
+            | Failure::Manifest(_)
+            | Failure::Call(_)
+            | Failure::Evidence { .. } => exit::PLUGIN,
             Failure::Tape(TapeError::Io { .. } | TapeError::Exists { .. })
             | Failure::Io(_)
             | Failure::Write(_) => exit::HOST,
@@ -98,13 +102,19 @@ impl Failure {
             Failure::Call(CallError::Sandbox(_)) => "sandbox",
             Failure::Call(CallError::Trap(_)) => "trap",
             Failure::Plugin(_) => "plugin",
-            Failure::Evidence(_) => "evidence",
+            Failure::Evidence { .. } => "evidence",
             Failure::Tape(_) => "tape",
             Failure::Io(_) | Failure::Write(_) => "host",
         };
         let mut value = serde_json::json!({ "kind": kind, "message": self.to_string() });
-        if let Failure::Plugin(error) = self {
-            value["error"] = serde_json::to_value(error).unwrap_or_default();
+        match self {
+            Failure::Plugin(error) => {
+                value["error"] = serde_json::to_value(error).unwrap_or_default();
+            }
+            Failure::Evidence { first, .. } => {
+                value["refused"] = serde_json::to_value(first).unwrap_or_default();
+            }
+            _ => {}
         }
         value
     }
@@ -453,12 +463,16 @@ impl Loaded {
             (Some(miss), Ok(_)) | (Some(miss), Err(Failure::Plugin(_))) => Err(miss.into()),
             (_, result) => result,
         };
-        let (summary, failure) = match result {
-            Ok(summary) if totals.rejected > 0 => {
-                (Some(summary), Some(Failure::Evidence(totals.rejected)))
-            }
-            Ok(summary) => (Some(summary), None),
-            Err(failure) => (None, Some(failure)),
+        // A refused record fails the run, whatever the plugin made of the
+        // refusal.
+        let refused = totals.first_refusal.clone().map(|first| Failure::Evidence {
+            rejected: totals.rejected,
+            first,
+        });
+        let (summary, failure) = match (result, refused) {
+            (Ok(summary), refused) => (Some(summary), refused),
+            (Err(Failure::Plugin(_)), Some(refused)) => (None, Some(refused)),
+            (Err(failure), _) => (None, Some(failure)),
         };
         let plugin_counts: BTreeMap<String, u64> = summary
             .as_ref()

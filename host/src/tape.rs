@@ -5,11 +5,14 @@
 //! the HTTP hook ([`crate::outbound`]) and not in the plugin. `collect
 //! --record DIR` writes each response the host carried to `DIR`: the body as
 //! the plugin received it (secrets already scrubbed by the host) in
-//! `responses/<seq>.body`, and its method, URL, status and scrubbed headers as
-//! one line of `responses.jsonl`. `--replay DIR` answers each request from
-//! there after the egress policy has admitted it, so a replay is held to the
-//! same policy as a live run; a request the recording does not hold fails
-//! with [`TapeError::Unrecorded`], never with a trip to the network.
+//! `responses/<seq>.body`, the request body, if any, in
+//! `responses/<seq>.request`, and its method, URL, request body SHA-256,
+//! status and scrubbed headers as one line of `responses.jsonl`. `--replay
+//! DIR` answers each request from there after the egress policy has admitted
+//! it, matching method, URL and request body, so a replay is held to the same
+//! policy as a live run and each page of a POST search gets its own page; a
+//! request the recording does not hold fails with [`TapeError::Unrecorded`],
+//! never with a trip to the network.
 
 use crate::ledger;
 use serde::{Deserialize, Serialize};
@@ -68,6 +71,12 @@ pub struct Recorded {
     pub method: String,
     /// The URL the plugin asked for, as the ledger spells it.
     pub url: String,
+    /// SHA-256 of the request body, when it had one, as in the ledger entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_sha256: Option<String>,
+    /// The request body's file, relative to the recording folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
     pub status: u16,
     /// Response headers, secrets scrubbed.
     pub headers: Vec<(String, String)>,
@@ -96,9 +105,14 @@ pub enum TapeError {
     #[error("recording {dir}: the body of {url} does not match its SHA-256 (edited)")]
     Tampered { dir: PathBuf, url: String },
     #[error(
-        "the recording holds no response for {method} {url} (or fewer than the plugin asked for); record again with `collect --record`"
+        "the recording holds no response for {method} {url}{} (or fewer than the plugin asked for); record again with `collect --record`",
+        request_sha256.as_ref().map(|h| format!(" with request body SHA-256 {h}")).unwrap_or_default()
     )]
-    Unrecorded { method: String, url: String },
+    Unrecorded {
+        method: String,
+        url: String,
+        request_sha256: Option<String>,
+    },
 }
 
 /// Writes a recording as a run goes.
@@ -134,6 +148,14 @@ impl Recorder {
         Ok((BufWriter::new(File::create(self.dir.join(&name))?), name))
     }
 
+    /// Writes the request body of exchange `seq`; returns its name relative
+    /// to the folder.
+    pub fn request_file(&self, seq: u64, body: &[u8]) -> std::io::Result<String> {
+        let name = format!("{BODIES_DIR}/{seq}.request");
+        std::fs::write(self.dir.join(&name), body)?;
+        Ok(name)
+    }
+
     /// Adds a response whose body file is complete.
     pub fn append(&self, recorded: &Recorded) -> std::io::Result<()> {
         let mut index = self.index.lock().expect("recording lock");
@@ -146,9 +168,10 @@ impl Recorder {
 /// Serves a recording back, response by response.
 pub struct Replay {
     dir: PathBuf,
-    /// Per `(method, url)`, the responses not served yet, in the order they
-    /// were carried: a URL asked for twice gets its two responses in turn.
-    queue: Mutex<HashMap<(String, String), VecDeque<Recorded>>>,
+    /// Per method, URL and request body hash, the responses not served yet,
+    /// in the order they were carried: a request made twice gets its two
+    /// responses in turn.
+    queue: Mutex<HashMap<Asked, VecDeque<Recorded>>>,
 }
 
 impl Replay {
@@ -166,21 +189,22 @@ impl Replay {
             };
             let line = line.map_err(|e| bad(e.to_string()))?;
             let recorded: Recorded = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
-            if recorded.body.contains("..") || Path::new(&recorded.body).is_absolute() {
-                return Err(bad(format!(
-                    "body path `{}` leaves the folder",
-                    recorded.body
-                )));
+            for path in std::iter::once(&recorded.body).chain(&recorded.request_body) {
+                if path.contains("..") || Path::new(path).is_absolute() {
+                    return Err(bad(format!("body path `{path}` leaves the folder")));
+                }
             }
             all.push(recorded);
         }
         all.sort_by_key(|r| r.seq);
-        let mut queue: HashMap<(String, String), VecDeque<Recorded>> = HashMap::new();
+        let mut queue: HashMap<Asked, VecDeque<Recorded>> = HashMap::new();
         for recorded in all {
-            queue
-                .entry((recorded.method.clone(), recorded.url.clone()))
-                .or_default()
-                .push_back(recorded);
+            let asked = (
+                recorded.method.clone(),
+                recorded.url.clone(),
+                recorded.request_sha256.clone(),
+            );
+            queue.entry(asked).or_default().push_back(recorded);
         }
         Ok(Replay {
             dir: dir.to_path_buf(),
@@ -193,18 +217,30 @@ impl Replay {
         format!("replay:{}", self.dir.display())
     }
 
-    /// The next recorded response for `method url`, with its body, which
-    /// must still hash as recorded: an edited recording feeds no evidence.
-    pub fn take(&self, method: &str, url: &str) -> Result<(Recorded, Vec<u8>), TapeError> {
+    /// The next recorded response for `method url` with a request body of
+    /// SHA-256 `request_sha256`, with its body, which must still hash as
+    /// recorded: an edited recording feeds no evidence.
+    pub fn take(
+        &self,
+        method: &str,
+        url: &str,
+        request_sha256: Option<&str>,
+    ) -> Result<(Recorded, Vec<u8>), TapeError> {
+        let asked = (
+            method.to_string(),
+            url.to_string(),
+            request_sha256.map(str::to_owned),
+        );
         let recorded = self
             .queue
             .lock()
             .expect("replay lock")
-            .get_mut(&(method.to_string(), url.to_string()))
+            .get_mut(&asked)
             .and_then(VecDeque::pop_front)
             .ok_or_else(|| TapeError::Unrecorded {
-                method: method.to_string(),
-                url: url.to_string(),
+                method: asked.0.clone(),
+                url: asked.1.clone(),
+                request_sha256: asked.2.clone(),
             })?;
         let body =
             std::fs::read(self.dir.join(&recorded.body)).map_err(|source| TapeError::Io {
@@ -220,6 +256,10 @@ impl Replay {
         Ok((recorded, body))
     }
 }
+
+/// What a replayed request is matched on: method, URL and the SHA-256 of
+/// its body.
+type Asked = (String, String, Option<String>);
 
 /// A response being recorded: its body file fills as the plugin reads, and
 /// its index line is written when the exchange ends with the body whole or
@@ -272,13 +312,25 @@ mod tests {
     }
 
     fn record(recorder: &Recorder, seq: u64, url: &str, body: &[u8]) {
+        record_answer(recorder, seq, url, None, body);
+    }
+
+    fn record_answer(
+        recorder: &Recorder,
+        seq: u64,
+        url: &str,
+        request: Option<&[u8]>,
+        body: &[u8],
+    ) {
         let (file, name) = recorder.body_file(seq).unwrap();
         let mut recording = Recording::new(
             file,
             Recorded {
                 seq,
-                method: "GET".into(),
+                method: if request.is_some() { "POST" } else { "GET" }.into(),
                 url: url.into(),
+                request_sha256: request.map(|b| hex::encode(Sha256::digest(b))),
+                request_body: None,
                 status: 200,
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: name,
@@ -301,14 +353,41 @@ mod tests {
 
         let replay = Replay::open(&dir).unwrap();
         let url = "https://api.example.com/a";
-        assert_eq!(replay.take("GET", url).unwrap().1, b"first");
-        assert_eq!(replay.take("GET", url).unwrap().1, b"second");
+        assert_eq!(replay.take("GET", url, None).unwrap().1, b"first");
+        assert_eq!(replay.take("GET", url, None).unwrap().1, b"second");
         assert!(matches!(
-            replay.take("GET", url),
-            Err(TapeError::Unrecorded { method, url: u }) if method == "GET" && u == url
+            replay.take("GET", url, None),
+            Err(TapeError::Unrecorded { method, url: u, .. }) if method == "GET" && u == url
         ));
         assert!(matches!(
-            replay.take("HEAD", url),
+            replay.take("HEAD", url, None),
+            Err(TapeError::Unrecorded { .. })
+        ));
+    }
+
+    #[test]
+    fn pages_sharing_a_url_replay_by_their_request_body_and_another_body_misses() {
+        let dir = scratch("bodies");
+        let recorder = Recorder::create(&dir).unwrap();
+        let url = "https://api.example.com/search";
+        record_answer(&recorder, 0, url, Some(b"{\"page\":1}"), b"first page");
+        record_answer(&recorder, 1, url, Some(b"{\"page\":2}"), b"second page");
+        drop(recorder);
+
+        let replay = Replay::open(&dir).unwrap();
+        let hash = |body: &[u8]| hex::encode(Sha256::digest(body));
+        let second = hash(b"{\"page\":2}");
+        assert_eq!(
+            replay.take("POST", url, Some(&second)).unwrap().1,
+            b"second page"
+        );
+        let other = hash(b"{\"page\":3}");
+        assert!(matches!(
+            replay.take("POST", url, Some(&other)),
+            Err(TapeError::Unrecorded { request_sha256: Some(h), .. }) if h == other
+        ));
+        assert!(matches!(
+            replay.take("POST", url, None),
             Err(TapeError::Unrecorded { .. })
         ));
     }
@@ -327,7 +406,7 @@ mod tests {
         std::fs::write(dir.join(BODIES_DIR).join("0.body"), b"{\"admin\":true}").unwrap();
         let replay = Replay::open(&dir).unwrap();
         assert!(matches!(
-            replay.take("GET", "https://api.example.com/a"),
+            replay.take("GET", "https://api.example.com/a", None),
             Err(TapeError::Tampered { url, .. }) if url == "https://api.example.com/a"
         ));
     }
@@ -353,6 +432,8 @@ mod tests {
                 seq: 0,
                 method: "GET".into(),
                 url: "https://api.example.com/big".into(),
+                request_sha256: None,
+                request_body: None,
                 status: 200,
                 headers: vec![],
                 body,
@@ -365,7 +446,7 @@ mod tests {
         drop(recorder);
         let replay = Replay::open(&dir).unwrap();
         assert!(matches!(
-            replay.take("GET", "https://api.example.com/big"),
+            replay.take("GET", "https://api.example.com/big", None),
             Err(TapeError::Unrecorded { .. })
         ));
     }
@@ -378,6 +459,8 @@ mod tests {
             seq: 0,
             method: "GET".into(),
             url: "https://api.example.com/".into(),
+            request_sha256: None,
+            request_body: None,
             status: 200,
             headers: vec![],
             body: "../../etc/passwd".into(),

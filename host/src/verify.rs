@@ -217,6 +217,8 @@ struct RecordHead {
     id: String,
     collected_at: String,
     source: RecordSource,
+    #[serde(default)]
+    derived: bool,
 }
 
 /// What separates a record's head from its data.
@@ -243,6 +245,7 @@ fn check_record(
         id: &head.id,
         collected_at: &head.collected_at,
         source: &head.source,
+        derived: head.derived,
     };
     write_line(rendered, &fields, data).map_err(|e| e.to_string())?;
     if rendered.strip_suffix(b"\n") != Some(line.as_bytes()) {
@@ -368,6 +371,7 @@ mod tests {
             id: "i-1",
             collected_at: "2026-12-01T00:00:00Z",
             source: &source,
+            derived: false,
         };
         let mut bytes = Vec::new();
         write_line(&mut bytes, &head, data).unwrap();

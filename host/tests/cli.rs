@@ -353,7 +353,7 @@ fn inspect_against_lists_only_what_the_new_version_asks_for_beyond_the_old() {
     assert_eq!(diff["secrets"]["added"][0]["field"], "api-key");
     assert_eq!(
         diff["evidence_kinds"]["removed"],
-        serde_json::json!(["test.item"])
+        serde_json::json!(["test.item", "test.summary.derived"])
     );
 }
 
@@ -383,6 +383,24 @@ async fn collect_records_and_replays_without_the_network_or_the_secret() {
     );
     assert_eq!(code(&recorded), 0, "{}", text(&recorded));
     assert!(text(&recorded).contains("responses kept in"));
+
+    // The recording proves every record's span again, after the run.
+    let rechecked = host(
+        &[
+            "verify",
+            live_out.to_str().unwrap(),
+            "--tape",
+            recording.to_str().unwrap(),
+        ],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&rechecked), 0, "{}", text(&rechecked));
+    assert!(
+        text(&rechecked).contains("spans        4 records found in the recorded bodies"),
+        "{}",
+        text(&rechecked)
+    );
 
     let replay_out = dir.join("replayed");
     let replayed = host(

@@ -3,7 +3,7 @@
 //! component in the real host the way the CLI does.
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -27,9 +27,11 @@ use watchdog_host::secrets::{Scrubber, Secret};
 pub const PROBE_TOKEN: &str = "probe-token-5f2e9c1a";
 
 /// A loopback stand-in for `https://api.example.com`, the probe's origin:
-/// `/items` lists ids, `/echo` echoes the request headers it received,
-/// `/huge` sends `huge_bytes` bytes. Plain HTTP, or TLS with a certificate
-/// of its own for `127.0.0.1`.
+/// `/items` and `/groups` list records one a line (`{"id":"item-1"}`),
+/// `POST /search` answers the page its body asks for (`{"page":2}`: records
+/// `s-2-1` and `s-2-2`), `/echo` echoes the request headers it received as
+/// `{"echo":"..."}`, `/huge` sends `huge_bytes` bytes, and any other path is
+/// a 404. Plain HTTP, or TLS with a certificate of its own for `127.0.0.1`.
 pub struct ProbeServer {
     pub addr: SocketAddr,
     /// Every `authorization` header the server received.
@@ -91,20 +93,7 @@ impl ProbeServer {
                                     .unwrap()
                                     .push(auth.to_str().unwrap_or("").to_string());
                             }
-                            let body = match request.uri().path() {
-                                "/items" => Bytes::from_static(b"item-1,item-2,item-3"),
-                                "/echo" => Bytes::from(
-                                    request
-                                        .headers()
-                                        .iter()
-                                        .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("")))
-                                        .collect::<Vec<_>>()
-                                        .join("\n"),
-                                ),
-                                "/huge" => Bytes::from(vec![b'x'; huge_bytes]),
-                                _ => Bytes::from_static(b"not found"),
-                            };
-                            Ok::<_, hyper::Error>(Response::new(Full::new(body)))
+                            Ok::<_, hyper::Error>(probe_answer(request, huge_bytes).await)
                         }
                     });
                     let http = hyper::server::conn::http1::Builder::new();
@@ -130,25 +119,68 @@ impl ProbeServer {
 
     /// The `--route` that sends the probe's origin here.
     pub fn reroutes(&self) -> Reroutes {
-        let scheme = if self.certificate.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        let route = format!("https://api.example.com={scheme}://{}", self.addr);
-        Reroutes::parse([route.as_str()]).unwrap()
+        probe_reroutes(self.certificate.is_some(), self.addr)
     }
 }
 
-/// A loopback stand-in for the probe's origin that answers with raw bytes
-/// a well-behaved HTTP library would not write: a body one byte per chunk,
-/// trailers, header bytes outside ASCII, a header named after a secret.
-/// `answer` maps a request path to the whole response.
+/// The `--route` that sends the probe's origin to `addr`.
+fn probe_reroutes(tls: bool, addr: SocketAddr) -> Reroutes {
+    let scheme = if tls { "https" } else { "http" };
+    let route = format!("https://api.example.com={scheme}://{addr}");
+    Reroutes::parse([route.as_str()]).unwrap()
+}
+
+/// The probe server's answer to one request.
+async fn probe_answer(
+    request: Request<hyper::body::Incoming>,
+    huge_bytes: usize,
+) -> Response<Full<Bytes>> {
+    let body = match request.uri().path() {
+        "/items" => {
+            Bytes::from_static(b"{\"id\":\"item-1\"}\n{\"id\":\"item-2\"}\n{\"id\":\"item-3\"}")
+        }
+        "/groups" => Bytes::from_static(b"{\"id\":\"group-1\"}"),
+        "/echo" => {
+            let headers = request
+                .headers()
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            Bytes::from(serde_json::json!({ "echo": headers }).to_string())
+        }
+        "/search" => {
+            let asked = request.into_body().collect().await.unwrap().to_bytes();
+            let page = serde_json::from_slice::<serde_json::Value>(&asked).unwrap()["page"].clone();
+            Bytes::from(format!(
+                "{{\"id\":\"s-{page}-1\"}}\n{{\"id\":\"s-{page}-2\"}}"
+            ))
+        }
+        "/huge" => Bytes::from(vec![b'x'; huge_bytes]),
+        _ => {
+            let mut response =
+                Response::new(Full::new(Bytes::from_static(b"{\"error\":\"not found\"}")));
+            *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+            return response;
+        }
+    };
+    Response::new(Full::new(body))
+}
+
+/// A loopback stand-in for the probe's origin that speaks HTTP/1.1 by hand:
+/// it keeps the head of every request it reads, for tests of what the host
+/// puts on the wire, and answers with raw bytes a well-behaved HTTP library
+/// would not write (a body one byte per chunk, trailers, header bytes
+/// outside ASCII, a header named after a secret). `answer` maps a request
+/// path to the whole response.
 pub struct RawServer {
     pub addr: SocketAddr,
-    /// The head of every request received, as text.
+    /// The head of every request received, as text, up to its blank line.
     pub requests: Arc<Mutex<Vec<String>>>,
 }
+
+/// An empty 200 that keeps the connection open.
+pub const EMPTY_OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
 
 impl RawServer {
     pub async fn start(answer: fn(&str) -> Vec<u8>) -> RawServer {
@@ -164,7 +196,9 @@ impl RawServer {
         RawServer { addr, requests }
     }
 
-    /// Answers each bodiless request of a kept-alive connection.
+    /// Answers the requests of one kept-alive connection. A body framed by
+    /// `content-length` is read; any other framing (chunked) ends the
+    /// connection after the answer, since its body is not read.
     async fn serve(
         mut stream: tokio::net::TcpStream,
         answer: fn(&str) -> Vec<u8>,
@@ -185,9 +219,23 @@ impl RawServer {
             };
             let head = String::from_utf8_lossy(&buffer[..end]).to_string();
             buffer.drain(..end);
+            let lower = head.to_ascii_lowercase();
+            let length = lower
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|n| n.trim().parse::<usize>().ok());
+            let framed = length.is_some() || !lower.contains("transfer-encoding");
+            while buffer.len() < length.unwrap_or(0) {
+                let mut chunk = [0u8; 4096];
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                }
+            }
+            buffer.drain(..length.unwrap_or(0));
             let path = head.split(' ').nth(1).unwrap_or("/").to_string();
             seen.lock().unwrap().push(head);
-            if stream.write_all(&answer(&path)).await.is_err() {
+            if stream.write_all(&answer(&path)).await.is_err() || !framed {
                 return;
             }
         }
@@ -195,7 +243,7 @@ impl RawServer {
 
     /// The `--route` that sends the probe's origin here.
     pub fn reroutes(&self) -> Reroutes {
-        Reroutes::parse([format!("https://api.example.com=http://{}", self.addr).as_str()]).unwrap()
+        probe_reroutes(false, self.addr)
     }
 }
 

@@ -150,7 +150,7 @@ async fn a_request_the_recording_does_not_hold_fails_typed() {
         )
         .await
         .unwrap();
-    let Some(Failure::Tape(TapeError::Unrecorded { method, url })) = &collected.failure else {
+    let Some(Failure::Tape(TapeError::Unrecorded { method, url, .. })) = &collected.failure else {
         panic!(
             "expected an unrecorded request, got {:?}",
             collected.failure

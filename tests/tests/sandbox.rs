@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use watchdog_components::fixtures::{FUTURE_CONTRACT, NOT_A_PLUGIN, PROBE};
 use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, bundle_text, config};
-use watchdog_host::bundle::{self, Outcome, VerifyError};
+use watchdog_host::bundle::{self, Outcome, Refused, VerifyError};
 use watchdog_host::contract::{ConfigEntry, PluginError};
 use watchdog_host::egress::Reroutes;
 use watchdog_host::grant::Grant;
@@ -342,15 +342,23 @@ async fn a_huge_response_is_cut_at_the_cap() {
 #[tokio::test]
 async fn garbage_evidence_is_refused() {
     let server = ProbeServer::start(0).await;
-    for behaviour in ["garbage-json", "missing-id", "uncited"] {
+    for behaviour in ["garbage-json", "missing-id"] {
         let (_, collected) = misbehave(behaviour, Limits::default(), &server).await;
-        let Some(Failure::Plugin(PluginError::Internal(message))) = &collected.failure else {
-            panic!(
-                "{behaviour}: expected the refusal, got {:?}",
-                collected.failure
-            )
+        let refused = match &collected.failure {
+            Some(Failure::Evidence { rejected: 1, first }) => first,
+            other => panic!("{behaviour}: expected the refusal, got {other:?}"),
         };
-        assert!(message.contains("refused"), "{behaviour}: {message}");
+        match behaviour {
+            "garbage-json" => assert!(
+                matches!(refused, Refused::NotJson { id, .. } if id == "bad"),
+                "{refused:?}"
+            ),
+            _ => assert!(
+                matches!(refused, Refused::EmptyId { kind } if kind == "test.item"),
+                "{refused:?}"
+            ),
+        }
+        assert_eq!(collected.exit_code(), exit::PLUGIN, "{behaviour}");
         assert_eq!(collected.run.evidence_rejected, 1, "{behaviour}");
         assert_eq!(collected.run.evidence_records, 0, "{behaviour}");
     }

@@ -18,6 +18,7 @@ use watchdog_host::cache::Cache;
 use watchdog_host::egress::Reroutes;
 use watchdog_host::log::{Level, RunLog};
 use watchdog_host::progress::Phase;
+use watchdog_host::provenance::recheck::recheck;
 use watchdog_host::run::{Collected, Failure, Interrupt, Loaded, Options, exit};
 use watchdog_host::runtime::Runtime;
 use watchdog_host::sandbox::Limits;
@@ -222,6 +223,10 @@ enum Command {
         /// The head printed by `collect` (the seal), kept apart from the bundle.
         #[arg(long, value_name = "HASH")]
         head: Option<String>,
+        /// The recording `collect --record` made of the same run: also
+        /// re-check that every record's data is a span of the body it cites.
+        #[arg(long, value_name = "DIR")]
+        tape: Option<PathBuf>,
     },
 }
 
@@ -318,7 +323,9 @@ async fn execute(args: Args) -> Result<u8, u8> {
         .map(Cache::new);
     let out = Printer { json: args.json };
     match args.command {
-        Command::Verify { dir, head } => Ok(verify(&out, &dir, head.as_deref())),
+        Command::Verify { dir, head, tape } => {
+            Ok(verify(&out, &dir, head.as_deref(), tape.as_deref()))
+        }
         Command::Report {
             dir,
             head,
@@ -663,10 +670,19 @@ fn report(dir: &Path, head: Option<&str>, format: ReportFormat, file: Option<Pat
     }
 }
 
-fn verify(out: &Printer, dir: &Path, head: Option<&str>) -> u8 {
-    match bundle::verify(dir, head) {
-        Ok(report) => {
-            out.verified(dir, &report);
+fn verify(out: &Printer, dir: &Path, head: Option<&str>, tape: Option<&Path>) -> u8 {
+    let rechecked = |report| match tape {
+        None => Ok((report, None)),
+        Some(tape) => recheck(dir, tape)
+            .map(|spans| (report, Some(spans)))
+            .map_err(|e| e.to_string()),
+    };
+    match bundle::verify(dir, head)
+        .map_err(|e| e.to_string())
+        .and_then(rechecked)
+    {
+        Ok((report, spans)) => {
+            out.verified(dir, &report, spans.as_ref());
             exit::OK
         }
         Err(e) => {

@@ -6,6 +6,7 @@ use watchdog_host::bundle::{Outcome, VerifyReport};
 use watchdog_host::conformance::{self, Verdict};
 use watchdog_host::contract::{Check, CheckStatus, FindingStatus, is_not_applicable};
 use watchdog_host::diff::{self, Change};
+use watchdog_host::provenance::recheck::Rechecked;
 use watchdog_host::run::{Collected, Loaded, describe, exit};
 use watchdog_host::tape::Tape;
 
@@ -319,9 +320,15 @@ impl Printer {
         }
     }
 
-    pub fn verified(&self, dir: &Path, report: &VerifyReport) {
+    /// A sound bundle, and what re-checking its spans against a recording
+    /// proved, when it was asked for.
+    pub fn verified(&self, dir: &Path, report: &VerifyReport, spans: Option<&Rechecked>) {
         if self.json {
-            return self.emit_json(serde_json::to_value(report).unwrap_or_default());
+            let mut value = serde_json::to_value(report).unwrap_or_default();
+            if let Some(spans) = spans {
+                value["spans"] = serde_json::to_value(spans).unwrap_or_default();
+            }
+            return self.emit_json(value);
         }
         if report.head_checked {
             outln!("verified     {} (sealed by the head given)", dir.display());
@@ -352,6 +359,12 @@ impl Printer {
         outln!("records      {}", report.evidence_records);
         for (kind, count) in &report.counts {
             outln!("  {kind:<26} {count:>9}");
+        }
+        if let Some(spans) = spans {
+            println!(
+                "spans        {} records found in the recorded bodies they cite ({} derived)",
+                spans.spans, spans.derived
+            );
         }
     }
 }
