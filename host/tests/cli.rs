@@ -596,7 +596,7 @@ async fn sigterm_finishes_the_bundle_as_interrupted_and_leaves_the_checkpoint() 
             checkpoint.to_str().unwrap(),
         ])
         .env("WATCHDOG_CACHE_DIR", &dir)
-        .env("WATCHDOG_SECRET_API_KEY", key)
+        .env("WATCHDOG_SECRET_ATLASSIAN_CLOUD_ADMIN_API_KEY", key)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -605,6 +605,10 @@ async fn sigterm_finishes_the_bundle_as_interrupted_and_leaves_the_checkpoint() 
     // the audit log's pages, each 200 ms apart, are all read.
     let ledger = out.join("ledger.jsonl");
     while std::fs::metadata(&ledger).map_or(0, |m| m.len()) == 0 {
+        if child.try_wait().unwrap().is_some() {
+            let output = child.wait_with_output().unwrap();
+            panic!("collect ended before it was signalled: {}", text(&output));
+        }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let killed = Command::new("kill")
@@ -704,7 +708,7 @@ async fn a_bundle_file_that_cannot_be_written_fails_the_run_naming_it() {
             checkpoint.to_str().unwrap(),
         ])
         .env("WATCHDOG_CACHE_DIR", dir.join("cache"))
-        .env("WATCHDOG_SECRET_API_KEY", key)
+        .env("WATCHDOG_SECRET_ATLASSIAN_CLOUD_ADMIN_API_KEY", key)
         .output()
         .unwrap();
 

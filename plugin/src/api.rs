@@ -361,6 +361,12 @@ impl Endpoint {
     pub fn fallback(&self) -> Option<Fallback> {
         let (endpoint, cost) = match self {
             Endpoint::UsersSearch(d) => (Endpoint::UsersList(d.clone()), Cost::NoProductAccess),
+            // Every account of every directory the key manages, admins
+            // in no directory included: the role filter is the search's.
+            Endpoint::OrgAdminsSearch => (
+                Endpoint::UsersList(Segment::all_directories()),
+                Cost::NoProductAccess,
+            ),
             Endpoint::GroupsSearch(d) => (Endpoint::GroupsList(d.clone()), Cost::Deprecated),
             Endpoint::ControlPolicies => (Endpoint::Policies, Cost::Nothing),
             _ => return None,
@@ -375,6 +381,7 @@ impl Endpoint {
 /// | list | 1st | 2nd |
 /// |---|---|---|
 /// | users | `POST …/users/search` (no scope documented) | `GET …/users` (`read:directories:admin`; no product access or groups; deprecated) |
+/// | org admins | `POST …/directories/-/users/search` with the org-admin role filter (no scope documented) | `GET …/directories/-/users` (`read:directories:admin`; every account, the admins among them) |
 /// | groups | `POST …/groups/search` (no scope documented) | `GET …/groups` (`read:groups:admin`; deprecated) |
 /// | policies | `GET /admin/control/v1/…/policies` (`read:policies:admin`) | `GET /admin/v1/…/policies` (no scope documented) |
 ///

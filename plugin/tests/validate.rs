@@ -41,11 +41,11 @@ fn every_capability_passes_on_a_full_key() {
         assert_eq!(c.status, CheckStatus::Pass, "{c:?}");
         assert!(c.remedy.is_empty());
     }
-    // The org alone, then the thirteen independent probes (capped at 8 a
+    // The org alone, then the twelve independent probes (capped at 8 a
     // round), then the role assignments of the first user and group found,
     // with the first user's authentication policy.
     let sizes: Vec<usize> = fake.batches.iter().map(|(_, b)| b.len()).collect();
-    assert_eq!(sizes, [1, 8, 5, 3]);
+    assert_eq!(sizes, [1, 8, 4, 3]);
     assert!(
         fake.batches[3]
             .1

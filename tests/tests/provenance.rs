@@ -40,7 +40,7 @@ async fn refused(behaviour: &str) -> Refused {
     assert_eq!(collected.exit_code(), exit::PLUGIN, "{behaviour}");
     assert_eq!(collected.run.evidence_records, 0, "{behaviour}");
     assert_eq!(collected.run.evidence_rejected, 1, "{behaviour}");
-    bundle::verify(&collected.dir, Some(&collected.run.ledger_head)).unwrap();
+    bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).unwrap();
     match collected.failure {
         Some(Failure::Evidence { rejected: 1, first }) => first,
         other => panic!("{behaviour}: expected an evidence refusal, got {other:?}"),
@@ -125,7 +125,7 @@ async fn computed_data_of_a_derived_kind_is_accepted_and_marked_derived() {
     );
     let records = records(&collected);
     assert!(records[0].derived && records[0].kind == "test.summary.derived");
-    bundle::verify(&collected.dir, Some(&collected.run.ledger_head)).unwrap();
+    bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).unwrap();
 }
 
 /// The pages of a POST search share a URL; each record cites the page it
@@ -163,7 +163,7 @@ async fn each_page_of_a_post_search_is_cited_and_named_by_its_request_body() {
         .map(|e| e.request_sha256)
         .collect();
     assert_eq!(hashes.len(), 3, "three pages, three request bodies");
-    bundle::verify(&collected.dir, Some(&collected.run.ledger_head)).unwrap();
+    bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).unwrap();
 }
 
 /// A fresh folder for a recording.

@@ -216,7 +216,8 @@ mod tests {
     #[test]
     fn a_span_is_found_with_its_line_breaks_written_as_spaces() {
         let body = b"[{\"id\":\"a\",\n \"admin\":false}]";
-        assert!(holds(body, b"{\"id\":\"a\", \"admin\":false}"));
-        assert!(!holds(body, b"{\"id\":\"a\", \"admin\":true}"));
+        // The record as the bundle holds it: its line feed a space.
+        assert!(holds(body, b"{\"id\":\"a\",  \"admin\":false}"));
+        assert!(!holds(body, b"{\"id\":\"a\",  \"admin\":true}"));
     }
 }
