@@ -757,6 +757,9 @@ impl Body for MeteredBody {
         let this = &mut *self;
         loop {
             if let Some(trailers) = this.trailers.take() {
+                // Trailers end a body: the reader need not poll again, so
+                // the exchange is complete now, not abandoned on drop.
+                this.finish(Outcome::Complete, None);
                 return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
             }
             if this.inner_done || this.exchange.is_none() {

@@ -582,7 +582,7 @@ async fn sigterm_finishes_the_bundle_as_interrupted_and_leaves_the_checkpoint() 
     let out = dir.join("bundle");
     let checkpoint = dir.join("checkpoint");
     std::fs::write(&checkpoint, "left as it was\n").unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_watchdog-host"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_watchdog-host"))
         .args([
             "collect",
             ATLASSIAN_CLOUD_ADMIN,
