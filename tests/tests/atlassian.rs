@@ -718,13 +718,24 @@ const SCOPE_FINDINGS: &[(&str, &[&str])] = &[
             "org-admin-count",
             "inactive-with-access",
             "account-states",
+            "sso-or-2sv-enforced",
         ],
     ),
     ("read:groups:admin", &[]),
     ("read:domains:admin", &["unverified-domains"]),
     ("read:events:admin", &["audit-log-available"]),
     ("read:workspaces:admin", &[]),
-    ("read:policies:admin", &["ip-allowlist"]),
+    // Policies, and the authentication policies that say who is under
+    // single sign-on: without them 2SV cannot be judged.
+    (
+        "read:policies:admin",
+        &[
+            "ip-allowlist",
+            "mfa-active-managed",
+            "mfa-org-admins",
+            "sso-or-2sv-enforced",
+        ],
+    ),
     (
         "read:tokens:admin",
         &["api-tokens-stale", "api-tokens-no-expiry"],
