@@ -173,7 +173,10 @@ mod tests {
             ),
             "{shown:?}"
         );
-        assert_eq!(shown[2], "  …/v1/orgs/o/events-stream: 3 pages, 1500 records");
+        assert_eq!(
+            shown[2],
+            "  …/v1/orgs/o/events-stream: 3 pages, 1500 records"
+        );
         assert_eq!(shown[3], "  …/v1/orgs/o/domains: 1 pages, 0 records");
     }
 
