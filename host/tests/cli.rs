@@ -252,7 +252,7 @@ fn conformance_names_the_failing_check_and_exits_5() {
     let failed = host(&["conformance", PROBE, "--config", &garbage], None, &dir);
     assert_eq!(code(&failed), 5, "{}", text(&failed));
     let table = text(&failed);
-    assert!(table.contains("FAIL   evidence"), "{table}");
+    assert!(table.contains("FAIL    evidence"), "{table}");
     assert!(
         table.contains("FAILED: collect-unauthorized, evidence"),
         "{table}"
@@ -268,6 +268,23 @@ fn conformance_names_the_failing_check_and_exits_5() {
     let report: serde_json::Value = serde_json::from_slice(&passed.stdout).unwrap();
     assert_eq!(report["passed"], true);
     assert_eq!(report["checks"].as_array().unwrap().len(), 9);
+    let evidence = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "evidence")
+        .unwrap();
+    assert_eq!(evidence["verdict"], "skip", "{evidence}");
+    let table = text(&host(
+        &["conformance", PROBE, "--config", &behaved],
+        None,
+        &dir,
+    ));
+    assert!(table.contains("SKIPPED evidence"), "{table}");
+    assert!(
+        table.contains("no check failed; SKIPPED, as they exercised nothing: collect, evidence"),
+        "{table}"
+    );
 }
 
 #[test]

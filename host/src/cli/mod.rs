@@ -2,6 +2,7 @@
 
 #[cfg(feature = "dev-tools")]
 mod devtools;
+mod new;
 mod progress;
 mod report;
 
@@ -69,6 +70,11 @@ pub struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Generate a new integration project that builds and passes
+    /// conformance as generated: the integration on watchdog-sdk, a pinned
+    /// toolchain, a mock upstream with a recording of it, and `./check`
+    /// (build, conformance, collect from the recording).
+    New(new::NewArgs),
     /// Print a component's manifest, contract version, SHA-256 and imports.
     ///
     /// Refuses a component that does not implement the contract. With
@@ -102,6 +108,11 @@ enum Command {
         /// network, and require that collection to complete.
         #[arg(long, value_name = "DIR")]
         replay: Option<PathBuf>,
+        /// Also collect live from your mock upstream: a declared origin sent
+        /// to a loopback URL, as for `collect`; the collection must complete.
+        /// Without this or --replay, collect and evidence are skipped.
+        #[arg(long = "route", value_name = "ORIGIN=URL")]
+        routes: Vec<String>,
         /// Keep the battery's bundles in DIR (default: a temporary folder,
         /// removed afterwards).
         #[arg(long, value_name = "DIR")]
@@ -292,6 +303,21 @@ async fn execute(args: Args) -> Result<u8, u8> {
     let out = Printer { json: args.json };
     match args.command {
         Command::Verify { dir, head } => Ok(verify(&out, &dir, head.as_deref())),
+        Command::New(args) => match new::run(&args) {
+            Ok(dir) => {
+                println!(
+                    "created {0}; next: cd {0} && WATCHDOG_HOST={1} ./check",
+                    dir.display(),
+                    std::env::current_exe()
+                        .map_or_else(|_| "watchdog-host".into(), |p| p.display().to_string())
+                );
+                Ok(exit::OK)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(exit::USAGE)
+            }
+        },
         Command::Report {
             dir,
             head,
@@ -331,9 +357,15 @@ async fn execute(args: Args) -> Result<u8, u8> {
             plugin,
             config,
             replay,
+            routes,
             out: keep,
             sandbox,
         } => {
+            let mock = Reroutes::parse(routes.iter().map(String::as_str))
+                .map_err(|e| {
+                    Failure::Config(config::ConfigError::Invalid(vec![format!("--route: {e}")]))
+                })
+                .or_exit()?;
             let runtime = start_runtime(cache)?;
             let work_dir = keep.clone().unwrap_or_else(|| {
                 std::env::temp_dir().join(format!(
@@ -346,6 +378,7 @@ async fn execute(args: Args) -> Result<u8, u8> {
                 config,
                 limits: sandbox.limits(),
                 replay,
+                mock,
                 work_dir: work_dir.clone(),
                 log,
             };

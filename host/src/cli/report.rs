@@ -153,28 +153,35 @@ impl Printer {
             println!("conformance of {plugin}");
         }
         println!(
-            "{:<6} {:<22} REQUIREMENT, then what was seen",
+            "{:<7} {:<22} REQUIREMENT, then what was seen",
             "RESULT", "CHECK"
         );
         for outcome in &report.outcomes {
             let verdict = match outcome.verdict {
                 Verdict::Pass => "pass",
                 Verdict::Fail => "FAIL",
-                Verdict::Skip => "skip",
+                Verdict::Skip => "SKIPPED",
             };
             println!(
-                "{verdict:<6} {:<22} {}",
+                "{verdict:<7} {:<22} {}",
                 outcome.check.as_str(),
                 outcome.check.title()
             );
             if !outcome.detail.is_empty() {
-                println!("{:<6} {:<22} {}", "", "", outcome.detail);
+                println!("{:<7} {:<22} {}", "", "", outcome.detail);
             }
         }
         println!();
         let failed = report.failed();
-        if failed.is_empty() {
+        let skipped = report.skipped();
+        if failed.is_empty() && skipped.is_empty() {
             println!("every check passed");
+        } else if failed.is_empty() {
+            let names: Vec<&str> = skipped.iter().map(|c| c.as_str()).collect();
+            println!(
+                "no check failed; SKIPPED, as they exercised nothing: {}",
+                names.join(", ")
+            );
         } else {
             let names: Vec<&str> = failed.iter().map(|c| c.as_str()).collect();
             println!("FAILED: {}", names.join(", "));
