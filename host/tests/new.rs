@@ -33,9 +33,9 @@ fn clean(program: &str, dir: &Path) -> Command {
     command
 }
 
-#[test]
-fn a_new_rust_project_passes_conformance_with_collect_exercised() {
-    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("new-rust");
+/// Generates `acme-directory` in `lang` into a scratch folder of its own.
+fn generate(lang: &str) -> (PathBuf, PathBuf) {
+    let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("new-{lang}"));
     let project = scratch.join("acme-directory");
     let _ = std::fs::remove_dir_all(&project);
     std::fs::create_dir_all(&scratch).unwrap();
@@ -43,7 +43,7 @@ fn a_new_rust_project_passes_conformance_with_collect_exercised() {
         "new",
         "acme-directory",
         "--lang",
-        "rust",
+        lang,
         "--name",
         "Acme Directory",
         "--origin",
@@ -51,17 +51,14 @@ fn a_new_rust_project_passes_conformance_with_collect_exercised() {
         "--secret-field",
         "api-token",
     ]));
+    (scratch, project)
+}
 
-    // A target directory of its own, kept between runs so the
-    // dependencies build once.
-    let target = scratch.join("target");
-    run(clean("./check", &project)
-        .env("WATCHDOG_HOST", HOST)
-        .env("CARGO_TARGET_DIR", &target));
-    assert!(project.join("bundle/run.json").is_file());
-
-    let wasm = target.join("wasm32-wasip2/release/acme_directory.wasm");
-    let output = run(Command::new(HOST).current_dir(&project).args([
+/// `conformance --replay recording --json` on the built component: every
+/// check passes, none skipped, and the recording's three users are the
+/// evidence.
+fn assert_conforms_with_collect_exercised(project: &Path, wasm: &Path) {
+    let output = run(Command::new(HOST).current_dir(project).args([
         "conformance",
         wasm.to_str().unwrap(),
         "--replay",
@@ -70,21 +67,33 @@ fn a_new_rust_project_passes_conformance_with_collect_exercised() {
     ]));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["passed"], true, "{report:#}");
-    let verdict = |check: &str| {
-        report["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["check"] == check)
-            .map(|c| (c["verdict"].clone(), c["detail"].clone()))
-            .unwrap()
-    };
-    for check in report["checks"].as_array().unwrap() {
+    let checks = report["checks"].as_array().unwrap();
+    for check in checks {
         assert_eq!(check["verdict"], "pass", "{check}");
     }
-    assert_eq!(
-        verdict("evidence").1,
-        "3 record(s) emitted, none refused",
-        "{report:#}"
-    );
+    let evidence = checks.iter().find(|c| c["check"] == "evidence").unwrap();
+    assert_eq!(evidence["detail"], "3 record(s) emitted, none refused");
+    assert!(project.join("bundle/run.json").is_file());
+}
+
+#[test]
+fn a_new_rust_project_passes_conformance_with_collect_exercised() {
+    let (scratch, project) = generate("rust");
+    // A target directory of its own, kept between runs so the
+    // dependencies build once.
+    let target = scratch.join("target");
+    run(clean("./check", &project)
+        .env("WATCHDOG_HOST", HOST)
+        .env("CARGO_TARGET_DIR", &target));
+    let wasm = target.join("wasm32-wasip2/release/acme_directory.wasm");
+    assert_conforms_with_collect_exercised(&project, &wasm);
+}
+
+/// Needs componentize-py on the PATH (`scripts/test` installs it).
+#[test]
+fn a_new_python_project_passes_conformance_with_collect_exercised() {
+    let (_, project) = generate("python");
+    run(clean("./check", &project).env("WATCHDOG_HOST", HOST));
+    let wasm = project.join("build/acme-directory.wasm");
+    assert_conforms_with_collect_exercised(&project, &wasm);
 }

@@ -7,6 +7,9 @@
 //! is the host's own format), and `./check`, which builds, runs conformance
 //! and collects against the recording.
 //!
+//! A Python project vendors the contract (`wit/`, embedded in this host
+//! at build time) and pins componentize-py in `requirements.txt`.
+//!
 //! The SDK dependency is by path to the `sdk/` of the checkout this host
 //! was built from when that checkout is still on this machine (working on
 //! WatchDog itself, or before the SDK is published), else by version from
@@ -19,6 +22,43 @@ use watchdog_host::tape::{Recorded, Recorder, Recording, TapeError};
 
 /// The toolchain generated projects pin: the one this host is tested with.
 const RUST_TOOLCHAIN: &str = "1.95.0";
+/// The componentize-py Python projects pin: the one this host is tested with.
+const COMPONENTIZE_PY: &str = "0.25.1";
+/// The contract, for projects in languages without an SDK to carry it.
+const WIT: [(&str, &str); 8] = [
+    (
+        "integration.wit",
+        include_str!("../../../wit/integration.wit"),
+    ),
+    (
+        "deps/cli/cli.wit",
+        include_str!("../../../wit/deps/cli/cli.wit"),
+    ),
+    (
+        "deps/clocks/clocks.wit",
+        include_str!("../../../wit/deps/clocks/clocks.wit"),
+    ),
+    (
+        "deps/filesystem/filesystem.wit",
+        include_str!("../../../wit/deps/filesystem/filesystem.wit"),
+    ),
+    (
+        "deps/http/http.wit",
+        include_str!("../../../wit/deps/http/http.wit"),
+    ),
+    (
+        "deps/io/io.wit",
+        include_str!("../../../wit/deps/io/io.wit"),
+    ),
+    (
+        "deps/random/random.wit",
+        include_str!("../../../wit/deps/random/random.wit"),
+    ),
+    (
+        "deps/sockets/sockets.wit",
+        include_str!("../../../wit/deps/sockets/sockets.wit"),
+    ),
+];
 /// The SDK version generated projects ask for when not by path.
 const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -26,6 +66,7 @@ const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
     Rust,
+    Python,
 }
 
 /// The answers a project is generated from.
@@ -87,6 +128,7 @@ pub fn run(args: &NewArgs) -> Result<PathBuf, NewError> {
     };
     match args.lang {
         Lang::Rust => project.write_rust(&dir)?,
+        Lang::Python => project.write_python(&dir)?,
     }
     Ok(dir)
 }
@@ -154,19 +196,55 @@ impl Project<'_> {
                 "[toolchain]\nchannel = \"{RUST_TOOLCHAIN}\"\ntargets = [\"wasm32-wasip2\"]\n"
             ),
         )?;
-        write(&dir.join("src/lib.rs"), &self.lib_rs())?;
+        let lib = self.fill(include_str!("new/lib.rs.tmpl"), |s| format!("{s:?}"));
+        write(&dir.join("src/lib.rs"), &lib)?;
+        let check = include_str!("new/check.tmpl").replace("{{crate}}", &crate_name);
+        let wasm = format!("target/wasm32-wasip2/release/{crate_name}.wasm");
+        self.write_common(dir, &check, "/target\n/bundle\n", &wasm)
+    }
+
+    fn write_python(&self, dir: &Path) -> Result<(), NewError> {
+        // A JSON string is a Python string literal.
+        let literal = |s: &str| serde_json::Value::from(s).to_string();
         write(
-            &dir.join("check"),
-            &include_str!("new/check.tmpl").replace("{{crate}}", &crate_name),
+            &dir.join("app.py"),
+            &self.fill(include_str!("new/app.py.tmpl"), literal),
         )?;
+        write(
+            &dir.join("requirements.txt"),
+            &format!("componentize-py=={COMPONENTIZE_PY}\n"),
+        )?;
+        for (path, text) in WIT {
+            write(&dir.join("wit").join(path), text)?;
+        }
+        let check = include_str!("new/check-python.tmpl").replace("{{id}}", self.id);
+        let wasm = format!("build/{}.wasm", self.id);
+        self.write_common(
+            dir,
+            &check,
+            "/build\n/bundle\n/wit_world\n/componentize_py_*\n",
+            &wasm,
+        )
+    }
+
+    /// What every language's project has: `./check`, the configuration,
+    /// the mock with its recording, and a README.
+    fn write_common(
+        &self,
+        dir: &Path,
+        check: &str,
+        ignored: &str,
+        wasm: &str,
+    ) -> Result<(), NewError> {
+        write(&dir.join("check"), check)?;
         executable(&dir.join("check"))?;
         write(
             &dir.join("config.toml"),
             "# Non-secret configuration; this integration has none.\n",
         )?;
-        write(&dir.join(".gitignore"), "/target\n/bundle\n")?;
+        write(&dir.join(".gitignore"), ignored)?;
         self.write_mock(dir)?;
-        write(&dir.join("README.md"), &self.readme())
+        write(&dir.join("README.md"), &self.readme(wasm))
     }
 
     fn cargo_toml(&self) -> String {
@@ -201,14 +279,16 @@ strip = true
         )
     }
 
-    fn lib_rs(&self) -> String {
-        let literal = |s: &str| format!("{s:?}");
+    /// The template with the answers filled in; `literal` writes a string
+    /// literal of the template's language.
+    fn fill(&self, template: &str, literal: impl Fn(&str) -> String) -> String {
         let kind = format!("{}.user", self.id);
         let env = format!(
             "WATCHDOG_SECRET_{}",
             self.secret.to_ascii_uppercase().replace('-', "_")
         );
-        include_str!("new/lib.rs.tmpl")
+        template
+            .replace("{{id}}", self.id)
             .replace("{{name}}", self.name)
             .replace("{{origin}}", self.origin)
             .replace("{{kind}}", &kind)
@@ -262,23 +342,21 @@ strip = true
         Ok(())
     }
 
-    fn readme(&self) -> String {
+    fn readme(&self, wasm: &str) -> String {
         format!(
             "# {name}\n\n\
              A WatchDog integration (generated by `watchdog-host new`).\n\n\
-             - `src/lib.rs`: the integration, on `watchdog-sdk`.\n\
              - `mock/`: the pages the mock upstream serves for `GET {origin}/v1/users`.\n\
              - `recording/`: those pages as a recording (`collect --record` format) that\n  \
                `--replay` serves with no network.\n\
-             - `./check`: builds `target/wasm32-wasip2/release/{krate}.wasm`, runs\n  \
+             - `./check`: builds `{wasm}`, runs\n  \
                `watchdog-host conformance --replay recording`, then collects from the\n  \
                recording into `bundle/`.\n\n\
              Against the real API: `WATCHDOG_SECRET_{env}=... watchdog-host collect\n\
-             target/wasm32-wasip2/release/{krate}.wasm --config config.toml --out bundle`;\n\
+             {wasm} --config config.toml --out bundle`;\n\
              add `--record DIR` to keep a new recording.\n",
             name = self.name,
             origin = self.origin,
-            krate = self.id.replace('-', "_"),
             env = self.secret.to_ascii_uppercase().replace('-', "_"),
         )
     }
