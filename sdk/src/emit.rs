@@ -116,3 +116,22 @@ fn owned_error(error: lent::Error) -> Error {
         other => Error::Internal(format!("the host refused evidence: {other:?}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_declared_kind_is_counted_from_zero_so_the_summary_reports_an_honest_zero() {
+        let summary = Emitter::new(["acme.user", "acme.member"]).summary();
+        let counts: Vec<(String, u64)> = summary
+            .counts
+            .into_iter()
+            .map(|c| (c.kind, c.count))
+            .collect();
+        assert_eq!(
+            counts,
+            [("acme.member".to_owned(), 0), ("acme.user".to_owned(), 0)]
+        );
+    }
+}
