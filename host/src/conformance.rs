@@ -257,7 +257,6 @@ pub async fn run(runtime: &Runtime, component: &Path, setup: &Setup) -> Result<R
         let collected = loaded
             .collect(&config, &mocked, &setup.work_dir.join("mock"), None)
             .await;
-        judge.denied += mocked.progress.denied.load(Ordering::Relaxed);
         judge.collect("the mock", collected)?;
     }
     Ok(judge.finish(setup.limits, &loaded.manifest))
