@@ -287,6 +287,28 @@ fn conformance_names_the_failing_check_and_exits_5() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_with_a_mock_route_exercises_collect_and_evidence() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("conformance-route");
+    let behaved = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let args = [
+        "conformance",
+        PROBE,
+        "--config",
+        &behaved,
+        "--route",
+        &route,
+    ];
+    let output = host(&args, None, &dir);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let table = text(&output);
+    assert!(table.contains("pass    collect "), "{table}");
+    assert!(table.contains("pass    evidence "), "{table}");
+    assert!(table.contains("every check passed"), "{table}");
+}
+
 #[test]
 fn inspect_against_lists_only_what_the_new_version_asks_for_beyond_the_old() {
     let dir = scratch("inspect-against");
