@@ -45,11 +45,17 @@ fn main() {
          pub const NOT_A_PLUGIN: &str = {:?};\n\
          /// An integration for contract series 0.2, which this host does not speak.\n\
          pub const FUTURE_CONTRACT: &str = {:?};\n\
+         /// A manifest that declares `POST /**`.\n\
+         pub const WILDCARD_POST: &str = {:?};\n\
+         /// A `manifest()` that never returns.\n\
+         pub const SPINNING_MANIFEST: &str = {:?};\n\
          }}\n",
         component("atlassian_cloud_admin.wasm"),
         component("probe.wasm"),
         component("not-a-plugin.wasm"),
         component("future_contract.wasm"),
+        component("wildcard_post.wasm"),
+        component("spinning_manifest.wasm"),
     );
     std::fs::write(out.join("components.rs"), constants).unwrap();
 }

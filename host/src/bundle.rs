@@ -4,25 +4,25 @@
 //!   {method, url, ledger_seq}, data}`, written as the plugin emits batches.
 //! - `ledger.jsonl`: the hash chain of every exchange ([`crate::ledger`]).
 //! - `run.json`: who ran what, when, with which configuration (no secrets),
-//!   the counts, findings, warnings, checkpoint, outcome, and the SHA-256 of
-//!   `evidence.jsonl` and the ledger's head hash.
-//! - `log.jsonl`: the run's log, scrubbed (not covered by verification).
+//!   the counts, findings, warnings, checkpoint, outcome, the SHA-256 of
+//!   `evidence.jsonl`, the ledger's head hash, and the [`Seal`] over all of it.
+//! - `log.jsonl`: the run's log, scrubbed.
 //!
-//! [`verify`] recomputes the chain, the hashes and the counts, and checks that
-//! every record cites an exchange the ledger holds.
+//! [`verify`] recomputes the chain, the hashes, the counts and the seal, and
+//! checks that every record cites an exchange the ledger holds.
 
 use crate::contract::{Evidence, Finding, PluginError, Warning};
-use crate::ledger;
 use crate::outbound::{Outbound, Traffic};
 use crate::sandbox::Limits;
+use crate::seal::{FileHashes, Seal};
 use crate::secrets::Scrubber;
 use crate::tape::Tape;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -33,8 +33,10 @@ pub const EVIDENCE_FILE: &str = "evidence.jsonl";
 pub const LEDGER_FILE: &str = "ledger.jsonl";
 pub const LOG_FILE: &str = "log.jsonl";
 
-/// The format `run.json` is written in.
-pub const FORMAT: &str = "watchdog-bundle/1";
+pub use crate::verify::{VerifyError, VerifyReport, verify};
+
+/// The format `run.json` is written in: 2 is sealed ([`Seal`]).
+pub const FORMAT: &str = "watchdog-bundle/2";
 
 /// One line of `evidence.jsonl`. Read back, `data` is a
 /// [`serde_json::Value`]; written, it is the plugin's JSON text as emitted
@@ -72,6 +74,9 @@ pub struct EvidenceWriter {
     records: Option<SyncSender<Vec<Accepted>>>,
     /// The thread writing them: the file's SHA-256 when it is done.
     written: Option<JoinHandle<std::io::Result<String>>>,
+    /// What that thread ended with, once joined: the file's SHA-256, or why
+    /// it could not be written, kept for [`EvidenceWriter::finish`].
+    ended: Option<Result<String, (std::io::ErrorKind, String)>>,
     kinds: BTreeSet<String>,
     counts: BTreeMap<String, u64>,
     /// Hashes of `(kind, id)`: 8 bytes a record keeps duplicate detection
@@ -93,13 +98,13 @@ struct Accepted {
 }
 
 impl EvidenceWriter {
+    /// Writes to `file`, the bundle's `evidence.jsonl` ([`create_dir`]).
     pub fn create(
-        dir: &Path,
+        file: File,
         kinds: BTreeSet<String>,
         outbound: Arc<Outbound>,
         scrubber: Scrubber,
     ) -> std::io::Result<EvidenceWriter> {
-        let file = File::create(dir.join(EVIDENCE_FILE))?;
         let (records, batches) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
         let written = std::thread::Builder::new()
             .name("watchdog-evidence".into())
@@ -107,6 +112,7 @@ impl EvidenceWriter {
         Ok(EvidenceWriter {
             records: Some(records),
             written: Some(written),
+            ended: None,
             kinds,
             counts: BTreeMap::new(),
             seen: Keys::default(),
@@ -167,11 +173,16 @@ impl EvidenceWriter {
     /// Stops taking records and waits for the writer: the file's SHA-256.
     fn join(&mut self) -> std::io::Result<String> {
         self.records = None;
-        match self.written.take() {
-            Some(written) => written
+        if let Some(written) = self.written.take() {
+            let result = written
                 .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the evidence writer panicked"))),
-            None => Err(std::io::Error::other("the evidence writer already ended")),
+                .unwrap_or_else(|_| Err(std::io::Error::other("the evidence writer panicked")));
+            self.ended = Some(result.map_err(|e| (e.kind(), e.to_string())));
+        }
+        match &self.ended {
+            Some(Ok(sha256)) => Ok(sha256.clone()),
+            Some(Err((kind, why))) => Err(std::io::Error::new(*kind, why.clone())),
+            None => unreachable!("the writer thread is joined above"),
         }
     }
 
@@ -201,14 +212,7 @@ impl EvidenceWriter {
         let not_json =
             |e: &dyn std::fmt::Display| format!("`{}` data is not JSON: {e}", evidence.id);
         jsontext::validate(&evidence.data).map_err(|e| not_json(&e))?;
-        let mut data = evidence.data;
-        // JSON text may break lines between tokens, which a JSON-lines file
-        // cannot hold: such (rare) data is printed again on one line.
-        if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_some() {
-            data = serde_json::from_str::<serde_json::Value>(&data)
-                .map(|value| value.to_string())
-                .map_err(|e| not_json(&e))?;
-        }
+        let data = one_line(evidence.data);
         let source = &evidence.source;
         let cites = match cited {
             Some(c) if c.method == source.method && c.url == source.url => c.carried.clone(),
@@ -255,6 +259,18 @@ impl EvidenceWriter {
     }
 }
 
+/// JSON text on one line. Text may break lines between tokens, which a
+/// JSON-lines file cannot hold; in JSON a line feed or carriage return can
+/// only be such whitespace (strings hold them escaped), so each becomes a
+/// space. The text stays what [`jsontext::validate`] accepted, with no
+/// second parser's limits (depth, surrogates) between `collect` and `verify`.
+fn one_line(data: String) -> String {
+    if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() {
+        return data;
+    }
+    data.replace(['\n', '\r'], " ")
+}
+
 /// Batches of records waiting for the evidence writer, at most.
 const QUEUED_BATCHES: usize = 4;
 
@@ -289,11 +305,11 @@ fn write_records(
 
 /// A [`Record`] but its data, which [`write_line`] adds.
 #[derive(Serialize)]
-struct Head<'a> {
-    kind: &'a str,
-    id: &'a str,
-    collected_at: &'a str,
-    source: &'a RecordSource,
+pub(crate) struct Head<'a> {
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub collected_at: &'a str,
+    pub source: &'a RecordSource,
 }
 
 /// Writes an evidence line: the fields of `head`, a non-empty object, then `data`,
@@ -406,6 +422,10 @@ pub struct RunRecord {
     pub ledger_entries: u64,
     /// Largest guest linear memory, bytes.
     pub guest_peak_memory: u64,
+    /// What every byte of the bundle hashed to when it was written; its
+    /// `hash` is the head to keep apart from the bundle.
+    #[serde(default)]
+    pub seal: Seal,
 }
 
 impl Serialize for Limits {
@@ -479,157 +499,124 @@ impl HostInfo {
     }
 }
 
-/// Writes `run.json` atomically (a reader never sees half of it), with every
+/// A file of the bundle that could not be written: the run fails, since a
+/// bundle missing what the run saw must never be reported as a result.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {source}", .path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+impl WriteError {
+    /// A function that names `path` in an I/O error about it.
+    pub fn at(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+        move |source| WriteError {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Seals `run` over the files ([`Seal`]) and writes it as `run.json`,
+/// atomically (a reader never sees half of it) and durably, with every
 /// secret scrubbed from what the plugin contributed (warnings, errors,
 /// findings); returns the record as written.
-pub fn write_run(dir: &Path, run: RunRecord, scrubber: &Scrubber) -> std::io::Result<RunRecord> {
-    let text = serde_json::to_string_pretty(&run)?;
-    let text = scrubber.text(&text);
-    let run: RunRecord = serde_json::from_str(&text)?;
-    let tmp = dir.join(".run.json.tmp");
-    let mut file = File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    std::fs::rename(tmp, dir.join(RUN_FILE))?;
+pub fn write_run(
+    dir: &Path,
+    run: RunRecord,
+    files: &FileHashes,
+    scrubber: &Scrubber,
+) -> Result<RunRecord, WriteError> {
+    let path = dir.join(RUN_FILE);
+    let at = |source: std::io::Error| WriteError::at(&path)(source);
+    let text = serde_json::to_string_pretty(&run).map_err(|e| at(e.into()))?;
+    let mut run: RunRecord =
+        serde_json::from_str(&scrubber.text(&text)).map_err(|e| at(e.into()))?;
+    run.seal = Seal::new(files, &run);
+    let text = render_run(&run);
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(at)?;
+    file.write_all(text.as_bytes()).map_err(at)?;
+    file.as_file().sync_all().map_err(at)?;
+    file.persist(&path).map_err(|e| at(e.error))?;
+    sync_dir(dir).map_err(at)?;
     Ok(run)
 }
 
-/// Creates the bundle folder; refuses one that already holds a bundle, so a
-/// run never mixes its records with another's.
-pub fn create_dir(dir: &Path) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
-    for name in [RUN_FILE, EVIDENCE_FILE, LEDGER_FILE] {
-        if dir.join(name).exists() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("{} already holds a bundle ({name})", dir.display()),
-            ));
-        }
+/// `run.json`'s bytes, as the host writes them and `verify` expects them.
+pub fn render_run(run: &RunRecord) -> String {
+    let mut text = serde_json::to_string_pretty(run).expect("run records serialize");
+    text.push('\n');
+    text
+}
+
+/// Makes the files written so far durable, then their names in `dir`:
+/// before `run.json` says the bundle is finished, what it describes is on
+/// the disk.
+pub fn sync_files(dir: &Path) -> Result<(), WriteError> {
+    sync_files_named(dir, &[EVIDENCE_FILE, LEDGER_FILE, LOG_FILE])
+}
+
+/// [`sync_files`] for the files named.
+pub fn sync_files_named(dir: &Path, names: &[&str]) -> Result<(), WriteError> {
+    for name in names {
+        let path = dir.join(name);
+        File::open(&path)
+            .and_then(|file| file.sync_all())
+            .map_err(WriteError::at(&path))?;
     }
-    Ok(dir.to_path_buf())
+    sync_dir(dir).map_err(WriteError::at(dir))
 }
 
-/// What `verify` found in a sound bundle.
-#[derive(Debug, Serialize)]
-pub struct VerifyReport {
-    pub ledger_head: String,
-    pub ledger_entries: u64,
-    pub evidence_records: u64,
-    pub counts: BTreeMap<String, u64>,
-    pub outcome: Outcome,
+/// Makes the names in `dir` durable (a rename or a new file).
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
-/// Why a bundle does not verify.
-#[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
-    #[error("{file}: {source}")]
-    Io {
-        file: &'static str,
-        source: std::io::Error,
-    },
-    #[error("run.json is unreadable: {0}")]
-    Run(serde_json::Error),
-    #[error(transparent)]
-    Chain(#[from] ledger::ChainError),
-    #[error("ledger head {found} does not match run.json's {expected}")]
-    LedgerHead { expected: String, found: String },
-    #[error(
-        "ledger head {found} does not match the expected head {expected} given on the command line"
-    )]
-    ExpectedHead { expected: String, found: String },
-    #[error("evidence.jsonl SHA-256 is {found}, run.json says {expected}: the evidence was edited")]
-    EvidenceHash { expected: String, found: String },
-    #[error("evidence.jsonl line {line}: {why}")]
-    Record { line: usize, why: String },
-    #[error("counts differ: run.json says {expected:?}, evidence.jsonl holds {found:?}")]
-    Counts {
-        expected: BTreeMap<String, u64>,
-        found: BTreeMap<String, u64>,
-    },
+/// A new bundle's files, created empty.
+pub struct Files {
+    pub dir: PathBuf,
+    pub evidence: File,
+    pub ledger: File,
+    pub log: File,
 }
 
-/// Recomputes a bundle's chain, hashes and counts. `expected_head`, when
-/// given, is the head the platform kept apart from the files.
-pub fn verify(dir: &Path, expected_head: Option<&str>) -> Result<VerifyReport, VerifyError> {
-    let open = |file: &'static str| {
-        File::open(dir.join(file))
-            .map(BufReader::new)
-            .map_err(|source| VerifyError::Io { file, source })
+/// Creates the bundle folder and its files. Each file is created only if
+/// it does not exist, which the filesystem decides at once: of two runs
+/// started with the same folder, one writes it and the other is refused, and
+/// a run never mixes its records with another's.
+pub fn create_dir(dir: &Path) -> Result<Files, WriteError> {
+    std::fs::create_dir_all(dir).map_err(WriteError::at(dir))?;
+    let taken = |path: &Path| WriteError {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!(
+                "{} already holds a bundle, or another run is writing one there",
+                dir.display()
+            ),
+        ),
     };
-    let run: RunRecord = serde_json::from_reader(open(RUN_FILE)?).map_err(VerifyError::Run)?;
-    let chain = ledger::verify(open(LEDGER_FILE)?)?;
-    if chain.head != run.ledger_head {
-        return Err(VerifyError::LedgerHead {
-            expected: run.ledger_head,
-            found: chain.head,
-        });
+    let run = dir.join(RUN_FILE);
+    if run.exists() {
+        return Err(taken(&run));
     }
-    if let Some(expected) = expected_head
-        && expected != chain.head
-    {
-        return Err(VerifyError::ExpectedHead {
-            expected: expected.to_string(),
-            found: chain.head,
-        });
-    }
-    let carried: HashMap<u64, (&str, &str)> = chain
-        .entries
-        .iter()
-        .filter(|e| e.status.is_some())
-        .map(|e| (e.seq, (e.method.as_str(), e.url.as_str())))
-        .collect();
-
-    let mut digest = Sha256::new();
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    let mut records = 0u64;
-    for (index, line) in open(EVIDENCE_FILE)?.lines().enumerate() {
-        let line_no = index + 1;
-        let line = line.map_err(|source| VerifyError::Io {
-            file: EVIDENCE_FILE,
-            source,
-        })?;
-        digest.update(line.as_bytes());
-        digest.update(b"\n");
-        let record: Record = serde_json::from_str(&line).map_err(|e| VerifyError::Record {
-            line: line_no,
-            why: e.to_string(),
-        })?;
-        match carried.get(&record.source.ledger_seq) {
-            Some((method, url)) if *method == record.source.method && *url == record.source.url => {
-            }
-            _ => {
-                return Err(VerifyError::Record {
-                    line: line_no,
-                    why: format!(
-                        "cites ledger entry {} for {} {}, which the ledger does not hold",
-                        record.source.ledger_seq, record.source.method, record.source.url
-                    ),
-                });
-            }
-        }
-        *counts.entry(record.kind).or_default() += 1;
-        records += 1;
-    }
-    let found = hex::encode(digest.finalize());
-    if found != run.evidence_sha256 {
-        return Err(VerifyError::EvidenceHash {
-            expected: run.evidence_sha256,
-            found,
-        });
-    }
-    if counts != run.counts || records != run.evidence_records {
-        return Err(VerifyError::Counts {
-            expected: run.counts,
-            found: counts,
-        });
-    }
-    Ok(VerifyReport {
-        ledger_head: chain.head,
-        ledger_entries: chain.entries.len() as u64,
-        evidence_records: records,
-        counts,
-        outcome: run.outcome,
+    let create = |name: &str| {
+        let path = dir.join(name);
+        File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => taken(&path),
+                _ => WriteError::at(&path)(e),
+            })
+    };
+    Ok(Files {
+        dir: dir.to_path_buf(),
+        ledger: create(LEDGER_FILE)?,
+        evidence: create(EVIDENCE_FILE)?,
+        log: create(LOG_FILE)?,
     })
 }
 
@@ -665,6 +652,37 @@ mod tests {
         assert_eq!(record.source.url, source.url);
         assert_eq!(record.source.ledger_seq, 7);
         assert_eq!(record.data, serde_json::json!({"a": ["é"], "b": 1.5}));
+    }
+
+    #[test]
+    fn a_second_run_into_the_same_folder_is_refused_before_it_writes() {
+        let dir = std::env::temp_dir().join(format!("watchdog-one-writer-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = create_dir(&dir).unwrap();
+        let Err(second) = create_dir(&dir) else {
+            panic!("two runs were given the same folder");
+        };
+        assert_eq!(second.source.kind(), std::io::ErrorKind::AlreadyExists);
+        assert!(
+            second
+                .to_string()
+                .contains("another run is writing one there"),
+            "{second}"
+        );
+        drop(first);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn data_broken_over_lines_is_written_on_one_line_as_the_same_json() {
+        let data = "{\n  \"a\": [1,\r\n 2],\n  \"b\": \"x\"\n}".to_owned();
+        let line = one_line(data);
+        assert!(!line.contains(['\n', '\r']), "{line}");
+        jsontext::validate(&line).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&line).unwrap(),
+            serde_json::json!({"a": [1, 2], "b": "x"})
+        );
     }
 
     #[test]
@@ -709,8 +727,14 @@ mod tests {
             ledger_head: String::new(),
             ledger_entries: 0,
             guest_peak_memory: 0,
+            seal: Seal::default(),
         };
-        let written = write_run(&dir, run, &Scrubber::new([&secret])).unwrap();
+        let files = FileHashes {
+            ledger_head: String::new(),
+            evidence_sha256: String::new(),
+            log_sha256: String::new(),
+        };
+        let written = write_run(&dir, run, &files, &Scrubber::new([&secret])).unwrap();
         let text = std::fs::read_to_string(dir.join(RUN_FILE)).unwrap();
         assert!(!text.contains("s3cr3t-value-99"));
         assert!(text.contains("Bearer [REDACTED] is wrong"));

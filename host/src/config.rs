@@ -34,6 +34,11 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
+/// The largest configuration or secret value, bytes. Values are identifiers,
+/// URLs and keys: one larger is a mistake (a file pasted in), and every
+/// value is copied into the plugin and, for non-secrets, into `run.json`.
+pub const MAX_VALUE_BYTES: usize = 64 << 10;
+
 /// The environment variable a secret field is read from.
 pub fn secret_env_var(field: &str) -> String {
     format!(
@@ -104,20 +109,27 @@ pub fn parse(
                 continue;
             }
         };
+        if text.len() > MAX_VALUE_BYTES {
+            problems.push(format!(
+                "`{key}` is {} bytes long; values are at most {MAX_VALUE_BYTES} bytes",
+                text.len()
+            ));
+            continue;
+        }
         config.values.insert(key.clone(), text);
     }
     for field in &manifest.config {
         if field.secret {
             let var = secret_env_var(&field.name);
             match env(&var) {
-                Some(value) if value.trim().len() >= 4 => {
-                    config
-                        .secrets
-                        .insert(field.name.clone(), Secret::new(value.trim()));
-                }
-                Some(_) => problems.push(format!(
-                    "{var} is too short to be a real secret (fewer than 4 characters)"
-                )),
+                Some(value) => match secret_problem(&var, value.trim()) {
+                    Some(problem) => problems.push(problem),
+                    None => {
+                        config
+                            .secrets
+                            .insert(field.name.clone(), Secret::new(value.trim()));
+                    }
+                },
                 None if field.required => problems.push(format!(
                     "secret `{}` ({}) is required: set {var}",
                     field.name, field.label
@@ -135,6 +147,28 @@ pub fn parse(
         Ok(config)
     } else {
         Err(ConfigError::Invalid(problems))
+    }
+}
+
+/// Why a secret's value (trimmed) cannot be used, naming its variable and
+/// never the value: a line break or another control character cannot go in
+/// a header (it would be dropped, and the run end as unauthorized).
+fn secret_problem(var: &str, value: &str) -> Option<String> {
+    if value.len() < 4 {
+        Some(format!(
+            "{var} is too short to be a real secret (fewer than 4 characters)"
+        ))
+    } else if value.chars().any(char::is_control) {
+        Some(format!(
+            "{var} holds a line break or another control character, which a header cannot carry"
+        ))
+    } else if value.len() > MAX_VALUE_BYTES {
+        Some(format!(
+            "{var} is {} bytes long; values are at most {MAX_VALUE_BYTES} bytes",
+            value.len()
+        ))
+    } else {
+        None
     }
 }
 
@@ -208,5 +242,37 @@ mod tests {
     #[test]
     fn env_var_names_follow_the_field() {
         assert_eq!(secret_env_var("api-key"), "WATCHDOG_SECRET_API_KEY");
+    }
+
+    #[test]
+    fn a_secret_with_a_line_break_is_a_usage_error_naming_its_variable() {
+        let with = |value: &'static str| {
+            move |var: &str| (var == "WATCHDOG_SECRET_API_KEY").then(|| value.to_string())
+        };
+        for value in ["k-1234\n567", "k-1234\r567", "k-12\u{7f}34567"] {
+            let err = parse("org-id = \"o\"", &manifest(), with(value)).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.contains("WATCHDOG_SECRET_API_KEY holds a line break"),
+                "{message}"
+            );
+            assert!(!message.contains("k-12"), "{message}");
+        }
+        // A line feed at the end, as `$(cat key-file)` leaves none but an
+        // editor might, is trimmed.
+        let config = parse("org-id = \"o\"", &manifest(), with("k-1234567\n")).unwrap();
+        assert_eq!(config.secrets["api-key"].expose(), "k-1234567");
+    }
+
+    #[test]
+    fn an_absurdly_large_value_is_a_usage_error() {
+        let huge = format!("org-id = \"{}\"", "o".repeat(MAX_VALUE_BYTES + 1));
+        let err = parse(&huge, &manifest(), env_with_key).unwrap_err();
+        assert!(
+            err.to_string().contains("`org-id` is 65537 bytes long"),
+            "{err}"
+        );
+        let largest = format!("org-id = \"{}\"", "o".repeat(MAX_VALUE_BYTES));
+        parse(&largest, &manifest(), env_with_key).unwrap();
     }
 }

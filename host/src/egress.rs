@@ -5,6 +5,17 @@
 //! [`crate::outbound`] asks [`EgressPolicy::check`] about every request
 //! (redirects included, since a redirect is a new request), and everything here
 //! is unit-tested on its own. Deny by default: an empty policy allows nothing.
+//!
+//! A request is admitted only on a canonical path ([`path`]), with no header
+//! that frames the message or names another method ([`check_framing`]), and
+//! a public origin only at an address no special-purpose registry reserves
+//! ([`address`]).
+
+mod address;
+mod path;
+
+pub use address::{AddressClass, forbidden_address_class};
+pub use path::PathFlaw;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -63,7 +74,7 @@ impl Origin {
         let host = url.host_str().ok_or_else(|| bad("no host"))?;
         Ok(Origin {
             scheme,
-            host: host.to_ascii_lowercase(),
+            host: normal_host(host),
             port: url.port().unwrap_or(scheme.default_port()),
         })
     }
@@ -76,13 +87,9 @@ impl Origin {
             _ => return None,
         };
         let authority = uri.authority()?;
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
         Some(Origin {
             scheme,
-            host: host.to_ascii_lowercase(),
+            host: normal_host(authority.host()),
             port: authority.port_u16().unwrap_or(scheme.default_port()),
         })
     }
@@ -114,9 +121,24 @@ impl Origin {
     }
 }
 
+/// One spelling per host: lower case, IPv6 literals unbracketed and in
+/// their canonical form (`::127.0.0.1` is `::7f00:1`), so a declared origin
+/// and a request's origin compare equal however either was written.
+fn normal_host(host: &str) -> String {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => bare.to_ascii_lowercase(),
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}", self.scheme.as_str(), self.host)?;
+        if self.host.contains(':') {
+            write!(f, "{}://[{}]", self.scheme.as_str(), self.host)?;
+        } else {
+            write!(f, "{}://{}", self.scheme.as_str(), self.host)?;
+        }
         if self.port != self.scheme.default_port() {
             write!(f, ":{}", self.port)?;
         }
@@ -192,12 +214,13 @@ impl PathPattern {
                 "**" if i + 1 == parts.len() => Segment::Rest,
                 "**" => return Err(bad("`**` may only end a pattern")),
                 "*" => Segment::One,
-                "" => return Err(bad("empty segment")),
-                "." | ".." => return Err(bad("dot segments are not allowed")),
                 literal if literal.contains('*') => {
                     return Err(bad("`*` must be a whole segment"));
                 }
-                literal => Segment::Literal(literal.to_string()),
+                literal => {
+                    path::check_segment(literal).map_err(|flaw| bad(&flaw.to_string()))?;
+                    Segment::Literal(literal.to_string())
+                }
             });
         }
         Ok(PathPattern {
@@ -206,7 +229,14 @@ impl PathPattern {
         })
     }
 
-    /// Matches a request path already split into safe segments.
+    /// True when the pattern names one endpoint's path: no `**`, and a literal
+    /// last segment (`*` may stand for ids before it).
+    fn is_explicit(&self) -> bool {
+        !self.segments.contains(&Segment::Rest)
+            && matches!(self.segments.last(), Some(Segment::Literal(_)))
+    }
+
+    /// Matches a request path already split into canonical segments.
     fn matches(&self, path: &[&str]) -> bool {
         let mut i = 0;
         for segment in &self.segments {
@@ -236,15 +266,20 @@ pub struct Route {
 }
 
 impl Route {
-    /// Parses a manifest route, refusing any method that writes.
+    /// Parses a manifest route, refusing any method that writes, and a POST
+    /// that is not one explicit endpoint: a search reads, but `POST /**`
+    /// would let a plugin post anything anywhere on the origin.
     pub fn parse(method: &str, path: &str) -> Result<Route, EgressError> {
         let method = ReadMethod::parse(method).ok_or_else(|| EgressError::WriteMethod {
             method: method.to_string(),
         })?;
-        Ok(Route {
-            method,
-            path: PathPattern::parse(path)?,
-        })
+        let path = PathPattern::parse(path)?;
+        if method == ReadMethod::Post && !path.is_explicit() {
+            return Err(EgressError::WildcardPost {
+                pattern: path.to_string(),
+            });
+        }
+        Ok(Route { method, path })
     }
 }
 
@@ -283,8 +318,9 @@ impl EgressPolicy {
                 origin,
             });
         };
-        let path = safe_segments(uri.path()).ok_or_else(|| Denial::UnsafePath {
+        let path = path::canonical_segments(uri.path()).map_err(|flaw| Denial::UnsafePath {
             path: uri.path().to_string(),
+            flaw,
         })?;
         if routes
             .iter()
@@ -301,22 +337,52 @@ impl EgressPolicy {
     }
 }
 
-/// Splits a request path into segments, or `None` when it hides a traversal:
-/// dot segments, encoded slashes or dots, or empty segments.
-fn safe_segments(path: &str) -> Option<Vec<&str>> {
-    let rest = path.strip_prefix('/')?;
-    if rest.is_empty() {
-        return Some(Vec::new());
+/// Request headers the host owns: they frame the message on the wire
+/// (a plugin-set `content-length` on a GET smuggles a second request to a
+/// keep-alive upstream), manage the connection, or name another method
+/// than the one the policy checked. Any `proxy-*` header too.
+const HOST_OWNED_HEADERS: &[&str] = &[
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "http2-settings",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// True for a request header a plugin may not set.
+pub fn is_host_owned_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    HOST_OWNED_HEADERS.contains(&name.as_str()) || name.starts_with("proxy-")
+}
+
+/// Refuses a request whose headers frame it or override its method. `host`
+/// may only be the request's own authority, which the runtime sets.
+pub fn check_framing(uri: &http::Uri, headers: &http::HeaderMap) -> Result<(), Denial> {
+    if let Some(name) = headers
+        .keys()
+        .find(|name| is_host_owned_header(name.as_str()))
+    {
+        return Err(Denial::HostOwnedHeader {
+            name: name.to_string(),
+        });
     }
-    let segments: Vec<&str> = rest.split('/').collect();
-    let lowered = path.to_ascii_lowercase();
-    let hidden = ["%2f", "%2e", "%5c", "\\"]
+    let authority = uri.authority().map(|a| a.as_str().as_bytes());
+    if headers
+        .get_all(http::header::HOST)
         .iter()
-        .any(|needle| lowered.contains(needle));
-    let unsafe_segment = segments
-        .iter()
-        .any(|s| s.is_empty() || *s == "." || *s == "..");
-    (!hidden && !unsafe_segment).then_some(segments)
+        .any(|value| Some(value.as_bytes()) != authority)
+    {
+        return Err(Denial::HostOwnedHeader {
+            name: http::header::HOST.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Why a request was refused. The message says what the manifest would need,
@@ -335,8 +401,12 @@ pub enum Denial {
         method: ReadMethod,
         path: String,
     },
-    #[error("path `{path}` has dot segments, encoded separators or empty segments")]
-    UnsafePath { path: String },
+    #[error("path `{path}` is not canonical: {flaw}; servers would read it as another path")]
+    UnsafePath { path: String, flaw: PathFlaw },
+    #[error("the plugin set the `{name}` header, which the host owns (framing or method override)")]
+    HostOwnedHeader { name: String },
+    #[error("{method} carries no body; the plugin wrote one")]
+    BodyOnRead { method: ReadMethod },
     #[error("`{url}` is not an absolute http(s) URL")]
     MalformedUrl { url: String },
     #[error("{origin} resolves to {address} ({class}); only a --route may send traffic there")]
@@ -362,47 +432,30 @@ pub enum EgressError {
     BadRouteSpec { spec: String },
     #[error("route target {target} is not a loopback address; --route only reaches this machine")]
     NonLoopbackTarget { target: Origin },
+    #[error(
+        "POST route `{pattern}` is not one endpoint: POST needs an explicit path ending in a literal segment, without `**`"
+    )]
+    WildcardPost { pattern: String },
+    #[error(
+        "--route names {origin}, which the manifest does not declare (declared: {}); a reroute never widens the policy",
+        list(.declared)
+    )]
+    UndeclaredReroute {
+        origin: Origin,
+        declared: Vec<Origin>,
+    },
 }
 
-/// The class of address a public origin must never resolve to, if any.
-/// Loopback, private, link-local (where cloud metadata services live),
-/// carrier-grade NAT, unique-local, unspecified and multicast are refused.
-pub fn forbidden_address_class(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            if v4.is_loopback() {
-                Some("loopback")
-            } else if v4.is_private() {
-                Some("private")
-            } else if v4.is_link_local() {
-                Some("link-local or metadata")
-            } else if a == 100 && (64..128).contains(&b) {
-                Some("carrier-grade NAT")
-            } else if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || a == 0 {
-                Some("unspecified, broadcast or multicast")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_address_class(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            if v6.is_loopback() {
-                Some("loopback")
-            } else if v6.is_unspecified() || v6.is_multicast() {
-                Some("unspecified or multicast")
-            } else if first & 0xfe00 == 0xfc00 {
-                Some("unique-local")
-            } else if first & 0xffc0 == 0xfe80 {
-                Some("link-local")
-            } else {
-                None
-            }
-        }
+/// `a, b, c`, or `none`.
+fn list(origins: &[Origin]) -> String {
+    if origins.is_empty() {
+        return "none".to_string();
     }
+    origins
+        .iter()
+        .map(Origin::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Developer reroutes: a declared origin sent to a loopback server. A reroute
@@ -430,6 +483,23 @@ impl Reroutes {
             map.insert(from, to);
         }
         Ok(Reroutes { map })
+    }
+
+    /// Refuses a reroute of an origin the policy does not declare: it would
+    /// do nothing, so a typo in it would send the run, secret and all, to
+    /// the real origin the developer meant to avoid.
+    pub fn check_declared(&self, policy: &EgressPolicy) -> Result<(), EgressError> {
+        match self
+            .map
+            .keys()
+            .find(|from| !policy.rules.contains_key(from))
+        {
+            None => Ok(()),
+            Some(origin) => Err(EgressError::UndeclaredReroute {
+                origin: origin.clone(),
+                declared: policy.origins().cloned().collect(),
+            }),
+        }
     }
 
     /// Where requests for `origin` really go, if rerouted.
@@ -645,15 +715,130 @@ mod tests {
             ("fe80::1", "link-local"),
             ("::ffff:10.0.0.1", "private"),
         ] {
-            assert_eq!(
-                forbidden_address_class(ip.parse().unwrap()),
-                Some(class),
-                "{ip}"
+            let found = forbidden_address_class(ip.parse().unwrap());
+            assert!(
+                found.is_some_and(|c| c.starts_with(class)),
+                "{ip}: {found:?}"
             );
         }
         assert_eq!(
             forbidden_address_class("93.184.216.34".parse().unwrap()),
             None
         );
+    }
+
+    #[test]
+    fn a_non_canonical_path_is_refused_for_its_flaw_under_a_catch_all_route() {
+        for (path, flaw) in [
+            ("/docs/..;/admin", PathFlaw::Parameter),
+            ("/docs/%252e%252e/admin", PathFlaw::EscapedDelimiter),
+            ("/docs/%c0%ae%c0%ae/admin", PathFlaw::EscapedNonAscii),
+            ("/docs/%ef%bc%8e%ef%bc%8e/admin", PathFlaw::EscapedNonAscii),
+        ] {
+            assert_eq!(
+                atlassian_policy().check("GET", &uri(&format!("https://api.atlassian.com{path}"))),
+                Err(Denial::UnsafePath {
+                    path: path.to_string(),
+                    flaw
+                }),
+            );
+        }
+    }
+
+    #[test]
+    fn route_patterns_must_be_canonical_too() {
+        for bad in ["/docs\u{1b}[8m", "/a;b", "/%2e%2e", "/docs\u{202e}"] {
+            assert!(
+                matches!(PathPattern::parse(bad), Err(EgressError::BadPattern { .. })),
+                "{bad:?}"
+            );
+        }
+        PathPattern::parse("/admin/v2/orgs/*/directories/*/users/557058:x").unwrap();
+    }
+
+    #[test]
+    fn post_is_only_allowed_on_an_explicit_endpoint() {
+        for pattern in ["/**", "/search/**", "/*", "/admin/*", "/"] {
+            assert_eq!(
+                Route::parse("POST", pattern),
+                Err(EgressError::WildcardPost {
+                    pattern: pattern.to_string()
+                }),
+            );
+            Route::parse("GET", pattern).unwrap();
+        }
+        Route::parse("POST", "/admin/v2/orgs/*/directories/*/users/search").unwrap();
+    }
+
+    #[test]
+    fn headers_that_frame_a_request_or_override_its_method_are_refused() {
+        let target = uri("https://api.atlassian.com/admin/v1/orgs/o");
+        for name in [
+            "content-length",
+            "Transfer-Encoding",
+            "connection",
+            "upgrade",
+            "te",
+            "trailer",
+            "keep-alive",
+            "proxy-authorization",
+            "proxy-connection",
+            "x-http-method-override",
+            "x-http-method",
+            "x-method-override",
+        ] {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                "1".parse().unwrap(),
+            );
+            assert_eq!(
+                check_framing(&target, &headers),
+                Err(Denial::HostOwnedHeader {
+                    name: name.to_ascii_lowercase()
+                }),
+            );
+        }
+        let mut headers = http::HeaderMap::new();
+        headers.insert("accept", "application/json".parse().unwrap());
+        headers.insert("host", "api.atlassian.com".parse().unwrap());
+        check_framing(&target, &headers).unwrap();
+        headers.append("host", "admin.internal".parse().unwrap());
+        assert!(matches!(
+            check_framing(&target, &headers),
+            Err(Denial::HostOwnedHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn a_reroute_of_an_undeclared_origin_is_refused_naming_the_declared_ones() {
+        let typo = Reroutes::parse(["https://api.atlasian.com=http://127.0.0.1:9000"]).unwrap();
+        let refused = typo.check_declared(&atlassian_policy()).unwrap_err();
+        assert_eq!(
+            refused,
+            EgressError::UndeclaredReroute {
+                origin: Origin::parse("https://api.atlasian.com").unwrap(),
+                declared: vec![Origin::parse("https://api.atlassian.com").unwrap()],
+            }
+        );
+        assert!(
+            refused.to_string().contains("https://api.atlassian.com"),
+            "{refused}"
+        );
+        Reroutes::parse(["https://api.atlassian.com=http://127.0.0.1:9000"])
+            .unwrap()
+            .check_declared(&atlassian_policy())
+            .unwrap();
+    }
+
+    #[test]
+    fn ipv6_origins_match_however_they_are_written() {
+        let declared = Origin::parse("https://[::127.0.0.1]:8443").unwrap();
+        assert_eq!(
+            Origin::of_uri(&uri("https://[::7f00:1]:8443/x")),
+            Some(declared.clone())
+        );
+        assert_eq!(declared.to_string(), "https://[::7f00:1]:8443");
+        assert_eq!(declared.authority(), "[::7f00:1]:8443");
     }
 }

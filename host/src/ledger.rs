@@ -8,6 +8,7 @@
 //! there on; the head hash (the last entry's) is printed by the CLI and kept in
 //! `run.json`, so truncating the file is caught as well.
 
+use crate::jsonl::{LineError, StrictLines};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -159,8 +160,9 @@ enum Message {
     /// An exchange that ended; with `hashed`, its `body_sha256` is the
     /// digest of every `Body` of its request.
     Append { exchange: Exchange, hashed: bool },
-    /// The head and entry count once everything sent before is written.
-    Head(Sender<(String, u64)>),
+    /// The head and entry count once everything sent before is written,
+    /// or the first error writing the ledger; nothing is written after.
+    Close(Sender<std::io::Result<(String, u64)>>),
 }
 
 /// The ledger of a run, kept by a thread of its own: it hashes response
@@ -222,10 +224,14 @@ impl LedgerThread {
     }
 
     /// The head hash and entry count, once every exchange appended before
-    /// is written.
-    pub fn head(&self) -> (String, u64) {
+    /// is written; the first write error instead if one failed, since a
+    /// ledger missing an entry is no ledger of the run. The ledger is then
+    /// closed: the bundle is sealed over this head, so an exchange that
+    /// ends later (a request still in flight when a run was interrupted) is
+    /// not written after it.
+    pub fn close(&self) -> std::io::Result<(String, u64)> {
         let (reply, answer) = std::sync::mpsc::channel();
-        self.send(Message::Head(reply));
+        self.send(Message::Close(reply));
         answer
             .recv()
             .expect("the ledger thread answers while it has a sender")
@@ -248,6 +254,10 @@ fn keep(
     mut failed: impl FnMut(&std::io::Error),
 ) {
     let mut digests: HashMap<u64, Sha256> = HashMap::new();
+    // After a failed write the file's chain is broken: nothing more is
+    // written, and the head answers with this.
+    let mut broken: Option<std::io::Error> = None;
+    let mut closed = false;
     for message in inbox {
         match message {
             Message::Body { seq, chunk } => digests.entry(seq).or_default().update(&chunk),
@@ -259,12 +269,21 @@ fn keep(
                     let digest = digests.remove(&exchange.seq).unwrap_or_default();
                     exchange.body_sha256 = Some(hex::encode(digest.finalize()));
                 }
-                if let Err(e) = ledger.append(exchange) {
+                if !closed
+                    && broken.is_none()
+                    && let Err(e) = ledger.append(exchange)
+                {
                     failed(&e);
+                    broken = Some(e);
                 }
             }
-            Message::Head(reply) => {
-                let _ = reply.send((ledger.head().to_string(), ledger.entries()));
+            Message::Close(reply) => {
+                closed = true;
+                let head = match &broken {
+                    Some(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                    None => Ok((ledger.head().to_string(), ledger.entries())),
+                };
+                let _ = reply.send(head);
             }
         }
     }
@@ -291,22 +310,31 @@ pub enum ChainError {
     Tampered { line: usize, seq: u64 },
     #[error("ledger line {line}: request number {seq} appears twice")]
     DuplicateSeq { line: usize, seq: u64 },
-    #[error("reading the ledger: {0}")]
-    Io(#[from] std::io::Error),
+    #[error("ledger line {line} (request {seq}): not written as the host writes entries (edited)")]
+    NotCanonical { line: usize, seq: u64 },
+    #[error("ledger {0}")]
+    Line(#[from] LineError),
 }
 
-/// Reads a ledger and recomputes its chain.
+/// Reads a ledger and recomputes its chain. Every line must be exactly the
+/// bytes the host wrote for its entry: the hash covers an entry's content,
+/// and this covers the rest of the file.
 pub fn verify(input: impl BufRead) -> Result<Verified, ChainError> {
     let mut head = GENESIS.to_string();
     let mut entries = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (index, line) in input.lines().enumerate() {
-        let line_no = index + 1;
-        let line = line?;
-        let entry: Entry = serde_json::from_str(&line).map_err(|source| ChainError::Malformed {
+    let mut lines = StrictLines::new(input);
+    while let Some((line_no, line)) = lines.next_line()? {
+        let entry: Entry = serde_json::from_str(line).map_err(|source| ChainError::Malformed {
             line: line_no,
             source,
         })?;
+        if serde_json::to_string(&entry).ok().as_deref() != Some(line) {
+            return Err(ChainError::NotCanonical {
+                line: line_no,
+                seq: entry.seq,
+            });
+        }
         if entry.prev != head {
             return Err(ChainError::BrokenLink {
                 line: line_no,
@@ -439,8 +467,11 @@ mod tests {
         ledger.body(1, Bytes::from_static(b"body"));
         ledger.append_hashed(exchange(1, 200));
         ledger.append_hashed(exchange(0, 200));
-        let (head, entries) = ledger.head();
+        let (head, entries) = ledger.close().unwrap();
         assert_eq!(entries, 3);
+        // Closed: an exchange ending after the head was taken is not written.
+        ledger.append(exchange(3, 200));
+        assert_eq!(ledger.close().unwrap(), (head.clone(), 3));
 
         let written = out.0.lock().unwrap().clone();
         let verified = verify(&written[..]).unwrap();
@@ -459,5 +490,55 @@ mod tests {
                 (0, sha(b"{\"data\":[]}"))
             ]
         );
+    }
+
+    #[test]
+    fn a_ledger_rewritten_with_other_spacing_or_line_ends_is_refused() {
+        let (bytes, _) = ledger(2);
+        let text = String::from_utf8(bytes).unwrap();
+        let spaced = text.replacen("\"seq\":0,", "\"seq\": 0,", 1);
+        assert!(matches!(
+            verify(spaced.as_bytes()),
+            Err(ChainError::NotCanonical { line: 1, seq: 0 })
+        ));
+        let crlf = text.replace('\n', "\r\n");
+        assert!(matches!(
+            verify(crlf.as_bytes()),
+            Err(ChainError::Line(LineError::Malformed { line: 1, .. }))
+        ));
+        let unterminated = text.trim_end();
+        assert!(matches!(
+            verify(unterminated.as_bytes()),
+            Err(ChainError::Line(LineError::Malformed { line: 2, .. }))
+        ));
+    }
+
+    /// A `Write` that fails every write, as a full disk does.
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(std::io::ErrorKind::StorageFull))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_ledger_that_cannot_be_written_has_no_head() {
+        let failures = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let ledger = LedgerThread::start(Box::new(Full), {
+            let failures = failures.clone();
+            move |_| {
+                failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        ledger.append(exchange(0, 200));
+        ledger.append(exchange(1, 200));
+        let error = ledger.close().unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::StorageFull);
+        // Reported once, not once an entry.
+        assert_eq!(failures.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 }

@@ -11,17 +11,23 @@
 //! - [`outbound`]: every HTTP request, checked, carried, metered.
 //! - [`tape`]: responses recorded by a run and replayed with no network.
 //! - [`ledger`]: the hash chain of exchanges.
-//! - [`bundle`]: evidence, `run.json`, and verification.
+//! - [`bundle`]: evidence and `run.json`.
+//! - [`seal`]: the hash that commits to every byte of a bundle.
+//! - [`verify`]: a bundle read back and checked byte for byte.
+//! - [`jsonl`]: JSON-lines files read back exactly as written.
 //! - [`cache`]: precompiled components.
+//! - [`checkpoint`]: the checkpoint file, in an envelope the host checks.
 //! - [`runtime`]: engine, linker, store; sandboxed calls into a plugin.
 //! - [`config`]: the operator's configuration and secrets.
 //! - [`run`]: a run from start to end, as the CLI and embedders use it.
 //! - [`log`]: the run log.
 //! - [`conformance`]: the battery every integration must pass.
 //! - [`diff`]: what a new version of a plugin asks for beyond the old one.
+//! - [`terminal`]: plugin-written text made safe to print.
 
 pub mod bundle;
 pub mod cache;
+pub mod checkpoint;
 pub mod config;
 pub mod conformance;
 pub mod connect;
@@ -30,6 +36,7 @@ pub mod diff;
 pub mod egress;
 pub mod export;
 pub mod grant;
+pub mod jsonl;
 pub mod ledger;
 pub mod log;
 pub mod outbound;
@@ -37,8 +44,11 @@ pub mod progress;
 pub mod run;
 pub mod runtime;
 pub mod sandbox;
+pub mod seal;
 pub mod secrets;
 pub mod tape;
+pub mod terminal;
+pub mod verify;
 
 /// The current time as RFC 3339 UTC, the one timestamp format of bundles.
 pub fn now_rfc3339() -> String {

@@ -4,6 +4,7 @@
 mod cli;
 
 use clap::Parser;
+use cli::print::errln;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -14,7 +15,7 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(watchdog_host::run::exit::HOST);
         }
     };

@@ -15,7 +15,7 @@
 //! request.
 
 use crate::connect::{Connections, Timeouts};
-use crate::egress::{Origin, forbidden_address_class};
+use crate::egress::{Denial, Origin, ReadMethod, check_framing, forbidden_address_class};
 use crate::grant::Grant;
 use crate::ledger::{Exchange, LedgerThread, Outcome};
 use crate::log::{Level, RunLog};
@@ -178,9 +178,10 @@ impl Outbound {
     }
 
     /// The ledger's head hash and entry count, once every exchange that
-    /// ended so far is written.
-    pub fn ledger_head(&self) -> (String, u64) {
-        self.ledger.head()
+    /// ended so far is written; the first error writing it, if any. The
+    /// ledger is closed then ([`LedgerThread::close`]).
+    pub fn ledger_head(&self) -> std::io::Result<(String, u64)> {
+        self.ledger.close()
     }
 
     fn remaining(&self) -> Duration {
@@ -192,7 +193,7 @@ impl Outbound {
 
     async fn send(
         self: Arc<Self>,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
     ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
         let started = Instant::now();
@@ -219,7 +220,11 @@ impl Outbound {
             detail,
         };
 
-        let origin = match self.admit(&method, request.uri()).await {
+        let admitted = match screen(&mut request) {
+            Ok(()) => self.admit(&method, request.uri()).await,
+            Err(denial) => Err((denial.to_string(), HttpError::HttpRequestDenied)),
+        };
+        let origin = match admitted {
             Ok(origin) => origin,
             Err((denial, code)) => {
                 self.counters.denied.fetch_add(1, Ordering::Relaxed);
@@ -497,12 +502,38 @@ impl Outbound {
     }
 }
 
+/// Refuses a request that frames itself or carries a body on a read without
+/// one. A GET or HEAD leaves with an empty body whatever the plugin does: a
+/// body it already wrote is refused, and one it writes later goes nowhere.
+fn screen(request: &mut http::Request<WasiBody>) -> Result<(), Denial> {
+    check_framing(request.uri(), request.headers())?;
+    let method = match *request.method() {
+        http::Method::GET => ReadMethod::Get,
+        http::Method::HEAD => ReadMethod::Head,
+        _ => return Ok(()),
+    };
+    let mut body = std::mem::replace(
+        request.body_mut(),
+        Full::new(Bytes::new())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    loop {
+        match Pin::new(&mut body).poll_frame(&mut cx) {
+            Poll::Ready(None) | Poll::Pending => return Ok(()),
+            Poll::Ready(Some(Ok(frame))) if frame.data_ref().is_some_and(Bytes::is_empty) => {}
+            Poll::Ready(Some(_)) => return Err(Denial::BodyOnRead { method }),
+        }
+    }
+}
+
 /// Refuses a public origin whose name resolves to an address the plugin
 /// must not reach (a metadata service, the LAN, this machine).
 fn refuse_forbidden(origin: &Origin, addresses: &[SocketAddr]) -> Result<(), (String, HttpError)> {
     for address in addresses {
         if let Some(class) = forbidden_address_class(address.ip()) {
-            let denial = crate::egress::Denial::ForbiddenAddress {
+            let denial = Denial::ForbiddenAddress {
                 origin: origin.clone(),
                 address: address.ip(),
                 class,

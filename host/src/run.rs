@@ -8,21 +8,25 @@
 //! partial and never as an empty result. [`Options::tape`] records the
 //! responses of a run, or replays a recording with no network.
 
-use crate::bundle::{self, EvidenceWriter, HostInfo, Outcome, PluginInfo, RunRecord};
+use crate::bundle::{
+    self, EvidenceTotals, EvidenceWriter, HostInfo, Outcome, PluginInfo, RunRecord, WriteError,
+};
 use crate::config::RunConfig;
 use crate::contract::{Check, ConfigEntry, Manifest, PluginError};
-use crate::egress::Reroutes;
+use crate::egress::{EgressError, Reroutes};
 use crate::grant::{Grant, ManifestError, check_manifest};
 use crate::log::{Level, RunLog};
 use crate::outbound::Outbound;
 use crate::progress::Progress;
 use crate::runtime::{CallError, LoadError, Plugin, Runtime, Session, SharedEvidence};
 use crate::sandbox::Limits;
+use crate::seal::FileHashes;
 use crate::tape::{OpenTape, Tape, TapeError};
 use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Why a run ended badly. Each maps to its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +37,9 @@ pub enum Failure {
     Manifest(#[from] ManifestError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// A `--route` the manifest gives no meaning to.
+    #[error(transparent)]
+    Reroute(EgressError),
     #[error(transparent)]
     Call(#[from] CallError),
     #[error("{}", describe(.0))]
@@ -43,6 +50,8 @@ pub enum Failure {
     Tape(#[from] TapeError),
     #[error("host I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Write(#[from] WriteError),
 }
 
 /// The exit codes, one per kind of outcome. Documented in `--help` and README.
@@ -56,12 +65,14 @@ pub mod exit {
     pub const HOST: u8 = 6;
     pub const PARTIAL: u8 = 7;
     pub const VERIFY: u8 = 8;
+    /// A second signal ended the process before the bundle was finished.
+    pub const STOPPED: u8 = 130;
 }
 
 impl Failure {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Failure::Config(_) => exit::USAGE,
+            Failure::Config(_) | Failure::Reroute(_) => exit::USAGE,
             Failure::Call(CallError::Sandbox(_)) => exit::SANDBOX,
             Failure::Plugin(error) => match error {
                 PluginError::InvalidConfig(_) | PluginError::NotFound(_) => exit::USAGE,
@@ -71,9 +82,9 @@ impl Failure {
             Failure::Load(_) | Failure::Manifest(_) | Failure::Call(_) | Failure::Evidence(_) => {
                 exit::PLUGIN
             }
-            Failure::Tape(TapeError::Io { .. } | TapeError::Exists { .. }) | Failure::Io(_) => {
-                exit::HOST
-            }
+            Failure::Tape(TapeError::Io { .. } | TapeError::Exists { .. })
+            | Failure::Io(_)
+            | Failure::Write(_) => exit::HOST,
             Failure::Tape(TapeError::Index { .. } | TapeError::Unrecorded { .. }) => exit::USAGE,
             Failure::Tape(TapeError::Tampered { .. }) => exit::VERIFY,
         }
@@ -84,13 +95,13 @@ impl Failure {
         let kind = match self {
             Failure::Load(_) => "load",
             Failure::Manifest(_) => "manifest",
-            Failure::Config(_) => "config",
+            Failure::Config(_) | Failure::Reroute(_) => "config",
             Failure::Call(CallError::Sandbox(_)) => "sandbox",
             Failure::Call(CallError::Trap(_)) => "trap",
             Failure::Plugin(_) => "plugin",
             Failure::Evidence(_) => "evidence",
             Failure::Tape(_) => "tape",
-            Failure::Io(_) => "host",
+            Failure::Io(_) | Failure::Write(_) => "host",
         };
         let mut value = serde_json::json!({ "kind": kind, "message": self.to_string() });
         if let Failure::Plugin(error) = self {
@@ -145,6 +156,43 @@ pub struct Options {
     /// Certificate authorities HTTPS trusts beside the web PKI's, such as
     /// the one of an operator's TLS-inspecting proxy (default: none).
     pub trusted_roots: Vec<CertificateDer<'static>>,
+    /// Stops a collection early, its bundle finished as interrupted.
+    pub interrupt: Interrupt,
+}
+
+/// A request to stop a collection early (the CLI's signals, an embedder's
+/// cancel): the plugin's call is abandoned, and the bundle is finished with
+/// what was collected until then, as partial, with a warning saying why, and
+/// no new checkpoint.
+#[derive(Clone, Default)]
+pub struct Interrupt(Arc<InterruptState>);
+
+#[derive(Default)]
+struct InterruptState {
+    why: Mutex<Option<String>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Interrupt {
+    /// Asks the run to stop; `why` goes into the bundle's warning.
+    pub fn request(&self, why: &str) {
+        self.0
+            .why
+            .lock()
+            .expect("interrupt lock")
+            .get_or_insert_with(|| why.to_owned());
+        self.0.notify.notify_one();
+    }
+
+    /// Why the run was asked to stop, once it was.
+    async fn requested(&self) -> String {
+        loop {
+            if let Some(why) = self.0.why.lock().expect("interrupt lock").clone() {
+                return why;
+            }
+            self.0.notify.notified().await;
+        }
+    }
 }
 
 impl Options {
@@ -156,6 +204,7 @@ impl Options {
             progress: Arc::default(),
             tape: Tape::Live,
             trusted_roots: Vec::new(),
+            interrupt: Interrupt::default(),
         }
     }
 
@@ -178,6 +227,18 @@ impl Options {
     }
 }
 
+/// The limits `manifest()` runs under, whatever the run's: it only returns
+/// constant data, so a plugin that spins or hoards there (as `inspect` runs
+/// it on a component nobody approved yet) is stopped within seconds.
+pub fn manifest_limits(run: Limits) -> Limits {
+    Limits {
+        memory_bytes: run.memory_bytes.min(64 << 20),
+        cpu_per_call: run.cpu_per_call.min(Duration::from_secs(2)),
+        wall_per_call: run.wall_per_call.min(Duration::from_secs(5)),
+        ..run
+    }
+}
+
 /// A loaded component and its checked manifest.
 pub struct Loaded {
     pub plugin: Plugin,
@@ -186,13 +247,15 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// Loads a component and reads its manifest with nothing granted.
+    /// Loads a component and reads its manifest with nothing granted, under
+    /// [`manifest_limits`].
     pub async fn open(
         runtime: &Runtime,
         path: &Path,
         options: &Options,
     ) -> Result<Loaded, Failure> {
         let plugin = runtime.load(path)?;
+        let limits = manifest_limits(options.limits);
         let grant = Arc::new(Grant::empty());
         let outbound = options.outbound(
             grant.clone(),
@@ -201,7 +264,7 @@ impl Loaded {
             OpenTape::Live,
         );
         let mut session = plugin
-            .instantiate(grant, options.limits, options.log.clone(), outbound, None)
+            .instantiate(grant, limits, options.log.clone(), outbound, None)
             .await?;
         let manifest = session.manifest().await?;
         check_manifest(&manifest)?;
@@ -212,28 +275,31 @@ impl Loaded {
         })
     }
 
-    /// What the operator grants this manifest for a run.
+    /// What the operator grants this manifest for a run. A reroute of an
+    /// origin the manifest does not declare is refused.
     fn grant(&self, config: &RunConfig, options: &Options) -> Result<Arc<Grant>, Failure> {
-        Ok(Arc::new(Grant::from_manifest(
-            &self.manifest,
-            &config.secrets,
-            options.reroutes.clone(),
-        )?))
+        let grant =
+            Grant::from_manifest(&self.manifest, &config.secrets, options.reroutes.clone())?;
+        options
+            .reroutes
+            .check_declared(&grant.egress)
+            .map_err(Failure::Reroute)?;
+        Ok(Arc::new(grant))
     }
 
-    /// A fresh instance with the grant, configured.
+    /// A fresh instance with the grant, configured, logging to `log`.
     async fn configured(
         &self,
         grant: Arc<Grant>,
         config: &RunConfig,
         options: &Options,
+        log: &RunLog,
         outbound: Arc<Outbound>,
         evidence: Option<SharedEvidence>,
     ) -> Result<Session, Failure> {
-        let log = options.log.with_scrubber(grant.scrubber.clone());
         let mut session = self
             .plugin
-            .instantiate(grant, options.limits, log, outbound, evidence)
+            .instantiate(grant, options.limits, log.clone(), outbound, evidence)
             .await?;
         let entries: Vec<ConfigEntry> = config
             .values
@@ -250,40 +316,85 @@ impl Loaded {
         Ok(session)
     }
 
-    /// The grant and an outbound whose exchanges are not kept: for runs that
-    /// write no bundle (`configure`, `validate`).
-    fn unledgered(
+    /// The grant and an outbound whose exchanges go to `ledger`.
+    fn outbound(
         &self,
         config: &RunConfig,
         options: &Options,
+        ledger: Box<dyn std::io::Write + Send>,
         tape: OpenTape,
     ) -> Result<(Arc<Grant>, Arc<Outbound>), Failure> {
         let grant = self.grant(config, options)?;
         let log = options.log.with_scrubber(grant.scrubber.clone());
-        let outbound = options.outbound(grant.clone(), log, Box::new(std::io::sink()), tape);
+        let outbound = options.outbound(grant.clone(), log, ledger, tape);
         Ok((grant, outbound))
     }
 
     /// Configures a fresh instance and drops it: whether the plugin accepts
     /// these values, with no request made.
     pub async fn configure(&self, config: &RunConfig, options: &Options) -> Result<(), Failure> {
-        let (grant, outbound) = self.unledgered(config, options, OpenTape::Live)?;
-        self.configured(grant, config, options, outbound, None)
+        let (grant, outbound) =
+            self.outbound(config, options, Box::new(std::io::sink()), OpenTape::Live)?;
+        let log = options.log.with_scrubber(grant.scrubber.clone());
+        self.configured(grant, config, options, &log, outbound, None)
             .await
             .map(drop)
     }
 
-    /// Diagnoses the connection.
+    /// Diagnoses the connection, keeping no ledger of its requests.
     pub async fn validate(
         &self,
         config: &RunConfig,
         options: &Options,
     ) -> Result<Vec<Check>, Failure> {
-        let (grant, outbound) = self.unledgered(config, options, options.tape.open()?)?;
+        let (grant, outbound) = self.outbound(
+            config,
+            options,
+            Box::new(std::io::sink()),
+            options.tape.open()?,
+        )?;
+        self.diagnose(grant, config, options, &outbound).await
+    }
+
+    /// Diagnoses the connection, keeping the hash-chained ledger of the
+    /// requests it sent (with the secret) in `dir/ledger.jsonl`, created
+    /// new: the checks, and the ledger's head and entry count.
+    pub async fn validate_ledgered(
+        &self,
+        config: &RunConfig,
+        options: &Options,
+        dir: &Path,
+    ) -> Result<(Vec<Check>, (String, u64)), Failure> {
+        let path = dir.join(bundle::LEDGER_FILE);
+        let file = std::fs::create_dir_all(dir)
+            .and_then(|()| {
+                std::fs::File::options()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+            })
+            .map_err(WriteError::at(&path))?;
+        let ledger = Box::new(std::io::BufWriter::new(file));
+        let (grant, outbound) = self.outbound(config, options, ledger, options.tape.open()?)?;
+        let checks = self.diagnose(grant, config, options, &outbound).await;
+        let head = outbound.ledger_head().map_err(WriteError::at(&path))?;
+        bundle::sync_files_named(dir, &[bundle::LEDGER_FILE])?;
+        Ok((checks?, head))
+    }
+
+    async fn diagnose(
+        &self,
+        grant: Arc<Grant>,
+        config: &RunConfig,
+        options: &Options,
+        outbound: &Arc<Outbound>,
+    ) -> Result<Vec<Check>, Failure> {
+        let log = options.log.with_scrubber(grant.scrubber.clone());
         let mut session = self
-            .configured(grant, config, options, outbound.clone(), None)
+            .configured(grant, config, options, &log, outbound.clone(), None)
             .await?;
         let checks = session.validate().await?.map_err(Failure::Plugin);
+        drop(session);
         match outbound.take_replay_miss() {
             Some(miss) => Err(miss.into()),
             None => checks,
@@ -302,47 +413,53 @@ impl Loaded {
     ) -> Result<Collected, Failure> {
         let grant = self.grant(config, options)?;
         let tape = options.tape.open()?;
-        let dir = bundle::create_dir(out)?;
+        let files = bundle::create_dir(out)?;
+        let dir = files.dir;
         let started_at = crate::now_rfc3339();
-        let log = options.log.with_scrubber(grant.scrubber.clone());
-        log.keep_in(Box::new(std::fs::File::create(dir.join(bundle::LOG_FILE))?));
-        let ledger = std::fs::File::create(dir.join(bundle::LEDGER_FILE))?;
+        let log = options.log.keeping(
+            grant.scrubber.clone(),
+            Box::new(std::io::BufWriter::new(files.log)),
+        );
         let outbound = options.outbound(
             grant.clone(),
             log.clone(),
-            Box::new(std::io::BufWriter::new(ledger)),
+            Box::new(std::io::BufWriter::new(files.ledger)),
             tape,
         );
-        let writer = Arc::new(Mutex::new(EvidenceWriter::create(
-            &dir,
-            grant.evidence_kinds.clone(),
-            outbound.clone(),
-            grant.scrubber.clone(),
-        )?));
+        let writer = Arc::new(Mutex::new(
+            EvidenceWriter::create(
+                files.evidence,
+                grant.evidence_kinds.clone(),
+                outbound.clone(),
+                grant.scrubber.clone(),
+            )
+            .map_err(WriteError::at(&dir.join(bundle::EVIDENCE_FILE)))?,
+        ));
 
-        let mut peak_memory = 0;
-        let result = match self
-            .configured(
-                grant.clone(),
+        let Ran {
+            result,
+            peak_memory,
+            stopped,
+        } = self
+            .run_collect(
+                &grant,
                 config,
                 options,
-                outbound.clone(),
-                Some(writer.clone()),
+                (&log, &outbound),
+                &writer,
+                checkpoint.as_deref(),
             )
-            .await
-        {
-            Err(failure) => Err(failure),
-            Ok(mut session) => {
-                let result = session.collect(checkpoint.as_deref()).await;
-                peak_memory = session.finish();
-                match result {
-                    Ok(Ok(summary)) => Ok(summary),
-                    Ok(Err(error)) => Err(Failure::Plugin(error)),
-                    Err(error) => Err(Failure::Call(error)),
-                }
-            }
-        };
-        let totals = writer.lock().expect("evidence lock").finish()?;
+            .await;
+        let evidence = writer
+            .lock()
+            .expect("evidence lock")
+            .finish()
+            .map_err(WriteError::at(&dir.join(bundle::EVIDENCE_FILE)));
+        let ledger = outbound
+            .ledger_head()
+            .map_err(WriteError::at(&dir.join(bundle::LEDGER_FILE)));
+        let totals = evidence.as_ref().cloned().unwrap_or_default();
+        let (ledger_head, ledger_entries) = ledger.as_ref().cloned().unwrap_or_default();
         // A replay that missed a request did not see what the recorded run
         // saw, whatever the plugin made of the error.
         let result = match (outbound.take_replay_miss(), result) {
@@ -356,20 +473,12 @@ impl Loaded {
             Ok(summary) => (Some(summary), None),
             Err(failure) => (None, Some(failure)),
         };
-        let (ledger_head, ledger_entries) = outbound.ledger_head();
-        let incomplete = summary
-            .as_ref()
-            .is_some_and(|s| s.warnings.iter().any(|w| w.incomplete));
-        let outcome = match (&failure, incomplete) {
-            (Some(_), _) => Outcome::Failed,
-            (None, true) => Outcome::Partial,
-            (None, false) => Outcome::Complete,
-        };
         let plugin_counts: BTreeMap<String, u64> = summary
             .as_ref()
             .map(|s| s.counts.iter().map(|c| (c.kind.clone(), c.count)).collect())
             .unwrap_or_default();
-        if summary.is_some() && plugin_counts != totals.counts {
+        // An interrupted plugin reported nothing to compare.
+        if summary.is_some() && !stopped && !counts_agree(&plugin_counts, &totals.counts) {
             log.host(
                 Level::Warn,
                 &format!(
@@ -378,6 +487,30 @@ impl Loaded {
                 ),
             );
         }
+        let log_sha256 = log
+            .release()
+            .map_err(WriteError::at(&dir.join(bundle::LOG_FILE)));
+        // Any file that could not be written fails the run, whatever the
+        // plugin said: the bundle is not what the run saw.
+        let (hashes, failure) = match durable(&dir, evidence, ledger, log_sha256) {
+            Ok(hashes) => (hashes, failure),
+            Err(error) => {
+                let hashes = FileHashes {
+                    ledger_head: ledger_head.clone(),
+                    evidence_sha256: totals.sha256.clone(),
+                    log_sha256: String::new(),
+                };
+                (hashes, Some(Failure::Write(error)))
+            }
+        };
+        let incomplete = summary
+            .as_ref()
+            .is_some_and(|s| s.warnings.iter().any(|w| w.incomplete));
+        let outcome = match (&failure, incomplete) {
+            (Some(_), _) => Outcome::Failed,
+            (None, true) => Outcome::Partial,
+            (None, false) => Outcome::Complete,
+        };
         let run = RunRecord {
             format: bundle::FORMAT.into(),
             plugin: PluginInfo {
@@ -420,11 +553,109 @@ impl Loaded {
             ledger_head,
             ledger_entries,
             guest_peak_memory: peak_memory,
+            seal: Default::default(),
         };
-        let run = bundle::write_run(&dir, run, &grant.scrubber)?;
-        log.flush();
+        let run = bundle::write_run(&dir, run, &hashes, &grant.scrubber)?;
         Ok(Collected { dir, run, failure })
     }
+}
+
+impl Loaded {
+    /// Runs the plugin's `collect` in a fresh, configured instance, until it
+    /// returns or the run is interrupted.
+    async fn run_collect(
+        &self,
+        grant: &Arc<Grant>,
+        config: &RunConfig,
+        options: &Options,
+        (log, outbound): (&RunLog, &Arc<Outbound>),
+        writer: &SharedEvidence,
+        checkpoint: Option<&str>,
+    ) -> Ran {
+        let configured = self
+            .configured(
+                grant.clone(),
+                config,
+                options,
+                log,
+                outbound.clone(),
+                Some(writer.clone()),
+            )
+            .await;
+        let mut session = match configured {
+            Ok(session) => session,
+            Err(failure) => {
+                return Ran {
+                    result: Err(failure),
+                    peak_memory: 0,
+                    stopped: false,
+                };
+            }
+        };
+        let (result, stopped) = tokio::select! {
+            result = session.collect(checkpoint) => match result {
+                Ok(Ok(summary)) => (Ok(summary), false),
+                Ok(Err(error)) => (Err(Failure::Plugin(error)), false),
+                Err(error) => (Err(Failure::Call(error)), false),
+            },
+            why = options.interrupt.requested() => (Ok(interrupted(&why)), true),
+        };
+        Ran {
+            result,
+            peak_memory: session.finish(),
+            stopped,
+        }
+    }
+}
+
+/// What a plugin's collection came to.
+struct Ran {
+    result: Result<crate::contract::Summary, Failure>,
+    peak_memory: u64,
+    /// Whether it was interrupted ([`Interrupt`]) before it returned.
+    stopped: bool,
+}
+
+/// The files' hashes once each was written whole and made durable, or the
+/// first that was not.
+fn durable(
+    dir: &Path,
+    evidence: Result<EvidenceTotals, WriteError>,
+    ledger: Result<(String, u64), WriteError>,
+    log_sha256: Result<String, WriteError>,
+) -> Result<FileHashes, WriteError> {
+    let hashes = FileHashes {
+        evidence_sha256: evidence?.sha256,
+        ledger_head: ledger?.0,
+        log_sha256: log_sha256?,
+    };
+    bundle::sync_files(dir)?;
+    Ok(hashes)
+}
+
+/// What an interrupted collection reports in place of the plugin's summary:
+/// nothing but that it was interrupted, which makes it partial.
+fn interrupted(why: &str) -> crate::contract::Summary {
+    crate::contract::Summary {
+        counts: Vec::new(),
+        findings: Vec::new(),
+        warnings: vec![crate::contract::Warning {
+            resource: "run".to_owned(),
+            message: format!(
+                "interrupted ({why}): the records collected until then are kept, the rest was not read"
+            ),
+            cause: None,
+            incomplete: true,
+        }],
+        checkpoint: None,
+    }
+}
+
+/// Whether the plugin's counts are the host's: a kind the plugin reports
+/// with 0 records is one the host received none of, not a difference.
+fn counts_agree(plugin: &BTreeMap<String, u64>, host: &BTreeMap<String, u64>) -> bool {
+    let reported = plugin.iter().filter(|(_, count)| **count > 0);
+    reported.eq(host.iter())
 }
 
 /// A finished collection: the bundle folder, its `run.json`, and the failure
@@ -459,5 +690,54 @@ impl Collected {
         } else {
             exit::OK
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    }
+
+    #[test]
+    fn a_kind_honestly_reported_with_no_records_agrees_with_the_host() {
+        // An incremental run with no new events, a kind with nothing in it.
+        assert!(counts_agree(
+            &counts(&[("e", 0), ("u", 2)]),
+            &counts(&[("u", 2)])
+        ));
+        assert!(counts_agree(&counts(&[("e", 0)]), &counts(&[])));
+        assert!(!counts_agree(&counts(&[("u", 2)]), &counts(&[("u", 3)])));
+        assert!(!counts_agree(&counts(&[]), &counts(&[("u", 1)])));
+        assert!(!counts_agree(&counts(&[("e", 1)]), &counts(&[])));
+    }
+
+    #[test]
+    fn the_first_file_that_could_not_be_written_fails_the_bundle() {
+        let dir = std::env::temp_dir().join(format!("watchdog-durable-{}", std::process::id()));
+        let full = |name: &str| WriteError {
+            path: dir.join(name),
+            source: std::io::Error::from(std::io::ErrorKind::StorageFull),
+        };
+        let evidence = Ok(EvidenceTotals::default());
+        let error = durable(
+            &dir,
+            evidence,
+            Err(full(bundle::LEDGER_FILE)),
+            Ok(String::new()),
+        )
+        .unwrap_err();
+        assert_eq!(error.path, dir.join(bundle::LEDGER_FILE));
+        assert!(error.to_string().contains("ledger.jsonl"), "{error}");
+        let error = durable(
+            &dir,
+            Ok(EvidenceTotals::default()),
+            Ok((String::new(), 0)),
+            Err(full(bundle::LOG_FILE)),
+        )
+        .unwrap_err();
+        assert_eq!(error.path, dir.join(bundle::LOG_FILE));
     }
 }

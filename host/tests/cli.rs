@@ -5,8 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use watchdog_components::ATLASSIAN_CLOUD_ADMIN;
-use watchdog_components::fixtures::{NOT_A_PLUGIN, PROBE};
+use watchdog_components::fixtures::{NOT_A_PLUGIN, PROBE, SPINNING_MANIFEST, WILDCARD_POST};
 use watchdog_e2e::{PROBE_TOKEN, ProbeServer};
+use watchdog_host::checkpoint::Envelope;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("watchdog-cli-{name}-{}", std::process::id()));
@@ -31,6 +32,19 @@ fn host_with_secret(args: &[&str], var: &str, secret: Option<&str>, cache: &Path
     command.output().unwrap()
 }
 
+/// Runs the host with stdout a pipe whose reader is already gone.
+fn closed_stdout(args: &[&str], cache: &Path) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_watchdog-host"))
+        .args(args)
+        .env("WATCHDOG_CACHE_DIR", cache)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
 fn code(output: &Output) -> i32 {
     output.status.code().unwrap()
 }
@@ -41,6 +55,18 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// A checkpoint file as collect writes it for the probe with `behaviour`.
+fn write_checkpoint(path: &Path, behaviour: &str, checkpoint: &str) {
+    let config = [("behaviour".to_owned(), behaviour.to_owned())].into();
+    let envelope = Envelope::new("probe", &config, checkpoint);
+    std::fs::write(path, serde_json::to_string(&envelope).unwrap()).unwrap();
+}
+
+fn read_checkpoint(path: &Path) -> String {
+    let envelope: Envelope = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    envelope.checkpoint
 }
 
 fn write_config(dir: &Path, body: &str) -> String {
@@ -57,7 +83,7 @@ async fn collect_prints_the_head_and_verify_checks_it() {
     let out = dir.join("bundle");
     let route = format!("https://api.example.com=http://{}", server.addr);
     let checkpoint = dir.join("checkpoint");
-    std::fs::write(&checkpoint, "before").unwrap();
+    write_checkpoint(&checkpoint, "well-behaved", "before");
     let args = [
         "collect",
         PROBE,
@@ -75,9 +101,10 @@ async fn collect_prints_the_head_and_verify_checks_it() {
     assert_eq!(code(&output), 0, "{}", text(&output));
     assert!(!text(&output).contains(PROBE_TOKEN));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let head = report["run"]["ledger_head"].as_str().unwrap().to_string();
+    let head = report["head"].as_str().unwrap().to_string();
+    assert_eq!(report["run"]["seal"]["hash"], head);
     assert_eq!(report["run"]["checkpoint_in"], "before");
-    assert_eq!(std::fs::read_to_string(&checkpoint).unwrap(), "after-3");
+    assert_eq!(read_checkpoint(&checkpoint), "after-3");
 
     let verified = host(
         &["verify", out.to_str().unwrap(), "--head", &head],
@@ -85,6 +112,23 @@ async fn collect_prints_the_head_and_verify_checks_it() {
         &dir,
     );
     assert_eq!(code(&verified), 0, "{}", text(&verified));
+    let said = text(&verified);
+    assert!(
+        said.contains("verified") && said.contains("outcome      complete"),
+        "{said}"
+    );
+    let unsealed = host(&["verify", out.to_str().unwrap()], None, &dir);
+    assert_eq!(code(&unsealed), 0, "{}", text(&unsealed));
+    assert!(
+        text(&unsealed).contains("without --head this proves only that the bundle is consistent"),
+        "{}",
+        text(&unsealed)
+    );
+    // A reader that went away (`verify DIR | head -1`) ends the output,
+    // not the command: no panic, the command's own exit code.
+    let closed = closed_stdout(&["verify", out.to_str().unwrap(), "--head", &head], &dir);
+    assert_eq!(closed.status.code(), Some(0), "{}", text(&closed));
+    assert!(closed.stderr.is_empty(), "{}", text(&closed));
 
     let wrong_head = "0".repeat(64);
     let refused = host(
@@ -339,9 +383,11 @@ fn inspect_against_lists_only_what_the_new_version_asks_for_beyond_the_old() {
         diff["origins"]["added"],
         serde_json::json!(["https://api.atlassian.com"])
     );
-    assert_eq!(
-        diff["origins"]["removed"],
-        serde_json::json!(["https://api.example.com"])
+    assert!(
+        diff["origins"]["removed"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("https://api.example.com"))
     );
     assert_eq!(diff["secrets"]["added"][0]["field"], "api-key");
     assert_eq!(
@@ -466,4 +512,401 @@ async fn the_api_key_never_appears_in_the_output_or_the_bundle() {
         let content = std::fs::read_to_string(out.join(file)).unwrap();
         assert!(!content.contains(key), "{file}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_of_another_configuration_is_a_warning_and_a_full_read() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("checkpoint-other");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let checkpoint = dir.join("checkpoint");
+    // Made by a run with another configuration (another organization).
+    write_checkpoint(&checkpoint, "capabilities", "after-999");
+    let out = dir.join("bundle");
+    let collect = [
+        "collect",
+        PROBE,
+        "--config",
+        &config,
+        "--route",
+        &route,
+        "--out",
+        out.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--json",
+    ];
+    let output = host(&collect, Some(PROBE_TOKEN), &dir.join("cache"));
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("not used: it was made with another configuration"),
+        "{said}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["run"]["checkpoint_in"], serde_json::Value::Null);
+    assert_eq!(read_checkpoint(&checkpoint), "after-3");
+}
+
+#[test]
+fn a_checkpoint_in_a_missing_folder_is_a_usage_error_before_any_work() {
+    let dir = scratch("checkpoint-folder");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let out = dir.join("bundle");
+    let checkpoint = dir.join("no-such-folder/checkpoint");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--out",
+            out.to_str().unwrap(),
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ],
+        Some(PROBE_TOKEN),
+        &dir.join("cache"),
+    );
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert!(
+        text(&output).contains("no-such-folder"),
+        "{}",
+        text(&output)
+    );
+    assert!(!out.exists(), "nothing was collected");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_the_bundle_as_interrupted_and_leaves_the_checkpoint() {
+    let key = "cli-signal-key-5c20a8";
+    let sim = atlassian_sim::SimHandle::start(atlassian_sim::SimConfig {
+        api_key: key.into(),
+        users: 200,
+        events: 20_000,
+        latency: std::time::Duration::from_millis(200),
+        ..atlassian_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("signal");
+    let config = write_config(&dir, &format!("org-id = \"{}\"\n", sim.org_id()));
+    let route = format!("https://api.atlassian.com={}", sim.base_url());
+    let out = dir.join("bundle");
+    let checkpoint = dir.join("checkpoint");
+    std::fs::write(&checkpoint, "left as it was\n").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_watchdog-host"))
+        .args([
+            "collect",
+            ATLASSIAN_CLOUD_ADMIN,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ])
+        .env("WATCHDOG_CACHE_DIR", &dir)
+        .env("WATCHDOG_SECRET_API_KEY", key)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signalled once the collection has carried an exchange: well before
+    // the audit log's pages, each 200 ms apart, are all read.
+    let ledger = out.join("ledger.jsonl");
+    while std::fs::metadata(&ledger).map_or(0, |m| m.len()) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+
+    assert_eq!(code(&output), 7, "{}", text(&output));
+    assert!(
+        text(&output).contains(out.to_str().unwrap()),
+        "says where the bundle is"
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["outcome"], "partial");
+    let warning = run["warnings"][0]["message"].as_str().unwrap();
+    assert!(warning.starts_with("interrupted (SIGTERM)"), "{warning}");
+    assert_eq!(run["checkpoint"], serde_json::Value::Null);
+    assert_eq!(
+        std::fs::read_to_string(&checkpoint).unwrap(),
+        "left as it was\n"
+    );
+    let head = run["seal"]["hash"].as_str().unwrap();
+    let verified = host(
+        &["verify", out.to_str().unwrap(), "--head", head],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&verified), 0, "{}", text(&verified));
+    assert!(text(&verified).contains("PARTIAL"), "{}", text(&verified));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_keeps_the_ledger_of_the_requests_it_sent_with_the_secret() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("validate-ledger");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("validation");
+    let output = host(
+        &[
+            "validate",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Some(PROBE_TOKEN),
+        &dir.join("cache"),
+    );
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let ledger = std::fs::read(out.join("ledger.jsonl")).unwrap();
+    let verified = watchdog_host::ledger::verify(&ledger[..]).unwrap();
+    assert_eq!(verified.entries.len(), 1);
+    assert_eq!(verified.entries[0].url, "https://api.example.com/items");
+    assert!(text(&output).contains(&verified.head), "{}", text(&output));
+    assert!(!String::from_utf8_lossy(&ledger).contains(PROBE_TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_file_that_cannot_be_written_fails_the_run_naming_it() {
+    let key = "cli-full-disk-key-9e31b7";
+    let sim = atlassian_sim::SimHandle::start(atlassian_sim::SimConfig {
+        api_key: key.into(),
+        ..atlassian_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = scratch("full-disk");
+    let config = write_config(&dir, &format!("org-id = \"{}\"\n", sim.org_id()));
+    let route = format!("https://api.atlassian.com={}", sim.base_url());
+    let out = dir.join("bundle");
+    let checkpoint = dir.join("checkpoint");
+    std::fs::write(&checkpoint, "left as it was\n").unwrap();
+    // No file may grow past 512 KiB, as on a disk that fills: the evidence
+    // file (megabytes) cannot be written whole, the rest can.
+    let output = Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 1024; exec \"$@\"",
+            "sh",
+            env!("CARGO_BIN_EXE_watchdog-host"),
+            "collect",
+            ATLASSIAN_CLOUD_ADMIN,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ])
+        .env("WATCHDOG_CACHE_DIR", dir.join("cache"))
+        .env("WATCHDOG_SECRET_API_KEY", key)
+        .output()
+        .unwrap();
+
+    assert_eq!(code(&output), 6, "{}", text(&output));
+    let evidence = out.join("evidence.jsonl");
+    assert!(
+        text(&output).contains(&format!(
+            "cannot write {}: File too large",
+            evidence.display()
+        )),
+        "{}",
+        text(&output)
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["outcome"], "failed");
+    assert_eq!(
+        std::fs::read_to_string(&checkpoint).unwrap(),
+        "left as it was\n"
+    );
+    let verified = host(&["verify", out.to_str().unwrap()], None, &dir);
+    assert_eq!(code(&verified), 8, "{}", text(&verified));
+}
+
+/// Characters a terminal would act on, in output meant for people (where
+/// line breaks are the CLI's own).
+fn terminal_hazards(output: &Output) -> Vec<char> {
+    text(output)
+        .chars()
+        .filter(|&c| c != '\n' && watchdog_host::terminal::is_hazard(c))
+        .collect()
+}
+
+#[test]
+fn inspect_shows_terminal_escapes_in_a_manifest_instead_of_obeying_them() {
+    let dir = scratch("inspect-escapes");
+    let shown = host(&["inspect", PROBE], None, &dir);
+    assert_eq!(code(&shown), 0, "{}", text(&shown));
+    assert_eq!(
+        terminal_hazards(&shown),
+        Vec::<char>::new(),
+        "{}",
+        text(&shown)
+    );
+    assert!(
+        text(&shown).contains("Exercises the sandbox.\\u{1b}[8m\\u{9b}8m\\u{202e}"),
+        "{}",
+        text(&shown)
+    );
+    // Every route after the hidden text is listed.
+    assert!(
+        text(&shown).contains("https://198.18.0.1\n    GET   /**\nsecrets"),
+        "{}",
+        text(&shown)
+    );
+
+    let json = host(&["inspect", PROBE, "--json"], None, &dir);
+    assert_eq!(
+        terminal_hazards(&json),
+        Vec::<char>::new(),
+        "{}",
+        text(&json)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        report["manifest"]["description"], "Exercises the sandbox.\u{1b}[8m\u{9b}8m\u{202e}",
+        "the JSON still holds the exact text"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plugin_logs_warnings_and_findings_are_printed_escaped() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("collect-escapes");
+    let config = write_config(&dir, "behaviour = \"terminal-escapes\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "-v",
+        ],
+        Some(PROBE_TOKEN),
+        &dir,
+    );
+    assert_eq!(
+        code(&output),
+        1,
+        "the probe's finding fails: {}",
+        text(&output)
+    );
+    assert_eq!(
+        terminal_hazards(&output),
+        Vec::<char>::new(),
+        "{}",
+        text(&output)
+    );
+    for line in [
+        "log line\\u{1b}[8m\\u{9b}8m\\u{202e}hidden",
+        "stdout line\\u{1b}[8m",
+        "warning\\u{1b}[8m",
+        "finding\\u{1b}[8m",
+        "account\\u{1b}[8m",
+    ] {
+        assert!(text(&output).contains(line), "{line}: {}", text(&output));
+    }
+}
+
+#[test]
+fn an_error_quoting_the_plugin_is_printed_escaped() {
+    let dir = scratch("error-escapes");
+    let config = write_config(&dir, "behaviour = \"x\\u001b[8m\"\n");
+    let out = dir.join("bundle");
+    let args = [
+        "collect",
+        PROBE,
+        "--config",
+        &config,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let output = host(&args, Some(PROBE_TOKEN), &dir);
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    assert_eq!(
+        terminal_hazards(&output),
+        Vec::<char>::new(),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("unknown behaviour `x\\u{1b}[8m`"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_for_an_undeclared_origin_exits_2_naming_the_declared_ones() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("undeclared-route");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let typo = format!("https://api.exmaple.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &typo,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Some(PROBE_TOKEN),
+        &dir,
+    );
+    assert_eq!(code(&output), 2, "{}", text(&output));
+    let said = text(&output);
+    assert!(
+        said.contains(
+            "--route names https://api.exmaple.com, which the manifest does not declare (declared: "
+        ) && said.contains(" https://api.example.com,"),
+        "{said}"
+    );
+    assert!(!out.exists(), "nothing ran");
+    assert!(server.authorizations.lock().unwrap().is_empty());
+}
+
+#[test]
+fn inspect_refuses_hostile_manifests_with_their_own_exit_codes() {
+    let dir = scratch("inspect-hostile");
+    let wildcard = host(&["inspect", WILDCARD_POST], None, &dir);
+    assert_eq!(code(&wildcard), 5, "{}", text(&wildcard));
+    assert!(
+        text(&wildcard).contains("POST route `/**` is not one endpoint"),
+        "{}",
+        text(&wildcard)
+    );
+    // An endless manifest() is stopped by the manifest's own limits, not
+    // after the run's 300 s of CPU.
+    let spinning = host(&["inspect", SPINNING_MANIFEST], None, &dir);
+    assert_eq!(code(&spinning), 4, "{}", text(&spinning));
 }

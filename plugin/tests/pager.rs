@@ -462,13 +462,9 @@ impl List {
             .map(|(_, r)| r.as_str())
             .collect();
         let last_with_records = to == self.records.len();
-        let next = if !last_with_records {
-            Some(index + 1)
-        } else if matches!(self.shape.end, End::EmptyPage) && from < to {
-            Some(index + 1)
-        } else {
-            None
-        };
+        // Past the last records, an empty page follows when the shape says so.
+        let next = (!last_with_records || (matches!(self.shape.end, End::EmptyPage) && from < to))
+            .then_some(index + 1);
         let next = match next {
             Some(n) if self.shape.full_urls => format!(r#","next":"{API}{path}?cursor=p{n}""#),
             Some(n) => format!(r#","next":"p{n}""#),

@@ -48,7 +48,7 @@ async fn collect(
         .collect(&loaded, config, &options, name, checkpoint)
         .await
         .unwrap();
-    bundle::verify(&collected.dir, Some(&collected.run.ledger_head)).expect("the bundle verifies");
+    bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).expect("the bundle verifies");
     assert!(
         !bundle_text(&collected.dir).contains(KEY),
         "the API key leaked"
@@ -315,6 +315,9 @@ async fn an_incremental_run_reads_exactly_the_new_events() {
         finding(&third, "audit-log-available").status,
         FindingStatus::Fail
     );
+    // An honest count of no new events is no mismatch with the host's.
+    let log = std::fs::read_to_string(third.dir.join(bundle::LOG_FILE)).unwrap();
+    assert!(!log.contains("the plugin reported counts"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -741,7 +744,7 @@ async fn the_report_renders_a_verified_bundle_and_refuses_a_tampered_one() {
         None,
     )
     .await;
-    let bundle = export::load(&c.dir, Some(&c.run.ledger_head)).unwrap();
+    let bundle = export::load(&c.dir, Some(&c.run.seal.hash)).unwrap();
     let page = export::html::render(&bundle);
     assert!(page.contains(&c.run.ledger_head));
     for f in &c.run.findings {
@@ -764,7 +767,7 @@ async fn the_report_renders_a_verified_bundle_and_refuses_a_tampered_one() {
     )
     .unwrap();
     assert!(matches!(
-        export::load(&c.dir, Some(&c.run.ledger_head)),
+        export::load(&c.dir, Some(&c.run.seal.hash)),
         Err(export::ExportError::Unverified(_))
     ));
 }

@@ -82,6 +82,6 @@ async fn the_python_example_collects_its_team_from_the_api() {
     assert_eq!(mfa.status, FindingStatus::Fail);
     assert_eq!(mfa.failing, ["m-2", "m-5"]);
     assert_eq!(collected.exit_code(), exit::FINDINGS_FAILED);
-    bundle::verify(&collected.dir, Some(&collected.run.ledger_head)).unwrap();
+    bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).unwrap();
     assert!(!bundle_text(&collected.dir).contains(HELLO_TOKEN));
 }

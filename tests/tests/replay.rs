@@ -109,7 +109,7 @@ async fn a_replayed_collection_yields_the_recorded_evidence_with_the_simulator_s
             .iter()
             .all(|e| e.routed_to.as_deref() == Some(&*label))
     );
-    bundle::verify(&replayed.dir, Some(&replayed.run.ledger_head)).unwrap();
+    bundle::verify(&replayed.dir, Some(&replayed.run.seal.hash)).unwrap();
     assert!(!bundle_text(&replayed.dir).contains(KEY));
 }
 

@@ -15,6 +15,7 @@ use watchdog_host::ledger::{self, Outcome as Exchange};
 use watchdog_host::run::{Failure, Loaded, exit};
 use watchdog_host::runtime::{CallError, LoadError};
 use watchdog_host::sandbox::{Limits, Violation};
+use watchdog_host::seal::Change;
 
 fn probe(behaviour: &str) -> watchdog_host::config::RunConfig {
     config(&[("behaviour", behaviour)], &[("token", PROBE_TOKEN)])
@@ -75,7 +76,7 @@ async fn well_behaved_run_injects_the_secret_and_verifies() {
     let log = std::fs::read_to_string(collected.dir.join(bundle::LOG_FILE)).unwrap();
     assert!(log.contains("probe: starting"), "{log}");
 
-    let report = bundle::verify(&collected.dir, Some(&collected.run.ledger_head)).unwrap();
+    let report = bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).unwrap();
     assert_eq!(report.evidence_records, 4);
 }
 
@@ -145,7 +146,7 @@ async fn an_edited_bundle_fails_verify() {
     std::fs::write(&path, text.replacen("item-2", "item-9", 1)).unwrap();
     assert!(matches!(
         bundle::verify(&evidence_edit.dir, None),
-        Err(VerifyError::EvidenceHash { .. })
+        Err(VerifyError::Changed(changes)) if changes == [Change::File(bundle::EVIDENCE_FILE.into())]
     ));
 
     let ledger_edit = run("ledger").await;
@@ -167,14 +168,33 @@ async fn an_edited_bundle_fails_verify() {
     .unwrap();
     assert!(matches!(
         bundle::verify(&run_edit.dir, None),
-        Err(VerifyError::Counts { .. })
+        Err(VerifyError::Changed(changes)) if changes == [Change::RunField("counts".into())]
     ));
 
     let head_swap = run("head").await;
     assert!(matches!(
-        bundle::verify(&head_swap.dir, Some(&run_edit.run.ledger_head)),
-        Err(VerifyError::ExpectedHead { .. })
+        bundle::verify(&head_swap.dir, Some(&run_edit.run.seal.hash)),
+        Err(VerifyError::NotSealedBy { .. })
     ));
+}
+
+#[tokio::test]
+async fn two_runs_with_the_same_options_at_once_each_keep_and_seal_their_own_log() {
+    let server = ProbeServer::start(0).await;
+    let harness = Harness::new("concurrent");
+    let options = harness.options(Limits::default(), server.reroutes());
+    let loaded = harness.open(PROBE, &options).await;
+    let config = probe("well-behaved");
+    let (a, b) = tokio::join!(
+        harness.collect(&loaded, &config, &options, "a", None),
+        harness.collect(&loaded, &config, &options, "b", None),
+    );
+    for collected in [a.unwrap(), b.unwrap()] {
+        assert!(collected.failure.is_none(), "{:?}", collected.failure);
+        bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).unwrap();
+        let log = std::fs::read_to_string(collected.dir.join(bundle::LOG_FILE)).unwrap();
+        assert_eq!(log.matches("probe: starting").count(), 1, "{log}");
+    }
 }
 
 /// Runs the probe with a behaviour and limits; returns the collection.

@@ -2,13 +2,13 @@
 //! `demo` runs the real Atlassian integration against it in the sandbox,
 //! start to finish, the way an operator would.
 
+use super::print::{errln, outln};
 use super::{Printer, SandboxArgs, collect_with_progress, fail};
 use atlassian_sim::{Fault, Paging, SimConfig, SimHandle, guide_scopes};
 use clap::Args as ClapArgs;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use watchdog_host::bundle;
 use watchdog_host::config::RunConfig;
 use watchdog_host::contract::CheckStatus;
 use watchdog_host::egress::Reroutes;
@@ -16,6 +16,7 @@ use watchdog_host::log::RunLog;
 use watchdog_host::run::{Loaded, Options, exit};
 use watchdog_host::runtime::Runtime;
 use watchdog_host::secrets::Secret;
+use watchdog_host::{bundle, export};
 
 /// The public origin the simulator stands in for.
 const ATLASSIAN_ORIGIN: &str = "https://api.atlassian.com";
@@ -102,26 +103,26 @@ pub async fn sim(port: u16, api_key: String, args: &SimArgs) -> u8 {
     let config = match args.config(api_key, port) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return exit::USAGE;
         }
     };
     let sim = match SimHandle::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("error: cannot start the simulator: {e}");
+            errln!("error: cannot start the simulator: {e}");
             return exit::HOST;
         }
     };
-    println!("simulated organization {}", sim.org_id());
-    println!("listening on {}", sim.base_url());
-    println!(
+    outln!("simulated organization {}", sim.org_id());
+    outln!("listening on {}", sim.base_url());
+    outln!(
         "collect with: --route {ATLASSIAN_ORIGIN}={} and org-id = \"{}\"",
         sim.base_url(),
         sim.org_id()
     );
     let _ = tokio::signal::ctrl_c().await;
-    println!("served {} requests", sim.requests_served());
+    outln!("served {} requests", sim.requests_served());
     sim.shutdown().await;
     exit::OK
 }
@@ -142,7 +143,7 @@ pub async fn demo(
     let config = match args.config(api_key.clone(), 0) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return exit::USAGE;
         }
     };
@@ -151,11 +152,11 @@ pub async fn demo(
     let sim = match SimHandle::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
-            eprintln!("error: cannot start the simulator: {e}");
+            errln!("error: cannot start the simulator: {e}");
             return exit::HOST;
         }
     };
-    println!(
+    outln!(
         "      org {} at {} ({} users, {} events, seed {})",
         sim.org_id(),
         sim.base_url(),
@@ -172,7 +173,7 @@ pub async fn demo(
         Ok(loaded) => loaded,
         Err(failure) => return fail(&failure),
     };
-    println!(
+    outln!(
         "      {} {} · contract {} · {:?} in {} ms · sha256 {}",
         loaded.manifest.name,
         loaded.manifest.version,
@@ -195,7 +196,7 @@ pub async fn demo(
                     CheckStatus::Warn => "warn",
                     CheckStatus::Fail => "FAIL",
                 };
-                println!("      {status:<4}  {}", check.title);
+                outln!("      {status:<4}  {}", check.title);
             }
         }
         Err(failure) => return fail(&failure),
@@ -210,18 +211,32 @@ pub async fn demo(
     printer.collected(&collected);
 
     step(5, "verifying the bundle (verify)");
-    let code = match bundle::verify(&collected.dir, Some(&collected.run.ledger_head)) {
+    let code = match bundle::verify(&collected.dir, Some(&collected.run.seal.hash)) {
         Ok(report) => {
-            println!(
-                "      chain, evidence hash and counts verified: {} records, {} exchanges",
-                report.evidence_records, report.ledger_entries
+            outln!(
+                "      every file verified against the head: {} records, {} exchanges",
+                report.evidence_records,
+                report.ledger_entries
             );
-            println!();
-            println!("The bundle is in {}", collected.dir.display());
-            println!(
+            let page = export::beside(&collected.dir, "html");
+            let written = export::load(&collected.dir, Some(&collected.run.seal.hash))
+                .map(|bundle| export::html::render(&bundle))
+                .and_then(|html| {
+                    std::fs::write(&page, html).map_err(|source| export::ExportError::Io {
+                        path: page.clone(),
+                        source,
+                    })
+                });
+            match written {
+                Ok(()) => outln!("      report: {} (open it in a browser)", page.display()),
+                Err(e) => errln!("      the report could not be written: {e}"),
+            }
+            outln!();
+            outln!("The bundle is in {}", collected.dir.display());
+            outln!(
                 "Re-check it any time: watchdog-host verify {} --head {}",
                 collected.dir.display(),
-                collected.run.ledger_head
+                collected.run.seal.hash
             );
             // The simulated organization fails some findings on purpose; the
             // demo succeeded if the run finished and its bundle verifies.
@@ -232,7 +247,7 @@ pub async fn demo(
             }
         }
         Err(e) => {
-            eprintln!("VERIFICATION FAILED: {e}");
+            errln!("VERIFICATION FAILED: {e}");
             exit::VERIFY
         }
     };
@@ -241,8 +256,8 @@ pub async fn demo(
 }
 
 fn step(n: u8, what: &str) {
-    println!();
-    println!("[{n}/5] {what}");
+    outln!();
+    outln!("[{n}/5] {what}");
 }
 
 /// A per-run demo key, so no fixed credential exists even in the demo.

@@ -3,9 +3,11 @@
 #[cfg(feature = "dev-tools")]
 mod devtools;
 mod new;
+pub(crate) mod print;
 mod progress;
 mod report;
 
+use print::errln;
 use report::Printer;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -17,12 +19,12 @@ use watchdog_host::cache::Cache;
 use watchdog_host::egress::Reroutes;
 use watchdog_host::log::{Level, RunLog};
 use watchdog_host::progress::Phase;
-use watchdog_host::run::{Collected, Failure, Loaded, Options, exit};
+use watchdog_host::run::{Collected, Failure, Interrupt, Loaded, Options, exit};
 use watchdog_host::runtime::Runtime;
 use watchdog_host::sandbox::Limits;
 use watchdog_host::secrets::Scrubber;
 use watchdog_host::tape::Tape;
-use watchdog_host::{bundle, config, conformance, export};
+use watchdog_host::{bundle, checkpoint, config, conformance, export};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -34,8 +36,11 @@ Exit codes:
   4  sandbox violation: memory, CPU or time limit, or a request the egress policy refused
   5  plugin error: not an integration, bad manifest, crash, upstream failure, invalid evidence
   6  host error: I/O or the runtime itself
-  7  partial: the run finished but some resources could not be read (see warnings)
-  8  verification failed: the bundle (or a replayed recording) was edited or is incomplete";
+  7  partial: the run finished but some resources could not be read (see warnings),
+     or it was interrupted (SIGINT, SIGTERM, SIGHUP): the bundle is finished and
+     says so, the checkpoint is left as it was
+  8  verification failed: the bundle (or a replayed recording) was edited or is incomplete
+130  stopped at once by a second signal: the bundle is unfinished (no run.json)";
 
 /// Runs WatchDog integration components in a sandbox and writes verifiable
 /// evidence bundles.
@@ -121,14 +126,22 @@ enum Command {
         sandbox: SandboxArgs,
     },
     /// Diagnose the connection: one check per capability, with what to do.
+    ///
+    /// Its requests carry the secret: with `--out DIR`, their hash-chained
+    /// ledger is kept in DIR/ledger.jsonl and its head printed.
     Validate {
         plugin: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        /// Keep the ledger of the requests sent in DIR (created; must not
+        /// hold a ledger already).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Collect evidence into a new bundle folder.
     ///
-    /// Prints the ledger head hash: keep it apart from the bundle, and pass it
+    /// Prints the head: a hash that seals every byte of the bundle (ledger,
+    /// evidence, log, run.json). Keep it apart from the bundle, and pass it
     /// to `verify --head` later to prove nothing was rewritten.
     Collect {
         plugin: PathBuf,
@@ -138,7 +151,10 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Incremental state: read from FILE if it exists, and replaced with
-        /// the new checkpoint when the run completes or is partial.
+        /// the new checkpoint when the run completes or is partial (not
+        /// when it fails or is interrupted). Its folder must exist. The file
+        /// names the integration and configuration it was made for, with a
+        /// checksum: one that does not match is a warning and a full read.
         #[arg(long, value_name = "FILE")]
         checkpoint: Option<PathBuf>,
         /// Keep every response the host carried in DIR (bodies as the plugin
@@ -201,11 +217,20 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Recompute a bundle's hash chain, evidence hash and counts.
+    /// Check a bundle byte for byte: the ledger's chain, the evidence and
+    /// log hashes, the counts, the citations and the seal; print the run's
+    /// outcome (complete, partial or failed).
+    ///
+    /// Without `--head`, this proves only that the bundle is consistent with
+    /// itself: whoever edits a file can reseal it. With the head `collect`
+    /// printed, kept apart from the bundle, any byte changed anywhere fails,
+    /// naming the file (and the line, or run.json's field, where it can).
+    /// Exits 0 when the bundle verifies, whatever the run's outcome, and 8
+    /// when it does not.
     Verify {
         /// The bundle folder.
         dir: PathBuf,
-        /// The ledger head printed by `collect`, kept apart from the bundle.
+        /// The head printed by `collect` (the seal), kept apart from the bundle.
         #[arg(long, value_name = "HASH")]
         head: Option<String>,
     },
@@ -305,7 +330,7 @@ async fn execute(args: Args) -> Result<u8, u8> {
         Command::Verify { dir, head } => Ok(verify(&out, &dir, head.as_deref())),
         Command::New(args) => match new::run(&args) {
             Ok(dir) => {
-                println!(
+                print::outln!(
                     "created {0}; next: cd {0} && WATCHDOG_HOST={1} ./check",
                     dir.display(),
                     std::env::current_exe()
@@ -314,7 +339,7 @@ async fn execute(args: Args) -> Result<u8, u8> {
                 Ok(exit::OK)
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 Ok(exit::USAGE)
             }
         },
@@ -390,16 +415,36 @@ async fn execute(args: Args) -> Result<u8, u8> {
             out.conformance(&report);
             Ok(report.exit_code())
         }
-        Command::Validate { plugin, run } => {
+        Command::Validate {
+            plugin,
+            run,
+            out: keep,
+        } => {
             let runtime = start_runtime(cache)?;
             let (loaded, config, options) = prepare(&runtime, &plugin, &run, log, Tape::Live)
                 .await
                 .or_exit()?;
-            let work = loaded.validate(&config, &options);
             let mode = progress::Mode::choose(args.json);
-            let checks = progress::shown(&options.progress, Phase::Validating, mode, work)
-                .await
-                .or_exit()?;
+            let checks = match &keep {
+                None => {
+                    let work = loaded.validate(&config, &options);
+                    progress::shown(&options.progress, Phase::Validating, mode, work)
+                        .await
+                        .or_exit()?
+                }
+                Some(dir) => {
+                    let work = loaded.validate_ledgered(&config, &options, dir);
+                    let (checks, (head, entries)) =
+                        progress::shown(&options.progress, Phase::Validating, mode, work)
+                            .await
+                            .or_exit()?;
+                    errln!(
+                        "ledger {} ({entries} exchanges, head {head})",
+                        dir.join(bundle::LEDGER_FILE).display()
+                    );
+                    checks
+                }
+            };
             out.checks(&checks);
             Ok(report::checks_exit_code(&checks))
         }
@@ -411,6 +456,9 @@ async fn execute(args: Args) -> Result<u8, u8> {
             record,
             replay,
         } => {
+            if let Some(path) = &checkpoint {
+                checkpoint::check_place(path).map_err(|e| report_error(&e, exit::USAGE))?;
+            }
             let runtime = start_runtime(cache)?;
             let tape = match (record, replay) {
                 (Some(dir), _) => Tape::Record(dir),
@@ -420,21 +468,20 @@ async fn execute(args: Args) -> Result<u8, u8> {
             let (loaded, config, options) = prepare(&runtime, &plugin, &run, log, tape)
                 .await
                 .or_exit()?;
-            let previous = checkpoint
-                .as_deref()
-                .map(read_checkpoint)
-                .transpose()
-                .map_err(Failure::Io)
-                .or_exit()?
-                .flatten();
+            let previous = match &checkpoint {
+                Some(path) => previous_checkpoint(path, &loaded, &config, &options.log)?,
+                None => None,
+            };
+            let signals = stop_on_signals(options.interrupt.clone());
             let collected =
                 collect_with_progress(&loaded, &config, &options, &dir, previous, args.json)
                     .await
-                    .or_exit()?;
+                    .or_exit();
+            signals.abort();
+            let collected = collected?;
             if let Some(path) = &checkpoint {
-                save_checkpoint(path, &collected)
-                    .map_err(Failure::Io)
-                    .or_exit()?;
+                save_checkpoint(path, &loaded, &config, &collected)
+                    .map_err(|e| report_error(&e, exit::HOST))?;
             }
             out.collected(&collected);
             Ok(collected.exit_code())
@@ -444,7 +491,7 @@ async fn execute(args: Args) -> Result<u8, u8> {
 
 fn start_runtime(cache: Option<Cache>) -> Result<Runtime, u8> {
     Runtime::new(cache).map_err(|e| {
-        eprintln!("error: cannot start the WebAssembly runtime: {e:#}");
+        errln!("error: cannot start the WebAssembly runtime: {e:#}");
         exit::HOST
     })
 }
@@ -514,27 +561,94 @@ pub async fn collect_with_progress(
     .await
 }
 
-fn read_checkpoint(path: &Path) -> std::io::Result<Option<String>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => Ok(None),
-        Ok(text) => Ok(Some(text.trim().to_string())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+/// The plugin's checkpoint from the file at `path`; a file made for another
+/// integration or configuration, of a later format or edited, is a warning
+/// and a full read.
+fn previous_checkpoint(
+    path: &Path,
+    loaded: &Loaded,
+    config: &config::RunConfig,
+    log: &RunLog,
+) -> Result<Option<String>, u8> {
+    let read = checkpoint::load(path, &loaded.manifest.id, &config.values)
+        .map_err(|e| report_error(&e, exit::HOST))?;
+    Ok(match read {
+        checkpoint::Loaded::None => None,
+        checkpoint::Loaded::Checkpoint(checkpoint) => Some(checkpoint),
+        checkpoint::Loaded::Refused(why) => {
+            log.host(
+                Level::Warn,
+                &format!(
+                    "checkpoint {} not used: {why}; reading everything again",
+                    path.display()
+                ),
+            );
+            None
+        }
+    })
 }
 
 /// Replaces the checkpoint file when the run produced a new checkpoint; a
 /// failed run leaves the old one, so the next run reads from the same point.
-fn save_checkpoint(path: &Path, collected: &Collected) -> std::io::Result<()> {
-    let Some(checkpoint) = collected.run.checkpoint.as_ref() else {
+/// The bundle is durable by then (`run.json` is synced before it returns).
+fn save_checkpoint(
+    path: &Path,
+    loaded: &Loaded,
+    config: &config::RunConfig,
+    collected: &Collected,
+) -> Result<(), checkpoint::CheckpointError> {
+    let Some(new) = collected.run.checkpoint.as_ref() else {
         return Ok(());
     };
     if collected.failure.is_some() {
         return Ok(());
     }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, checkpoint)?;
-    std::fs::rename(tmp, path)
+    let envelope = checkpoint::Envelope::new(&loaded.manifest.id, &config.values, new);
+    checkpoint::save(path, &envelope)
+}
+
+/// On the first SIGINT, SIGTERM or SIGHUP, asks the collection to stop and
+/// finish its bundle as interrupted; on a second, ends the process at once.
+fn stop_on_signals(interrupt: Interrupt) -> tokio::task::JoinHandle<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let mut streams = Vec::new();
+        for (kind, name) in [
+            (SignalKind::interrupt(), "SIGINT"),
+            (SignalKind::terminate(), "SIGTERM"),
+            (SignalKind::hangup(), "SIGHUP"),
+        ] {
+            match signal(kind) {
+                Ok(stream) => streams.push((stream, name)),
+                Err(e) => errln!("warning: cannot handle {name}: {e}"),
+            }
+        }
+        let first = next_signal(&mut streams).await;
+        errln!("{first}: finishing the bundle as interrupted (a second signal stops at once)");
+        interrupt.request(first);
+        let second = next_signal(&mut streams).await;
+        errln!("{second}: stopped at once; the bundle is unfinished");
+        std::process::exit(exit::STOPPED.into());
+    })
+}
+
+/// The name of the next signal any of `streams` receives.
+async fn next_signal(streams: &mut [(tokio::signal::unix::Signal, &'static str)]) -> &'static str {
+    std::future::poll_fn(|cx| {
+        for (stream, name) in streams.iter_mut() {
+            if stream.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(*name);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Reports an error on stderr; its exit code.
+fn report_error(error: &dyn std::fmt::Display, code: u8) -> u8 {
+    errln!("error: {error}");
+    code
 }
 
 /// What `report` writes.
@@ -566,7 +680,7 @@ fn report(dir: &Path, head: Option<&str>, format: ReportFormat, file: Option<Pat
                 .expect("a JSON value serializes"),
         ),
     };
-    let file = file.unwrap_or_else(|| dir.with_extension(extension));
+    let file = file.unwrap_or_else(|| export::beside(dir, extension));
     match std::fs::write(&file, text) {
         Ok(()) => {
             println!("{}", file.display());
@@ -586,13 +700,13 @@ fn verify(out: &Printer, dir: &Path, head: Option<&str>) -> u8 {
             exit::OK
         }
         Err(e) => {
-            eprintln!("VERIFICATION FAILED for {}: {e}", dir.display());
+            errln!("VERIFICATION FAILED for {}: {e}", dir.display());
             exit::VERIFY
         }
     }
 }
 
 fn fail(failure: &Failure) -> u8 {
-    eprintln!("error: {failure}");
+    errln!("error: {failure}");
     failure.exit_code()
 }

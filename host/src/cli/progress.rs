@@ -6,8 +6,10 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::print::errln;
 use indicatif::{ProgressBar, ProgressStyle};
 use watchdog_host::progress::{List, Phase, Progress, Snapshot};
+use watchdog_host::terminal::escape;
 
 /// Lists shown by name; the rest are summed up in one line.
 const SHOWN_LISTS: usize = 8;
@@ -65,11 +67,15 @@ pub async fn shown<T>(
                 let snapshot = progress.snapshot();
                 match &bar {
                     Some(bar) => {
-                        bar.set_message(lines(&snapshot).join("\n"));
+                        let shown: Vec<_> = lines(&snapshot)
+                            .iter()
+                            .map(|l| escape(l).into_owned())
+                            .collect();
+                        bar.set_message(shown.join("\n"));
                         bar.tick();
                     }
                     None if mode == Mode::Json => eprintln!("{}", json_line(&snapshot)),
-                    None => eprintln!("  … {}", lines(&snapshot).join("; ")),
+                    None => errln!("  … {}", lines(&snapshot).join("; ")),
                 }
             }
         })

@@ -1,5 +1,6 @@
 //! What the CLI prints: short tables for people, JSON for machines.
 
+use super::print::{outln, outln_raw};
 use std::path::Path;
 use watchdog_host::bundle::{Outcome, VerifyReport};
 use watchdog_host::conformance::{self, Verdict};
@@ -18,10 +19,8 @@ const FAILING_SHOWN: usize = 8;
 
 impl Printer {
     fn emit_json(&self, value: serde_json::Value) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).expect("JSON values serialize")
-        );
+        let json = serde_json::to_string_pretty(&value).expect("JSON values serialize");
+        outln_raw!("{}", watchdog_host::terminal::escape_json(&json));
     }
 
     pub fn inspect(&self, loaded: &Loaded) {
@@ -38,20 +37,21 @@ impl Printer {
             }));
         }
         let m = &loaded.manifest;
-        println!("{} {} ({})", m.name, m.version, m.id);
-        println!("  {}", m.description);
-        println!("component   {}", loaded.path.display());
-        println!("sha256      {}", plugin.component_sha256);
-        println!(
+        outln!("{} {} ({})", m.name, m.version, m.id);
+        outln!("  {}", m.description);
+        outln!("component   {}", loaded.path.display());
+        outln!("sha256      {}", plugin.component_sha256);
+        outln!(
             "contract    watchdog:integration@{} (built for {})",
-            plugin.contract_version, m.contract_version
+            plugin.contract_version,
+            m.contract_version
         );
-        println!(
+        outln!(
             "loaded      {:?} in {} ms",
             plugin.origin,
             plugin.load_time.as_millis()
         );
-        println!("config");
+        outln!("config");
         for f in &m.config {
             let flags = match (f.required, f.secret) {
                 (true, true) => "required, secret (from the environment)",
@@ -59,26 +59,26 @@ impl Printer {
                 (false, true) => "optional, secret (from the environment)",
                 (false, false) => "optional",
             };
-            println!("  {:<20} {flags}: {}", f.name, f.help);
+            outln!("  {:<20} {flags}: {}", f.name, f.help);
         }
-        println!("egress");
+        outln!("egress");
         for rule in &m.egress {
-            println!("  {}", rule.origin);
+            outln!("  {}", rule.origin);
             for route in &rule.routes {
-                println!("    {:<5} {}", route.method, route.path);
+                outln!("    {:<5} {}", route.method, route.path);
             }
         }
-        println!("secrets");
+        outln!("secrets");
         for s in &m.secrets {
-            println!("  {} -> header `{}` to {}", s.field, s.header, s.origin);
+            outln!("  {} -> header `{}` to {}", s.field, s.header, s.origin);
         }
-        println!("evidence kinds");
+        outln!("evidence kinds");
         for k in &m.evidence_kinds {
-            println!("  {:<28} {}", k.name, k.description);
+            outln!("  {:<28} {}", k.name, k.description);
         }
-        println!("imports");
+        outln!("imports");
         for import in &plugin.imports {
-            println!("  {import}");
+            outln!("  {import}");
         }
     }
 
@@ -94,30 +94,33 @@ impl Printer {
                 "diff": diff,
             }));
         }
-        println!(
+        outln!(
             "{} {} → {}",
-            new.manifest.id, old.manifest.version, new.manifest.version
+            new.manifest.id,
+            old.manifest.version,
+            new.manifest.version
         );
         if old.manifest.id != new.manifest.id {
-            println!(
+            outln!(
                 "note: these are different plugins ({} → {})",
-                old.manifest.id, new.manifest.id
+                old.manifest.id,
+                new.manifest.id
             );
         }
         if diff.is_empty() {
-            println!("capabilities unchanged: nothing to approve again");
+            outln!("capabilities unchanged: nothing to approve again");
             return;
         }
         fn section<T>(title: &str, change: &Change<T>, show: impl Fn(&T) -> String) {
             if change.added.is_empty() && change.removed.is_empty() {
                 return;
             }
-            println!("{title}");
+            outln!("{title}");
             for item in &change.added {
-                println!("  + {}", show(item));
+                outln!("  + {}", show(item));
             }
             for item in &change.removed {
-                println!("  - {}", show(item));
+                outln!("  - {}", show(item));
             }
         }
         section("origins", &diff.origins, |o| o.clone());
@@ -131,11 +134,11 @@ impl Printer {
             )
         });
         section("evidence kinds", &diff.evidence_kinds, |k| k.clone());
-        println!();
+        outln!();
         if diff.grew() {
-            println!("approve the lines marked + before running this version");
+            outln!("approve the lines marked + before running this version");
         } else {
-            println!("this version asks for nothing new (only removals)");
+            outln!("this version asks for nothing new (only removals)");
         }
     }
 
@@ -150,11 +153,12 @@ impl Printer {
             }));
         }
         if let Some(plugin) = &report.plugin {
-            println!("conformance of {plugin}");
+            outln!("conformance of {plugin}");
         }
-        println!(
+        outln!(
             "{:<7} {:<22} REQUIREMENT, then what was seen",
-            "RESULT", "CHECK"
+            "RESULT",
+            "CHECK"
         );
         for outcome in &report.outcomes {
             let verdict = match outcome.verdict {
@@ -162,29 +166,29 @@ impl Printer {
                 Verdict::Fail => "FAIL",
                 Verdict::Skip => "SKIPPED",
             };
-            println!(
+            outln!(
                 "{verdict:<7} {:<22} {}",
                 outcome.check.as_str(),
                 outcome.check.title()
             );
             if !outcome.detail.is_empty() {
-                println!("{:<7} {:<22} {}", "", "", outcome.detail);
+                outln!("{:<7} {:<22} {}", "", "", outcome.detail);
             }
         }
-        println!();
+        outln!();
         let failed = report.failed();
         let skipped = report.skipped();
         if failed.is_empty() && skipped.is_empty() {
-            println!("every check passed");
+            outln!("every check passed");
         } else if failed.is_empty() {
             let names: Vec<&str> = skipped.iter().map(|c| c.as_str()).collect();
-            println!(
+            outln!(
                 "no check failed; SKIPPED, as they exercised nothing: {}",
                 names.join(", ")
             );
         } else {
             let names: Vec<&str> = failed.iter().map(|c| c.as_str()).collect();
-            println!("FAILED: {}", names.join(", "));
+            outln!("FAILED: {}", names.join(", "));
         }
     }
 
@@ -192,11 +196,11 @@ impl Printer {
         if self.json {
             return self.emit_json(serde_json::to_value(checks).unwrap_or_default());
         }
-        println!("{:<6} {:<22} DETAIL", "STATUS", "CHECK");
+        outln!("{:<6} {:<22} DETAIL", "STATUS", "CHECK");
         for c in checks {
-            println!("{:<6} {:<22} {}", status_word(c.status), c.title, c.detail);
+            outln!("{:<6} {:<22} {}", status_word(c.status), c.title, c.detail);
             if !c.remedy.is_empty() {
-                println!("{:<6} {:<22} → {}", "", "", c.remedy);
+                outln!("{:<6} {:<22} → {}", "", "", c.remedy);
             }
         }
     }
@@ -206,13 +210,14 @@ impl Printer {
         if self.json {
             return self.emit_json(serde_json::json!({
                 "bundle": collected.dir,
+                "head": run.seal.hash,
                 "exit_code": collected.exit_code(),
                 "run": run,
             }));
         }
-        println!();
-        println!("bundle       {}", collected.dir.display());
-        println!(
+        outln!();
+        outln!("bundle       {}", collected.dir.display());
+        outln!(
             "outcome      {}",
             match run.outcome {
                 Outcome::Complete => "complete",
@@ -221,13 +226,14 @@ impl Printer {
             }
         );
         if let Some(failure) = &collected.failure {
-            println!("error        {failure}");
+            outln!("error        {failure}");
         }
-        println!(
-            "ledger head  {}  ({} exchanges)",
-            run.ledger_head, run.ledger_entries
+        outln!(
+            "head         {}  (seals every file; {} exchanges in the ledger)",
+            run.seal.hash,
+            run.ledger_entries
         );
-        println!(
+        outln!(
             "             keep this hash apart from the bundle; check with `watchdog-host verify DIR --head HASH`"
         );
         if !run.routes.is_empty() {
@@ -236,36 +242,39 @@ impl Printer {
                 .iter()
                 .map(|(a, b)| format!("{a} → {b}"))
                 .collect();
-            println!(
+            outln!(
                 "routed       {} (evidence did NOT come from the public origin)",
                 routes.join(", ")
             );
         }
         match &run.tape {
             Tape::Live => {}
-            Tape::Record(dir) => println!("recorded     responses kept in {}", dir.display()),
-            Tape::Replay(dir) => println!(
+            Tape::Record(dir) => outln!("recorded     responses kept in {}", dir.display()),
+            Tape::Replay(dir) => outln!(
                 "replayed     from {} (evidence did NOT come from the network)",
                 dir.display()
             ),
         }
-        println!(
+        outln!(
             "traffic      {} requests, {} denied, {} failed, {:.1} MiB",
             run.traffic.requests,
             run.traffic.denied,
             run.traffic.failed,
             run.traffic.response_bytes as f64 / (1 << 20) as f64
         );
-        println!();
-        println!("{:<28} {:>9}", "EVIDENCE KIND", "RECORDS");
+        outln!();
+        outln!("{:<28} {:>9}", "EVIDENCE KIND", "RECORDS");
         for (kind, count) in &run.counts {
-            println!("{kind:<28} {count:>9}");
+            outln!("{kind:<28} {count:>9}");
         }
         if !run.findings.is_empty() {
-            println!();
-            println!(
+            outln!();
+            outln!(
                 "{:<8} {:<24} {:>10} {:>8}  TITLE",
-                "STATUS", "FINDING", "POPULATION", "FAILING"
+                "STATUS",
+                "FINDING",
+                "POPULATION",
+                "FAILING"
             );
             for f in &run.findings {
                 let status = match f.status {
@@ -273,7 +282,7 @@ impl Printer {
                     FindingStatus::Fail => "FAIL",
                     FindingStatus::Unknown => "unknown",
                 };
-                println!(
+                outln!(
                     "{status:<8} {:<24} {:>10} {:>8}  {}",
                     f.id,
                     f.population,
@@ -281,7 +290,7 @@ impl Printer {
                     f.title
                 );
                 if f.status != FindingStatus::Pass {
-                    println!("{:<8} {}", "", f.detail);
+                    outln!("{:<8} {}", "", f.detail);
                 }
                 if !f.failing.is_empty() {
                     let shown: Vec<&str> = f
@@ -296,14 +305,14 @@ impl Printer {
                     } else {
                         String::new()
                     };
-                    println!("{:<8} failing: {}{more}", "", shown.join(", "));
-                    println!("{:<8} remedy: {}", "", f.remedy);
+                    outln!("{:<8} failing: {}{more}", "", shown.join(", "));
+                    outln!("{:<8} remedy: {}", "", f.remedy);
                 }
             }
         }
         if !run.warnings.is_empty() {
-            println!();
-            println!("WARNINGS");
+            outln!();
+            outln!("WARNINGS");
             for w in &run.warnings {
                 let marker = if w.incomplete { "INCOMPLETE" } else { "note" };
                 let cause = w
@@ -311,7 +320,7 @@ impl Printer {
                     .as_ref()
                     .map(|c| format!(" ({})", describe(c)))
                     .unwrap_or_default();
-                println!("  [{marker}] {}: {}{cause}", w.resource, w.message);
+                outln!("  [{marker}] {}: {}{cause}", w.resource, w.message);
             }
         }
     }
@@ -320,14 +329,35 @@ impl Printer {
         if self.json {
             return self.emit_json(serde_json::to_value(report).unwrap_or_default());
         }
-        println!("verified     {}", dir.display());
-        println!(
-            "ledger head  {} ({} exchanges)",
-            report.ledger_head, report.ledger_entries
+        if report.head_checked {
+            outln!("verified     {} (sealed by the head given)", dir.display());
+        } else {
+            outln!("consistent   {}", dir.display());
+            outln!(
+                "             without --head this proves only that the bundle is consistent with itself, not that it is what the host wrote"
+            );
+        }
+        let outcome = match report.outcome {
+            Outcome::Complete => "complete".to_owned(),
+            Outcome::Partial => format!(
+                "PARTIAL: {} resource(s) not fully read (see run.json's warnings)",
+                report.incomplete
+            ),
+            Outcome::Failed => format!(
+                "FAILED: {}",
+                report.error.as_deref().unwrap_or("see run.json's error")
+            ),
+        };
+        outln!("outcome      {outcome}");
+        outln!("head         {}", report.seal);
+        outln!(
+            "ledger       {} exchanges, head {}",
+            report.ledger_entries,
+            report.ledger_head
         );
-        println!("records      {}", report.evidence_records);
+        outln!("records      {}", report.evidence_records);
         for (kind, count) in &report.counts {
-            println!("  {kind:<26} {count:>9}");
+            outln!("  {kind:<26} {count:>9}");
         }
     }
 }

@@ -81,6 +81,7 @@ fn header(page: &mut String, bundle: &Verified) {
     }
     row("started", &run.started_at);
     row("finished", &run.finished_at);
+    row("head (seals the bundle)", &run.seal.hash);
     row("ledger head", &run.ledger_head);
     row("ledger entries", &run.ledger_entries.to_string());
     row("evidence records", &run.evidence_records.to_string());

@@ -39,7 +39,8 @@ pub enum ExportError {
     },
 }
 
-/// Verifies the bundle at `dir` (against `head` when given) and reads it.
+/// Verifies the bundle at `dir` (against `head`, the seal `collect`
+/// printed, when given) and reads it.
 pub fn load(dir: &Path, head: Option<&str>) -> Result<Verified, ExportError> {
     let report = bundle::verify(dir, head)?;
     let run_path = dir.join(bundle::RUN_FILE);
@@ -67,6 +68,15 @@ pub fn load(dir: &Path, head: Option<&str>) -> Result<Verified, ExportError> {
         report,
         stats,
     })
+}
+
+/// The file beside a bundle folder for an export: `DIR.html` for
+/// `run-1` or `run-20261206T033800.1Z` alike (a folder name may hold dots).
+pub fn beside(dir: &Path, extension: &str) -> PathBuf {
+    let mut name = dir.as_os_str().to_owned();
+    name.push(".");
+    name.push(extension);
+    PathBuf::from(name)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ExportError> {

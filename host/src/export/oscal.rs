@@ -5,7 +5,8 @@
 //! status against each control it supports.
 //!
 //! UUIDs are name-based (v5) on the ledger head, so exporting the same
-//! bundle twice gives the same document.
+//! bundle twice gives the same document; the result also carries the
+//! bundle's seal, which commits to every byte of it.
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -42,6 +43,7 @@ pub fn render(bundle: &Verified) -> Value {
         "start": run.started_at,
         "end": run.finished_at,
         "props": [
+            prop("bundle-seal", &run.seal.hash),
             prop("ledger-head", &run.ledger_head),
             prop("component-sha256", &run.plugin.component_sha256),
         ],
