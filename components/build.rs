@@ -20,6 +20,7 @@ fn main() {
     for watched in [
         "plugin/src",
         "plugin/Cargo.toml",
+        "sdk",
         "jsontext",
         "wit",
         "tests/fixtures",

@@ -16,15 +16,18 @@
 //!   against a loopback server that answers 401 to everything (every
 //!   declared origin rerouted to it, dummy secrets), both return
 //!   `unauthorized`, not a crash, a hang or an empty success.
-//! - [`CheckId::Replay`]: with a recording (`--replay DIR`), a collection
-//!   served from it completes.
+//! - [`CheckId::Collect`]: a collection served from a recording
+//!   (`--replay DIR`) or by the author's mock upstream (`--route
+//!   ORIGIN=URL`) completes. Without either it is skipped, and so is
+//!   [`CheckId::Evidence`]: a check that exercised nothing never passes.
 //! - [`CheckId::Egress`]: no request in any of these runs left the declared
 //!   egress.
-//! - [`CheckId::Evidence`]: every record emitted was well formed, of a
-//!   declared kind, and a span of the 2xx body of an exchange the host
-//!   carried, or of a kind declared derived (the host's evidence writer
-//!   refuses anything else), and the counts the plugin
-//!   reported match what the host received.
+//! - [`CheckId::Evidence`]: in a completed collection, every record emitted
+//!   was well formed, of a declared kind, and a span of the 2xx body of an
+//!   exchange the host carried, or of a kind declared derived (the host's
+//!   evidence writer refuses anything else); the counts the plugin reported
+//!   name only declared kinds and match what the host received (an honest
+//!   `kind: 0` for a kind with no record matches).
 //! - [`CheckId::Limits`]: no call crossed a sandbox limit.
 //!
 //! The operator may pass the configuration values (the plugin may need a
@@ -48,6 +51,7 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -71,7 +75,7 @@ pub enum CheckId {
     Configure,
     ValidateUnauthorized,
     CollectUnauthorized,
-    Replay,
+    Collect,
     Egress,
     Evidence,
     Limits,
@@ -84,7 +88,7 @@ impl CheckId {
         CheckId::Configure,
         CheckId::ValidateUnauthorized,
         CheckId::CollectUnauthorized,
-        CheckId::Replay,
+        CheckId::Collect,
         CheckId::Egress,
         CheckId::Evidence,
         CheckId::Limits,
@@ -97,7 +101,7 @@ impl CheckId {
             CheckId::Configure => "configure",
             CheckId::ValidateUnauthorized => "validate-unauthorized",
             CheckId::CollectUnauthorized => "collect-unauthorized",
-            CheckId::Replay => "replay",
+            CheckId::Collect => "collect",
             CheckId::Egress => "egress",
             CheckId::Evidence => "evidence",
             CheckId::Limits => "limits",
@@ -112,7 +116,7 @@ impl CheckId {
             CheckId::Configure => "configure refuses missing required fields",
             CheckId::ValidateUnauthorized => "validate on HTTP 401 is `unauthorized`",
             CheckId::CollectUnauthorized => "collect on HTTP 401 is `unauthorized`",
-            CheckId::Replay => "collect from a recording completes",
+            CheckId::Collect => "collect from a recording or a mock completes",
             CheckId::Egress => "no request outside the declared egress",
             CheckId::Evidence => "evidence well formed and of declared kinds",
             CheckId::Limits => "within the sandbox limits",
@@ -126,8 +130,9 @@ impl CheckId {
 pub enum Verdict {
     Pass,
     Fail,
-    /// Not run: an earlier check made it meaningless, or its input (a
-    /// recording) was not given.
+    /// Not exercised: an earlier check made it meaningless, or no
+    /// collection completed to judge (neither a recording nor a mock was
+    /// given). Neither a pass nor a failure; the report says which.
     Skip,
 }
 
@@ -163,6 +168,15 @@ impl Report {
             .collect()
     }
 
+    /// The checks that exercised nothing, in order: neither passed nor failed.
+    pub fn skipped(&self) -> Vec<CheckId> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.verdict == Verdict::Skip)
+            .map(|o| o.check)
+            .collect()
+    }
+
     pub fn outcome(&self, check: CheckId) -> &Outcome {
         self.outcomes
             .iter()
@@ -188,8 +202,11 @@ pub struct Setup {
     /// The limits judged by [`CheckId::Limits`]; the defaults unless a test
     /// needs a misbehaviour caught sooner.
     pub limits: Limits,
-    /// A recording (`collect --record`) to collect from, for [`CheckId::Replay`].
+    /// A recording (`collect --record`) to collect from, for [`CheckId::Collect`].
     pub replay: Option<PathBuf>,
+    /// Declared origins sent to the author's mock upstream, to collect
+    /// from live for [`CheckId::Collect`]; empty for none.
+    pub mock: Reroutes,
     /// Where the battery's bundles go (one folder per collection).
     pub work_dir: PathBuf,
     pub log: RunLog,
@@ -233,22 +250,22 @@ pub async fn run(runtime: &Runtime, component: &Path, setup: &Setup) -> Result<R
         .await;
     judge.collect_unauthorized(collected)?;
 
-    match &setup.replay {
-        Some(dir) => {
-            let mut replaying = Options::new(setup.limits, Reroutes::default(), setup.log.clone());
-            replaying.tape = Tape::Replay(dir.clone());
-            let collected = loaded
-                .collect(&config, &replaying, &setup.work_dir.join("replay"), None)
-                .await;
-            judge.replay(collected)?;
-        }
-        None => judge.record(
-            CheckId::Replay,
-            Verdict::Skip,
-            "no recording given (`--replay DIR` of a `collect --record`)",
-        ),
+    if let Some(dir) = &setup.replay {
+        let mut replaying = Options::new(setup.limits, Reroutes::default(), setup.log.clone());
+        replaying.tape = Tape::Replay(dir.clone());
+        let collected = loaded
+            .collect(&config, &replaying, &setup.work_dir.join("replay"), None)
+            .await;
+        judge.collect("the recording", collected)?;
     }
-    Ok(judge.finish(setup.limits))
+    if !setup.mock.is_empty() {
+        let mocked = Options::new(setup.limits, setup.mock.clone(), setup.log.clone());
+        let collected = loaded
+            .collect(&config, &mocked, &setup.work_dir.join("mock"), None)
+            .await;
+        judge.collect("the mock", collected)?;
+    }
+    Ok(judge.finish(setup.limits, &loaded.manifest))
 }
 
 /// The configuration the battery runs with: the operator's values or
@@ -350,6 +367,10 @@ struct Judge {
     denial: Option<String>,
     evidence_problems: Vec<String>,
     records: u64,
+    /// Collections that completed ([`CheckId::Collect`]).
+    collected: u32,
+    /// The kinds completed collections reported counts for.
+    reported: std::collections::BTreeSet<String>,
     violations: Vec<String>,
 }
 
@@ -527,15 +548,27 @@ impl Judge {
         Ok(())
     }
 
-    fn replay(&mut self, collected: Result<Collected, Failure>) -> Result<(), Failure> {
+    /// A collection that must complete, from `from` (the recording or the
+    /// mock). Its evidence is what [`CheckId::Evidence`] judges.
+    fn collect(
+        &mut self,
+        from: &str,
+        collected: Result<Collected, Failure>,
+    ) -> Result<(), Failure> {
         let (verdict, detail) = match self.observe(collected)? {
-            None => (
-                Verdict::Pass,
-                "the collection from the recording completed".to_string(),
+            None => {
+                self.collected += 1;
+                (
+                    Verdict::Pass,
+                    format!("the collection from {from} completed"),
+                )
+            }
+            Some(failure) => (
+                Verdict::Fail,
+                format!("from {from}: {}", self.call_failure("collect", &failure)),
             ),
-            Some(failure) => (Verdict::Fail, self.call_failure("collect", &failure)),
         };
-        self.record(CheckId::Replay, verdict, detail);
+        self.record(CheckId::Collect, verdict, detail);
         Ok(())
     }
 
@@ -561,11 +594,14 @@ impl Judge {
             self.evidence_problems
                 .push(format!("{} record(s) refused{why}", run.evidence_rejected));
         }
-        if collected.failure.is_none() && run.plugin_counts != run.counts {
-            self.evidence_problems.push(format!(
-                "the plugin reported counts {:?} but emitted {:?}",
-                run.plugin_counts, run.counts
-            ));
+        if collected.failure.is_none() {
+            self.reported.extend(run.plugin_counts.keys().cloned());
+            if !counts_agree(&run.plugin_counts, &run.counts) {
+                self.evidence_problems.push(format!(
+                    "the plugin reported counts {:?} but emitted {:?}",
+                    run.plugin_counts, run.counts
+                ));
+            }
         }
         Ok(collected.failure)
     }
@@ -584,7 +620,7 @@ impl Judge {
         }
     }
 
-    fn finish(mut self, limits: Limits) -> Report {
+    fn finish(mut self, limits: Limits, manifest: &Manifest) -> Report {
         if self.denied == 0 {
             self.record(
                 CheckId::Egress,
@@ -602,16 +638,29 @@ impl Judge {
                 ),
             );
         }
-        if self.evidence_problems.is_empty() {
-            let detail = match self.records {
-                0 => "no record emitted in these runs; a recording (--replay) exercises this check"
-                    .to_string(),
-                n => format!("{n} record(s) emitted, none refused"),
-            };
-            self.record(CheckId::Evidence, Verdict::Pass, detail);
-        } else {
+        if !self.outcomes.iter().any(|o| o.check == CheckId::Collect) {
+            let detail = "no collection to judge: give a recording (--replay DIR of a `collect --record`) or a mock upstream (--route ORIGIN=URL)";
+            self.record(CheckId::Collect, Verdict::Skip, detail);
+        }
+        let undeclared: Vec<&String> = self
+            .reported
+            .iter()
+            .filter(|kind| !manifest.evidence_kinds.iter().any(|k| &k.name == *kind))
+            .collect();
+        if !undeclared.is_empty() {
+            self.evidence_problems.push(format!(
+                "the summary counts kinds the manifest does not declare: {undeclared:?}"
+            ));
+        }
+        if !self.evidence_problems.is_empty() {
             let detail = self.evidence_problems.join("; ");
             self.record(CheckId::Evidence, Verdict::Fail, detail);
+        } else if self.collected == 0 {
+            let detail = "not exercised: no collection completed (see collect)";
+            self.record(CheckId::Evidence, Verdict::Skip, detail);
+        } else {
+            let detail = format!("{} record(s) emitted, none refused", self.records);
+            self.record(CheckId::Evidence, Verdict::Pass, detail);
         }
         if self.violations.is_empty() {
             self.record(
@@ -634,6 +683,20 @@ impl Judge {
             outcomes: self.outcomes,
         }
     }
+}
+
+/// Whether the plugin's counts are the host's: the same kinds with the same
+/// numbers, where a kind reported as 0 and never received agrees (an honest
+/// zero: the host only counts what arrives).
+fn counts_agree(reported: &BTreeMap<String, u64>, received: &BTreeMap<String, u64>) -> bool {
+    let nonzero = |counts: &BTreeMap<String, u64>| -> BTreeMap<String, u64> {
+        counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
+    };
+    nonzero(reported) == nonzero(received)
 }
 
 /// Why the ledger says the first refused request was refused.
@@ -779,6 +842,23 @@ mod tests {
     }
 
     #[test]
+    fn an_honest_zero_agrees_with_no_record_and_a_wrong_count_does_not() {
+        let counts = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+        };
+        let received = counts(&[("acme.user", 3)]);
+        assert!(counts_agree(
+            &counts(&[("acme.user", 3), ("acme.member", 0)]),
+            &received
+        ));
+        assert!(!counts_agree(&counts(&[("acme.user", 2)]), &received));
+        assert!(!counts_agree(
+            &counts(&[("acme.user", 3), ("acme.member", 1)]),
+            &received
+        ));
+    }
+
+    #[test]
     fn a_report_with_one_failure_exits_as_a_plugin_error() {
         let report = Report {
             plugin: None,
@@ -789,7 +869,7 @@ mod tests {
                     detail: String::new(),
                 },
                 Outcome {
-                    check: CheckId::Replay,
+                    check: CheckId::Collect,
                     verdict: Verdict::Skip,
                     detail: String::new(),
                 },

@@ -296,7 +296,7 @@ fn conformance_names_the_failing_check_and_exits_5() {
     let failed = host(&["conformance", PROBE, "--config", &garbage], None, &dir);
     assert_eq!(code(&failed), 5, "{}", text(&failed));
     let table = text(&failed);
-    assert!(table.contains("FAIL   evidence"), "{table}");
+    assert!(table.contains("FAIL    evidence"), "{table}");
     assert!(
         table.contains("FAILED: collect-unauthorized, evidence"),
         "{table}"
@@ -312,6 +312,45 @@ fn conformance_names_the_failing_check_and_exits_5() {
     let report: serde_json::Value = serde_json::from_slice(&passed.stdout).unwrap();
     assert_eq!(report["passed"], true);
     assert_eq!(report["checks"].as_array().unwrap().len(), 9);
+    let evidence = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "evidence")
+        .unwrap();
+    assert_eq!(evidence["verdict"], "skip", "{evidence}");
+    let table = text(&host(
+        &["conformance", PROBE, "--config", &behaved],
+        None,
+        &dir,
+    ));
+    assert!(table.contains("SKIPPED evidence"), "{table}");
+    assert!(
+        table.contains("no check failed; SKIPPED, as they exercised nothing: collect, evidence"),
+        "{table}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conformance_with_a_mock_route_exercises_collect_and_evidence() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("conformance-route");
+    let behaved = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let args = [
+        "conformance",
+        PROBE,
+        "--config",
+        &behaved,
+        "--route",
+        &route,
+    ];
+    let output = host(&args, None, &dir);
+    assert_eq!(code(&output), 0, "{}", text(&output));
+    let table = text(&output);
+    assert!(table.contains("pass    collect "), "{table}");
+    assert!(table.contains("pass    evidence "), "{table}");
+    assert!(table.contains("every check passed"), "{table}");
 }
 
 #[test]

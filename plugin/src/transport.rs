@@ -7,67 +7,10 @@ use std::time::Duration;
 
 use crate::contract::{Error, Evidence, Level};
 
-/// The HTTP methods the integration uses. There is no write method: the
-/// manifest declares POST only for read-type search endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Method {
-    Get,
-    Post,
-}
-
-impl Method {
-    /// The upper-case name, as written in requests, manifests and sources.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Get => "GET",
-            Method::Post => "POST",
-        }
-    }
-}
-
-/// One outgoing request, complete: the glue sends exactly this.
-///
-/// `headers` never holds `authorization`: the host injects the API key itself,
-/// so the key never enters the component.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: Method,
-    pub url: String,
-    /// Lower-case names.
-    pub headers: Vec<(String, String)>,
-    /// JSON, for POST searches.
-    pub body: Option<Vec<u8>>,
-}
-
-/// One response. Header names are lower case.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// The first value of a header, by lower-case name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Why a request produced no response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransportError {
-    /// The host's egress policy refused the request. Never retried: the policy
-    /// will not change during a run.
-    Denied(String),
-    /// A deadline passed before a response arrived.
-    Timeout(String),
-    /// DNS, connection, TLS or a reset mid-body.
-    Network(String),
-}
+/// Requests and responses are the SDK's: its `wasi:http` transport sends
+/// exactly these. `headers` never holds `authorization`: the host injects
+/// the API key itself, so the key never enters the component.
+pub use watchdog_sdk::http::{Method, Request, Response, TransportError};
 
 /// HTTP, clock and randomness, as the host provides them.
 pub trait Transport {

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use watchdog_components::ATLASSIAN_CLOUD_ADMIN;
 use watchdog_components::fixtures::PROBE;
-use watchdog_e2e::{Harness, config};
+use watchdog_e2e::{Harness, ProbeServer, config};
 use watchdog_host::conformance::{self, CheckId, Report, Setup, Verdict};
+use watchdog_host::egress::Reroutes;
 use watchdog_host::log::{Level, RunLog};
 use watchdog_host::run::exit;
 use watchdog_host::sandbox::Limits;
@@ -23,6 +24,26 @@ async fn battery(
     limits: Limits,
     replay: Option<PathBuf>,
 ) -> Report {
+    battery_mocked(
+        harness,
+        component,
+        config,
+        limits,
+        replay,
+        Reroutes::default(),
+    )
+    .await
+}
+
+/// The battery, also collecting from a mock upstream when `mock` routes to one.
+async fn battery_mocked(
+    harness: &Harness,
+    component: &str,
+    config: Option<&str>,
+    limits: Limits,
+    replay: Option<PathBuf>,
+    mock: Reroutes,
+) -> Report {
     let config = config.map(|body| {
         let path = harness.scratch.join("config.toml");
         std::fs::write(&path, body).unwrap();
@@ -32,6 +53,7 @@ async fn battery(
         config,
         limits,
         replay,
+        mock,
         work_dir: harness.scratch.join("conformance"),
         log: RunLog::new(Some(Level::Error), Scrubber::default()),
     };
@@ -57,7 +79,7 @@ async fn the_atlassian_integration_passes_with_placeholders() {
         report.plugin.as_deref().map(|p| p.split(' ').next()),
         Some(Some("atlassian-cloud-admin"))
     );
-    assert_eq!(report.outcome(CheckId::Replay).verdict, Verdict::Skip);
+    assert_eq!(report.skipped(), [CheckId::Collect, CheckId::Evidence]);
     assert!(
         report.outcome(CheckId::Configure).detail.contains("org-id"),
         "{:?}",
@@ -110,7 +132,7 @@ async fn the_atlassian_integration_passes_on_a_recording_of_the_simulator() {
     )
     .await;
     assert!(report.passed(), "{report:#?}");
-    assert_eq!(report.outcome(CheckId::Replay).verdict, Verdict::Pass);
+    assert_eq!(report.outcome(CheckId::Collect).verdict, Verdict::Pass);
     assert!(
         report
             .outcome(CheckId::Evidence)
@@ -122,7 +144,7 @@ async fn the_atlassian_integration_passes_on_a_recording_of_the_simulator() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_well_behaved_probe_passes() {
+async fn without_a_recording_or_a_mock_collect_and_evidence_are_skipped_not_passed() {
     let harness = Harness::new("conformance-probe");
     let report = battery(
         &harness,
@@ -133,6 +155,66 @@ async fn the_well_behaved_probe_passes() {
     )
     .await;
     assert!(report.passed(), "{report:#?}");
+    assert_eq!(report.skipped(), [CheckId::Collect, CheckId::Evidence]);
+    assert!(
+        report
+            .outcome(CheckId::Evidence)
+            .detail
+            .contains("not exercised"),
+        "{:?}",
+        report.outcome(CheckId::Evidence)
+    );
+}
+
+/// The battery on the probe with `behaviour`, collecting from its mock.
+async fn against_the_mock(behaviour: &str) -> Report {
+    let server = ProbeServer::start(0).await;
+    let harness = Harness::new(&format!("conformance-mock-{behaviour}"));
+    battery_mocked(
+        &harness,
+        PROBE,
+        Some(&format!("behaviour = \"{behaviour}\"\n")),
+        Limits::default(),
+        None,
+        server.reroutes(),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_well_behaved_probe_passes_with_collect_exercised_against_its_mock() {
+    let report = against_the_mock("well-behaved").await;
+    assert!(report.passed(), "{report:#?}");
+    assert_eq!(report.skipped(), []);
+    assert_eq!(report.outcome(CheckId::Collect).verdict, Verdict::Pass);
+    assert_eq!(
+        report.outcome(CheckId::Evidence).detail,
+        "4 record(s) emitted, none refused"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_honest_zero_count_passes() {
+    let report = against_the_mock("honest-zero").await;
+    assert!(report.passed(), "{report:#?}");
+    assert_eq!(report.outcome(CheckId::Evidence).verdict, Verdict::Pass);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undeclared_kinds_fail_evidence() {
+    let emitted = against_the_mock("undeclared-kind").await;
+    assert_eq!(emitted.failed(), [CheckId::Collect, CheckId::Evidence]);
+    assert_eq!(emitted.exit_code(), exit::PLUGIN);
+    let counted = against_the_mock("undeclared-count").await;
+    assert_eq!(counted.failed(), [CheckId::Evidence]);
+    assert!(
+        counted
+            .outcome(CheckId::Evidence)
+            .detail
+            .contains("test.other"),
+        "{:?}",
+        counted.outcome(CheckId::Evidence)
+    );
 }
 
 /// The checks a probe behaviour fails. Every misbehaviour also fails

@@ -39,6 +39,7 @@ async fn the_python_example_passes_conformance() {
         config: None,
         limits: Limits::default(),
         replay: None,
+        mock: Default::default(),
         work_dir: harness.scratch.join("conformance"),
         log: RunLog::new(Some(Level::Error), Scrubber::default()),
     };

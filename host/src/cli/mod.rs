@@ -2,6 +2,7 @@
 
 #[cfg(feature = "dev-tools")]
 mod devtools;
+mod new;
 pub(crate) mod print;
 mod progress;
 mod report;
@@ -75,6 +76,11 @@ pub struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Generate a new integration project that builds and passes
+    /// conformance as generated: the integration on watchdog-sdk, a pinned
+    /// toolchain, a mock upstream with a recording of it, and `./check`
+    /// (build, conformance, collect from the recording).
+    New(new::NewArgs),
     /// Print a component's manifest, contract version, SHA-256 and imports.
     ///
     /// Refuses a component that does not implement the contract. With
@@ -108,6 +114,11 @@ enum Command {
         /// network, and require that collection to complete.
         #[arg(long, value_name = "DIR")]
         replay: Option<PathBuf>,
+        /// Also collect live from your mock upstream: a declared origin sent
+        /// to a loopback URL, as for `collect`; the collection must complete.
+        /// Without this or --replay, collect and evidence are skipped.
+        #[arg(long = "route", value_name = "ORIGIN=URL")]
+        routes: Vec<String>,
         /// Keep the battery's bundles in DIR (default: a temporary folder,
         /// removed afterwards).
         #[arg(long, value_name = "DIR")]
@@ -326,6 +337,21 @@ async fn execute(args: Args) -> Result<u8, u8> {
         Command::Verify { dir, head, tape } => {
             Ok(verify(&out, &dir, head.as_deref(), tape.as_deref()))
         }
+        Command::New(args) => match new::run(&args) {
+            Ok(dir) => {
+                print::outln!(
+                    "created {0}; next: cd {0} && WATCHDOG_HOST={1} ./check",
+                    dir.display(),
+                    std::env::current_exe()
+                        .map_or_else(|_| "watchdog-host".into(), |p| p.display().to_string())
+                );
+                Ok(exit::OK)
+            }
+            Err(e) => {
+                errln!("error: {e}");
+                Ok(exit::USAGE)
+            }
+        },
         Command::Report {
             dir,
             head,
@@ -365,9 +391,15 @@ async fn execute(args: Args) -> Result<u8, u8> {
             plugin,
             config,
             replay,
+            routes,
             out: keep,
             sandbox,
         } => {
+            let mock = Reroutes::parse(routes.iter().map(String::as_str))
+                .map_err(|e| {
+                    Failure::Config(config::ConfigError::Invalid(vec![format!("--route: {e}")]))
+                })
+                .or_exit()?;
             let runtime = start_runtime(cache)?;
             let work_dir = keep.clone().unwrap_or_else(|| {
                 std::env::temp_dir().join(format!(
@@ -380,6 +412,7 @@ async fn execute(args: Args) -> Result<u8, u8> {
                 config,
                 limits: sandbox.limits(),
                 replay,
+                mock,
                 work_dir: work_dir.clone(),
                 log,
             };

@@ -157,7 +157,7 @@ impl Printer {
             outln!("conformance of {plugin}");
         }
         outln!(
-            "{:<6} {:<22} REQUIREMENT, then what was seen",
+            "{:<7} {:<22} REQUIREMENT, then what was seen",
             "RESULT",
             "CHECK"
         );
@@ -165,21 +165,28 @@ impl Printer {
             let verdict = match outcome.verdict {
                 Verdict::Pass => "pass",
                 Verdict::Fail => "FAIL",
-                Verdict::Skip => "skip",
+                Verdict::Skip => "SKIPPED",
             };
             outln!(
-                "{verdict:<6} {:<22} {}",
+                "{verdict:<7} {:<22} {}",
                 outcome.check.as_str(),
                 outcome.check.title()
             );
             if !outcome.detail.is_empty() {
-                outln!("{:<6} {:<22} {}", "", "", outcome.detail);
+                outln!("{:<7} {:<22} {}", "", "", outcome.detail);
             }
         }
         outln!();
         let failed = report.failed();
-        if failed.is_empty() {
+        let skipped = report.skipped();
+        if failed.is_empty() && skipped.is_empty() {
             outln!("every check passed");
+        } else if failed.is_empty() {
+            let names: Vec<&str> = skipped.iter().map(|c| c.as_str()).collect();
+            outln!(
+                "no check failed; SKIPPED, as they exercised nothing: {}",
+                names.join(", ")
+            );
         } else {
             let names: Vec<&str> = failed.iter().map(|c| c.as_str()).collect();
             outln!("FAILED: {}", names.join(", "));
