@@ -250,9 +250,9 @@ impl EvidenceWriter {
                 });
             }
         };
-        // A line break becomes a space ([`one_line`]): the data keeps its
-        // length and every other byte of the span it is.
-        let data = one_line(data);
+        // A line break becomes a space ([`crate::provenance::one_line`]):
+        // the data keeps its length and every other byte of the span it is.
+        let data = crate::provenance::one_line(data);
         Ok(Accepted {
             kind,
             id,
@@ -275,15 +275,6 @@ impl EvidenceWriter {
     }
 }
 
-/// JSON text on one line. Text may break lines between tokens, which a
-/// JSON-lines file cannot hold; in JSON a line feed or carriage return can
-/// only be such whitespace (strings hold them escaped), so each becomes a
-/// space. The text stays what [`jsontext::validate`] accepted, with no
-/// second parser's limits (depth, surrogates) between `collect` and `verify`.
-fn one_line(data: String) -> String {
-    if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() {
-        return data;
-    }
     data.replace(['\n', '\r'], " ")
 }
 
@@ -718,7 +709,7 @@ mod tests {
     #[test]
     fn data_broken_over_lines_is_written_on_one_line_as_the_same_json() {
         let data = "{\n  \"a\": [1,\r\n 2],\n  \"b\": \"x\"\n}".to_owned();
-        let line = one_line(data);
+        let line = crate::provenance::one_line(data);
         assert!(!line.contains(['\n', '\r']), "{line}");
         jsontext::validate(&line).unwrap();
         assert_eq!(

@@ -26,9 +26,16 @@ use std::sync::{Arc, Mutex};
 
 pub mod recheck;
 
-/// JSON text with its line breaks, whitespace between tokens, made spaces,
-/// for a JSON-lines file.
-pub fn one_line(json: &str) -> String {
+/// JSON text on one line, for a JSON-lines file. JSON may break lines
+/// between tokens; in JSON a line feed or carriage return can only be such
+/// whitespace (strings hold them escaped), so each becomes a space: the
+/// text keeps its length and every other byte of the span it is, and stays
+/// what [`jsontext::validate`] accepted, with no second parser's limits
+/// between `collect` and `verify`.
+pub fn one_line(json: String) -> String {
+    if memchr::memchr2(b'\n', b'\r', json.as_bytes()).is_none() {
+        return json;
+    }
     json.replace(['\n', '\r'], " ")
 }
 
@@ -197,6 +204,10 @@ fn concat(chunks: Vec<Bytes>) -> Bytes {
     }
 }
 
+/// How far after the last record found the next one is looked for by
+/// direct comparison, before a search of the rest of the body.
+const NEAR_BYTES: usize = 64;
+
 /// The exchanges a batch's records cite, looked up in the window once per
 /// source rather than once per record, and where in each body the last
 /// record was found: a page's records come in its order, so the next one is
@@ -325,11 +336,22 @@ impl Candidate {
         }
     }
 
+    /// Looks for `data` just after the last record found: the next record
+    /// of a page starts within a few bytes of where the last one ended (a
+    /// comma, some whitespace), so comparing there spares building a
+    /// substring searcher for each record, which cost more than the rest of
+    /// the check.
     fn find_from_cursor(&mut self, data: &[u8]) -> bool {
         let Some(body) = self.body() else {
             return false;
         };
-        match memchr::memmem::find(&body[self.cursor..], data) {
+        let rest = &body[self.cursor..];
+        let near = &rest[..rest.len().min(NEAR_BYTES)];
+        let first = data.first().copied().unwrap_or_default();
+        let found = memchr::memchr_iter(first, near)
+            .find(|&at| rest[at..].starts_with(data))
+            .or_else(|| memchr::memmem::find(rest, data));
+        match found {
             Some(at) => {
                 self.cursor += at + data.len();
                 true
