@@ -275,9 +275,6 @@ impl EvidenceWriter {
     }
 }
 
-    data.replace(['\n', '\r'], " ")
-}
-
 /// Batches of records waiting for the evidence writer, at most.
 const QUEUED_BATCHES: usize = 4;
 
