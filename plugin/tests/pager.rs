@@ -256,23 +256,8 @@ impl Server {
                 .insert(("atlassian.auth-policy".into(), id.clone()), 1);
             if admin {
                 admins.push((id.clone(), text.clone()));
-                let roles = (0..dice.below(4))
-                    .map(|r| {
-                        let resource = format!("ari:cloud:jira::site/site-{r}");
-                        (
-                            format!("{id}:{resource}"),
-                            record(role, &[("resourceId", json!(resource))]),
-                        )
-                    })
-                    .collect();
-                server.add(
-                    &mut dice,
-                    Method::Get,
-                    &format!("/users/{id}/role-assignments"),
-                    "atlassian.role-assignment",
-                    roles,
-                    false,
-                );
+                let roles = dice.below(4);
+                server.add_roles(&mut dice, role, &format!("/users/{id}"), roles);
             }
         }
         // Org admins are also searched for org-wide.
@@ -312,23 +297,8 @@ impl Server {
                 })
                 .collect();
             for (id, _) in &groups {
-                let roles = (0..dice.below(3))
-                    .map(|r| {
-                        let resource = format!("ari:cloud:confluence::site/site-{r}");
-                        (
-                            format!("{id}:{resource}"),
-                            record(role, &[("resourceId", json!(resource))]),
-                        )
-                    })
-                    .collect();
-                server.add(
-                    &mut dice,
-                    Method::Get,
-                    &format!("/groups/{id}/role-assignments"),
-                    "atlassian.role-assignment",
-                    roles,
-                    false,
-                );
+                let roles = dice.below(3);
+                server.add_roles(&mut dice, role, &format!("/groups/{id}"), roles);
             }
             server.add(
                 &mut dice,
@@ -403,6 +373,30 @@ impl Server {
                 faults,
                 broken: None,
             },
+        );
+    }
+
+    /// The role-assignment list of the principal at `principal` (`/users/ID`
+    /// or `/groups/ID`): `n` sites, with ids as the integration gives them.
+    fn add_roles(&mut self, dice: &mut Dice, template: &Value, principal: &str, n: usize) {
+        let id = principal.rsplit('/').next().unwrap();
+        let roles = (0..n)
+            .map(|r| {
+                let resource = format!("ari:cloud:jira::site/site-{r}");
+                (
+                    format!("{id}:{resource}"),
+                    record(template, &[("resourceId", json!(resource))]),
+                )
+            })
+            .collect();
+        let path = format!("{principal}/role-assignments");
+        self.add(
+            dice,
+            Method::Get,
+            &path,
+            "atlassian.role-assignment",
+            roles,
+            false,
         );
     }
 

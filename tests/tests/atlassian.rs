@@ -898,6 +898,16 @@ async fn a_scoped_key_refused_by_undocumented_endpoints_falls_back_per_capabilit
     assert_eq!(notices, 2, "one notice per capability: {checks:#?}");
 }
 
+/// A collection of the default simulated organization, and the harness
+/// whose folder holds its bundle.
+async fn default_bundle(name: &str) -> (Harness, Collected) {
+    let sim = sim(|_| {}).await;
+    let harness = Harness::new(name);
+    let config = org_config(sim.org_id(), KEY);
+    let c = collect(&sim, &harness, "run", &config, Limits::default(), None).await;
+    (harness, c)
+}
+
 /// Whether the report's external tools (Chromium, compliance-trestle) must
 /// be present: `scripts/test` installs them and says so, so CI never skips.
 fn report_tools_required() -> bool {
@@ -911,17 +921,7 @@ fn report_tools_required() -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_report_renders_a_verified_bundle_and_refuses_a_tampered_one() {
     use watchdog_host::export;
-    let sim = sim(|_| {}).await;
-    let harness = Harness::new("report");
-    let c = collect(
-        &sim,
-        &harness,
-        "run",
-        &org_config(sim.org_id(), KEY),
-        Limits::default(),
-        None,
-    )
-    .await;
+    let (harness, c) = default_bundle("report").await;
     let bundle = export::load(&c.dir, Some(&c.run.seal.hash)).unwrap();
     let page = export::html::render(&bundle);
     assert!(page.contains(&c.run.ledger_head));
@@ -1054,17 +1054,7 @@ async fn serve_page(
 #[tokio::test(flavor = "multi_thread")]
 async fn the_oscal_export_validates_with_compliance_trestle() {
     use watchdog_host::export;
-    let sim = sim(|_| {}).await;
-    let harness = Harness::new("oscal");
-    let c = collect(
-        &sim,
-        &harness,
-        "run",
-        &org_config(sim.org_id(), KEY),
-        Limits::default(),
-        None,
-    )
-    .await;
+    let (harness, c) = default_bundle("oscal").await;
     let bundle = export::load(&c.dir, None).unwrap();
     let doc = export::oscal::render(&bundle);
     let text = serde_json::to_string(&doc).unwrap();
