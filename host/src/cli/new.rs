@@ -283,10 +283,7 @@ strip = true
     /// literal of the template's language.
     fn fill(&self, template: &str, literal: impl Fn(&str) -> String) -> String {
         let kind = format!("{}.user", self.id);
-        let env = format!(
-            "WATCHDOG_SECRET_{}",
-            self.secret.to_ascii_uppercase().replace('-', "_")
-        );
+        let env = watchdog_host::config::secret_env_var(self.id, self.secret);
         template
             .replace("{{id}}", self.id)
             .replace("{{name}}", self.name)
@@ -354,12 +351,12 @@ strip = true
              - `./check`: builds `{wasm}`, runs\n  \
                `watchdog-host conformance --replay recording`, then collects from the\n  \
                recording into `bundle/`.\n\n\
-             Against the real API: `WATCHDOG_SECRET_{env}=... watchdog-host collect\n\
+             Against the real API: `{env}=... watchdog-host collect\n\
              {wasm} --config config.toml --out bundle`;\n\
              add `--record DIR` to keep a new recording.\n",
             name = self.name,
             origin = self.origin,
-            env = self.secret.to_ascii_uppercase().replace('-', "_"),
+            env = watchdog_host::config::secret_env_var(self.id, self.secret),
         )
     }
 }
