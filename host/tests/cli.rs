@@ -264,6 +264,43 @@ async fn a_sandbox_violation_exits_4() {
     assert!(text(&output).contains("CPU"), "{}", text(&output));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_panic_prints_its_own_message_and_location() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("panic");
+    let config = write_config(&dir, "behaviour = \"panic\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&output), 5, "{}", text(&output));
+    let printed = text(&output);
+    let error = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("error"))
+        .unwrap_or_else(|| panic!("no error line: {printed}"));
+    let (location, message) = error
+        .trim_start()
+        .strip_prefix("the plugin crashed: panicked at ")
+        .and_then(|rest| rest.split_once(": "))
+        .unwrap_or_else(|| panic!("not the plugin's panic: {error}"));
+    assert!(location.starts_with("probe/src/lib.rs:"), "{error}");
+    assert_eq!(message, "the probe panics on purpose");
+    assert!(!printed.contains("RUST_BACKTRACE"), "{printed}");
+}
+
 #[test]
 fn inspect_refuses_a_component_that_is_not_an_integration() {
     let dir = scratch("inspect");
