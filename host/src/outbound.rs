@@ -691,7 +691,10 @@ impl MeteredBody {
                 .fetch_add(1, Ordering::Relaxed);
             self.finish(
                 Outcome::Truncated,
-                Some(format!("response body exceeded the {} byte cap", self.cap)),
+                Some(format!(
+                    "response body exceeded the {} byte cap; --response-mib sets this limit",
+                    self.cap
+                )),
             );
             return Err(HttpError::HttpResponseBodySize(Some(self.cap)));
         }

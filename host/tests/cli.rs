@@ -261,7 +261,14 @@ async fn a_sandbox_violation_exits_4() {
         &dir,
     );
     assert_eq!(code(&output), 4, "{}", text(&output));
-    assert!(text(&output).contains("CPU"), "{}", text(&output));
+    assert!(
+        text(&output).contains(
+            "sandbox violation: guest used more than 1s of CPU in one call; \
+             --cpu-secs sets this limit"
+        ),
+        "{}",
+        text(&output)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -299,6 +306,36 @@ async fn a_plugin_panic_prints_its_own_message_and_location() {
     assert!(location.starts_with("probe/src/lib.rs:"), "{error}");
     assert_eq!(message, "the probe panics on purpose");
     assert!(!printed.contains("RUST_BACKTRACE"), "{printed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_cut_at_the_cap_names_the_flag_that_raises_it() {
+    let server = ProbeServer::start(2 << 20).await;
+    let dir = scratch("response-cap");
+    let config = write_config(&dir, "behaviour = \"huge-response\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "--response-mib",
+            "1",
+        ],
+        None,
+        &dir,
+    );
+    assert!(
+        text(&output).contains("truncated    1 of them at the size cap; --response-mib sets it"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]

@@ -263,6 +263,12 @@ impl Printer {
             run.traffic.failed,
             run.traffic.response_bytes as f64 / (1 << 20) as f64
         );
+        if run.traffic.truncated > 0 {
+            outln!(
+                "truncated    {} of them at the size cap; --response-mib sets it",
+                run.traffic.truncated
+            );
+        }
         outln!();
         outln!("{:<28} {:>9}", "EVIDENCE KIND", "RECORDS");
         for (kind, count) in &run.counts {
