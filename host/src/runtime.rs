@@ -76,10 +76,38 @@ pub enum LoadError {
     },
     #[error("{path} is not a valid WebAssembly component: {message}")]
     Invalid { path: String, message: String },
+    #[error(
+        "{path} is a core WebAssembly module, not a component: build with \
+         --target wasm32-wasip2 and crate-type = [\"cdylib\"]"
+    )]
+    CoreModule { path: String },
+    #[error(
+        "{path} is a Rust library (rlib), not a component: cargo wrote only an rlib; \
+         add crate-type = [\"cdylib\"] under [lib] and build with --target wasm32-wasip2"
+    )]
+    Rlib { path: String },
     #[error(transparent)]
     Contract(#[from] contract::ContractError),
     #[error("the component imports something this host does not provide: {0}")]
     Link(String),
+}
+
+/// How an `ar` archive, as an rlib is, begins.
+const ARCHIVE_MAGIC: &[u8] = b"!<arch>\n";
+
+impl LoadError {
+    /// The build mistakes that leave something other than a component where
+    /// the author expected one, named with the step that fixes them.
+    fn not_a_component(path: &str, bytes: &[u8]) -> Option<LoadError> {
+        let path = path.to_owned();
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            Some(LoadError::CoreModule { path })
+        } else if bytes.starts_with(ARCHIVE_MAGIC) {
+            Some(LoadError::Rlib { path })
+        } else {
+            None
+        }
+    }
 }
 
 /// Why a call into the plugin did not return normally.
@@ -158,6 +186,9 @@ impl Runtime {
             path: display.clone(),
             source,
         })?;
+        if let Some(wrong) = LoadError::not_a_component(&display, &bytes) {
+            return Err(wrong);
+        }
         let sha = cache::sha256_hex(&bytes);
         let (component, origin) = match &self.cache {
             Some(cache) => cache.load(&self.engine, &bytes, &sha),

@@ -339,6 +339,36 @@ async fn a_response_cut_at_the_cap_names_the_flag_that_raises_it() {
 }
 
 #[test]
+fn a_core_module_or_an_rlib_passed_as_a_plugin_gets_the_build_fix() {
+    let dir = scratch("not-a-component");
+    let module = dir.join("plugin.wasm");
+    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    let rlib = dir.join("libplugin.rlib");
+    std::fs::write(&rlib, b"!<arch>\n").unwrap();
+    let refusal = |path: &Path| {
+        let output = host(&["inspect", path.to_str().unwrap()], None, &dir);
+        assert_eq!(code(&output), 5, "{}", text(&output));
+        text(&output)
+    };
+    assert_eq!(
+        refusal(&module),
+        format!(
+            "error: {} is a core WebAssembly module, not a component: build with \
+             --target wasm32-wasip2 and crate-type = [\"cdylib\"]\n",
+            module.display()
+        )
+    );
+    assert_eq!(
+        refusal(&rlib),
+        format!(
+            "error: {} is a Rust library (rlib), not a component: cargo wrote only an rlib; \
+             add crate-type = [\"cdylib\"] under [lib] and build with --target wasm32-wasip2\n",
+            rlib.display()
+        )
+    );
+}
+
+#[test]
 fn inspect_refuses_a_component_that_is_not_an_integration() {
     let dir = scratch("inspect");
     let output = host(&["inspect", NOT_A_PLUGIN], None, &dir);
