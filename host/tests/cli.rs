@@ -374,6 +374,15 @@ fn inspect_refuses_a_component_that_is_not_an_integration() {
     let output = host(&["inspect", NOT_A_PLUGIN], None, &dir);
     assert_eq!(code(&output), 5);
     assert!(text(&output).contains("not a WatchDog integration"));
+    let shown = host(&["inspect", PROBE], None, &dir);
+    assert!(
+        text(&shown).contains(
+            "secrets\n  token                authorization: Bearer {token}  \
+             (to https://api.example.com)\n"
+        ),
+        "{}",
+        text(&shown)
+    );
     let probe = host(&["inspect", PROBE, "--json"], None, &dir);
     assert_eq!(code(&probe), 0);
     let report: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();

@@ -71,7 +71,13 @@ impl Printer {
         }
         outln!("secrets");
         for s in &m.secrets {
-            outln!("  {} -> header `{}` to {}", s.field, s.header, s.origin);
+            outln!(
+                "  {:<20} {}: {}  (to {})",
+                s.field,
+                s.header,
+                s.template,
+                s.origin
+            );
         }
         outln!("evidence kinds");
         for k in &m.evidence_kinds {
