@@ -174,6 +174,18 @@ async fn a_secret_in_the_config_file_is_refused_without_echoing_it() {
     assert!(!out.exists(), "nothing ran");
 }
 
+#[test]
+fn without_config_only_the_fields_that_need_a_value_are_asked_for() {
+    let dir = scratch("no-config");
+    let output = host(&["validate", PROBE], Some(PROBE_TOKEN), &dir);
+    assert_eq!(code(&output), 2);
+    assert_eq!(
+        text(&output),
+        "error: configuration problems:\n  - `behaviour` (Behaviour) is required: \
+         what collect does\\u{1b}[8m\\u{9b}8m\\u{202e}\n"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_required_field_is_a_usage_error_before_anything_runs() {
     let dir = scratch("missing-field");
