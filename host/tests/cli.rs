@@ -380,6 +380,36 @@ fn a_core_module_or_an_rlib_passed_as_a_plugin_gets_the_build_fix() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_handshake_with_a_plain_http_server_is_logged_with_its_target_and_cause() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("tls-to-plain");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let target = format!("https://{}", server.addr);
+    let route = format!("https://api.example.com={target}");
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "-v",
+        ],
+        Some(PROBE_TOKEN),
+        &dir,
+    );
+    let logged = format!(
+        "[Info Host] request failed: GET https://api.example.com/items (routed to {target}): \
+         client error (Connect): the TLS handshake with {target} failed: "
+    );
+    assert!(text(&output).contains(&logged), "{}", text(&output));
+}
+
 #[test]
 fn inspect_refuses_a_component_that_is_not_an_integration() {
     let dir = scratch("inspect");
