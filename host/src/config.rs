@@ -73,12 +73,18 @@ impl<F: Fn(&str) -> Option<String>> SecretSource for EnvSecrets<F> {
     }
 }
 
-/// Reads the config file and the secrets the manifest declares.
+/// Reads the config file and the secrets the manifest declares. Without a
+/// file every non-secret field is unset: enough for a manifest whose fields
+/// are all secret or optional, and otherwise refused naming each required
+/// field.
 pub fn load(
-    path: &Path,
+    path: Option<&Path>,
     manifest: &Manifest,
     secrets: &dyn SecretSource,
 ) -> Result<RunConfig, ConfigError> {
+    let Some(path) = path else {
+        return parse("", manifest, secrets);
+    };
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
@@ -203,6 +209,19 @@ mod tests {
         (var == "WATCHDOG_SECRET_EXAMPLE_API_KEY").then(|| "k-1234567".to_string())
     });
     const EMPTY_ENV: EnvSecrets<fn(&str) -> Option<String>> = EnvSecrets(|_| None);
+
+    #[test]
+    fn no_config_file_is_needed_when_no_field_needs_a_value() {
+        let mut optional = manifest();
+        optional.config[0].required = false;
+        let config = load(None, &optional, &ENV_WITH_KEY).unwrap();
+        assert!(config.values.is_empty());
+        assert_eq!(config.secrets["api-key"].expose(), "k-1234567");
+        let Err(ConfigError::Invalid(problems)) = load(None, &manifest(), &ENV_WITH_KEY) else {
+            panic!("a required field without a config file was accepted");
+        };
+        assert_eq!(problems, ["`org-id` (org-id) is required: the org-id"]);
+    }
 
     #[test]
     fn secret_comes_from_its_environment_variable() {

@@ -273,7 +273,7 @@ pub async fn run(runtime: &Runtime, component: &Path, setup: &Setup) -> Result<R
 fn conformance_config(path: Option<&Path>, manifest: &Manifest) -> Result<RunConfig, Failure> {
     let dummy = config::EnvSecrets(|_: &str| Some(DUMMY_SECRET.to_string()));
     match path {
-        Some(path) => Ok(config::load(path, manifest, &dummy)?),
+        Some(path) => Ok(config::load(Some(path), manifest, &dummy)?),
         None => Ok(RunConfig {
             values: manifest
                 .config

@@ -145,16 +145,34 @@ fn classify(error: &hyper_util::client::legacy::Error) -> (HttpError, String) {
             if io.kind() == io::ErrorKind::TimedOut {
                 code = HttpError::ConnectionTimeout;
             }
-            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                code = match tls {
-                    rustls::Error::InvalidCertificate(_) => HttpError::TlsCertificateError,
-                    _ => HttpError::TlsProtocolError,
-                };
+            if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<TlsHandshake>()) {
+                code = tls.code();
             }
         }
         source = cause.source();
     }
     (code, detail)
+}
+
+/// A TLS handshake that failed after the TCP connection was made: told
+/// apart from a refused connection, so the plugin gets a TLS error code
+/// (a plain-HTTP server behind an `https` origin closes the handshake with
+/// an end of file, which is no rustls error) and the ledger and log name
+/// the origin and the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("the TLS handshake with {origin} failed: {cause}")]
+struct TlsHandshake {
+    origin: Origin,
+    cause: io::Error,
+}
+
+impl TlsHandshake {
+    fn code(&self) -> HttpError {
+        match self.cause.get_ref().and_then(|e| e.downcast_ref()) {
+            Some(rustls::Error::InvalidCertificate(_)) => HttpError::TlsCertificateError,
+            _ => HttpError::TlsProtocolError,
+        }
+    }
 }
 
 /// Opens connections to approved addresses, with TLS for `https`.
@@ -230,7 +248,8 @@ impl Connector {
             .map_err(|_| {
                 let why = format!("the TLS handshake with {origin} timed out");
                 io::Error::new(io::ErrorKind::TimedOut, why)
-            })??;
+            })?
+            .map_err(|cause| io::Error::other(TlsHandshake { origin, cause }))?;
         Ok(Conn(TokioIo::new(Stream::Tls(Box::new(tls)))))
     }
 }
@@ -402,5 +421,43 @@ mod tests {
         assert_eq!(response.status(), 200);
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(&body[..], b"ok");
+    }
+
+    /// A plain-HTTP server's answer to a TLS client hello: a 400, or nothing.
+    async fn plain_http_server(reply: &'static [u8]) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut hello = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut hello).await;
+            let _ = stream.write_all(reply).await;
+        });
+        address
+    }
+
+    #[tokio::test]
+    async fn a_tls_handshake_with_a_plain_http_server_is_a_tls_error_naming_the_origin() {
+        let replies: [(&[u8], &str); 2] = [
+            (
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+                "received corrupt message of type InvalidContentType",
+            ),
+            (b"", "tls handshake eof"),
+        ];
+        for (reply, cause) in replies {
+            let address = plain_http_server(reply).await;
+            let origin = Origin::parse(&format!("https://{address}")).unwrap();
+            let connections = Connections::new(Duration::from_secs(5), 2, &[]);
+            connections.approve(&origin, vec![address]);
+
+            let url = format!("https://{address}/x");
+            let (code, detail) = connections.send(get(&url), TIMEOUTS).await.unwrap_err();
+            assert!(matches!(code, HttpError::TlsProtocolError), "{code:?}");
+            assert_eq!(
+                detail,
+                format!("client error (Connect): the TLS handshake with {origin} failed: {cause}")
+            );
+        }
     }
 }

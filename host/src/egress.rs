@@ -200,6 +200,12 @@ impl PathPattern {
             pattern: text.to_string(),
             why: why.to_string(),
         };
+        if let Some((path, _query)) = text.split_once('?') {
+            return Err(EgressError::QueryInPattern {
+                pattern: text.to_string(),
+                path: path.to_string(),
+            });
+        }
         let rest = text
             .strip_prefix('/')
             .ok_or_else(|| bad("must start with `/`"))?;
@@ -424,6 +430,11 @@ pub enum EgressError {
     BadOrigin { origin: String, why: String },
     #[error("path pattern `{pattern}`: {why}")]
     BadPattern { pattern: String, why: String },
+    #[error(
+        "path pattern `{pattern}`: the query is not part of a route pattern (a route matches \
+         the path whatever the query); declare `{path}`"
+    )]
+    QueryInPattern { pattern: String, path: String },
     #[error("method `{method}` is not a read method (GET, HEAD, or POST on a declared search)")]
     WriteMethod { method: String },
     #[error(
@@ -743,6 +754,20 @@ mod tests {
                 }),
             );
         }
+    }
+
+    #[test]
+    fn a_route_pattern_with_a_query_says_the_query_is_not_part_of_it() {
+        let refused = Route::parse("POST", "/v1/search?limit=*").unwrap_err();
+        assert!(matches!(
+            &refused,
+            EgressError::QueryInPattern { path, .. } if path == "/v1/search"
+        ));
+        assert_eq!(
+            refused.to_string(),
+            "path pattern `/v1/search?limit=*`: the query is not part of a route pattern \
+             (a route matches the path whatever the query); declare `/v1/search`"
+        );
     }
 
     #[test]

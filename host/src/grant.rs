@@ -6,7 +6,7 @@
 //! secret headers with their values, the developer reroutes. Nothing reaches
 //! the sandbox that is not in the grant, and an empty grant denies everything.
 
-use crate::contract::Manifest;
+use crate::contract::{HOST_CONTRACT, Manifest, is_accepted};
 use crate::egress::{EgressError, EgressPolicy, Origin, Reroutes, Route};
 use crate::secrets::{Scrubber, Secret};
 use http::HeaderName;
@@ -17,6 +17,11 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum ManifestError {
     #[error("manifest id `{0}` must be lower-case kebab-case (a-z, 0-9, -)")]
     BadId(String),
+    #[error(
+        "the manifest claims contract-version `{0}`; this host implements {HOST_CONTRACT} \
+         and accepts 0.1.x only"
+    )]
+    UnknownContract(String),
     #[error("manifest declares config field `{0}` twice")]
     DuplicateField(String),
     #[error("manifest egress: {0}")]
@@ -38,6 +43,11 @@ pub fn check_manifest(manifest: &Manifest) -> Result<EgressPolicy, ManifestError
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !id_ok {
         return Err(ManifestError::BadId(manifest.id.clone()));
+    }
+    if !is_accepted(&manifest.contract_version) {
+        return Err(ManifestError::UnknownContract(
+            manifest.contract_version.clone(),
+        ));
     }
     let mut fields = BTreeSet::new();
     for field in &manifest.config {
@@ -76,8 +86,12 @@ pub fn check_manifest(manifest: &Manifest) -> Result<EgressPolicy, ManifestError
             return Err(bad("its origin is not declared in egress"));
         }
         HeaderName::from_bytes(secret.header.as_bytes()).map_err(|_| bad("invalid header name"))?;
-        if !secret.template.contains(&placeholder(&secret.field)) {
-            return Err(bad("the template does not contain the placeholder"));
+        let wanted = placeholder(&secret.field);
+        if !secret.template.contains(&wanted) {
+            return Err(bad(&format!(
+                "the template `{}` does not contain the placeholder `{wanted}`",
+                secret.template
+            )));
         }
     }
     let mut kinds = BTreeSet::new();
@@ -172,5 +186,67 @@ impl Grant {
             .iter()
             .map(|s| s.header.clone())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::watchdog::integration::types::{
+        ConfigField, EgressRule, Route, SecretHeader,
+    };
+
+    /// A manifest sending the secret `api-key` to https://api.example.com.
+    fn manifest(contract_version: &str, template: &str) -> Manifest {
+        Manifest {
+            id: "example".into(),
+            name: "Example".into(),
+            version: "1.0.0".into(),
+            contract_version: contract_version.into(),
+            description: String::new(),
+            config: vec![ConfigField {
+                name: "api-key".into(),
+                label: "API key".into(),
+                help: String::new(),
+                required: true,
+                secret: true,
+            }],
+            egress: vec![EgressRule {
+                origin: "https://api.example.com".into(),
+                routes: vec![Route {
+                    method: "GET".into(),
+                    path: "/**".into(),
+                }],
+            }],
+            secrets: vec![SecretHeader {
+                field: "api-key".into(),
+                origin: "https://api.example.com".into(),
+                header: "authorization".into(),
+                template: template.into(),
+            }],
+            evidence_kinds: vec![],
+        }
+    }
+
+    #[test]
+    fn a_manifest_claiming_an_unknown_contract_version_is_refused() {
+        assert!(check_manifest(&manifest("0.1.3", "Bearer {api-key}")).is_ok());
+        let refused = check_manifest(&manifest("0.2.0", "Bearer {api-key}")).unwrap_err();
+        assert!(matches!(&refused, ManifestError::UnknownContract(v) if v == "0.2.0"));
+        assert_eq!(
+            refused.to_string(),
+            "the manifest claims contract-version `0.2.0`; this host implements 0.1.0 \
+             and accepts 0.1.x only"
+        );
+    }
+
+    #[test]
+    fn a_template_without_its_placeholder_names_the_placeholder() {
+        let refused = check_manifest(&manifest("0.1.0", "Bearer {apikey}")).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "secret header for `api-key`: the template `Bearer {apikey}` does not contain \
+             the placeholder `{api-key}`"
+        );
     }
 }

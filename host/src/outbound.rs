@@ -281,6 +281,7 @@ impl Outbound {
             Ok(carried) => carried,
             Err(not) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                self.log_failure(&method, &url, &not);
                 let mut failed = entry(Outcome::Failed, Some(not.detail));
                 failed.routed_to = not.routed_to;
                 self.ledger.append(failed);
@@ -394,6 +395,20 @@ impl Outbound {
                 routed_to,
             }),
         }
+    }
+
+    /// Says which request failed, where it was sent and why: the plugin sees
+    /// only an error code, which cannot tell a refused connection from a
+    /// failed TLS handshake.
+    fn log_failure(&self, method: &str, url: &str, not: &NotCarried) {
+        let routed = match &not.routed_to {
+            Some(target) => format!(" (routed to {target})"),
+            None => String::new(),
+        };
+        self.log.host(
+            Level::Info,
+            &format!("request failed: {method} {url}{routed}: {}", not.detail),
+        );
     }
 
     /// Answers an admitted request from the recording being replayed, with
@@ -691,7 +706,10 @@ impl MeteredBody {
                 .fetch_add(1, Ordering::Relaxed);
             self.finish(
                 Outcome::Truncated,
-                Some(format!("response body exceeded the {} byte cap", self.cap)),
+                Some(format!(
+                    "response body exceeded the {} byte cap; --response-mib sets this limit",
+                    self.cap
+                )),
             );
             return Err(HttpError::HttpResponseBodySize(Some(self.cap)));
         }

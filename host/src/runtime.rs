@@ -76,10 +76,38 @@ pub enum LoadError {
     },
     #[error("{path} is not a valid WebAssembly component: {message}")]
     Invalid { path: String, message: String },
+    #[error(
+        "{path} is a core WebAssembly module, not a component: build with \
+         --target wasm32-wasip2 and crate-type = [\"cdylib\"]"
+    )]
+    CoreModule { path: String },
+    #[error(
+        "{path} is a Rust library (rlib), not a component: cargo wrote only an rlib; \
+         add crate-type = [\"cdylib\"] under [lib] and build with --target wasm32-wasip2"
+    )]
+    Rlib { path: String },
     #[error(transparent)]
     Contract(#[from] contract::ContractError),
     #[error("the component imports something this host does not provide: {0}")]
     Link(String),
+}
+
+/// How an `ar` archive, as an rlib is, begins.
+const ARCHIVE_MAGIC: &[u8] = b"!<arch>\n";
+
+impl LoadError {
+    /// The build mistakes that leave something other than a component where
+    /// the author expected one, named with the step that fixes them.
+    fn not_a_component(path: &str, bytes: &[u8]) -> Option<LoadError> {
+        let path = path.to_owned();
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            Some(LoadError::CoreModule { path })
+        } else if bytes.starts_with(ARCHIVE_MAGIC) {
+            Some(LoadError::Rlib { path })
+        } else {
+            None
+        }
+    }
 }
 
 /// Why a call into the plugin did not return normally.
@@ -88,7 +116,44 @@ pub enum CallError {
     #[error("sandbox violation: {0}")]
     Sandbox(#[from] Violation),
     #[error("the plugin crashed: {0}")]
+    Trap(Crash),
+}
+
+/// How a plugin crashed, in the words most useful to its author.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Crash {
+    /// The plugin's own panic message and location, as Rust's panic hook
+    /// wrote them to the guest's stderr (which the host captures).
+    #[error("{0}")]
+    Panic(String),
+    /// A trap with no panic message: wasmtime's account of it, with the
+    /// wasm backtrace.
+    #[error("{0}")]
     Trap(String),
+}
+
+impl Crash {
+    /// The panic a Rust guest reported on `stderr` before trapping, without
+    /// the `RUST_BACKTRACE` hint (a guest has no environment to set it in):
+    /// `panicked at src/lib.rs:5:9: the message`.
+    fn panic_in(stderr: &str) -> Option<Crash> {
+        let report = &stderr[stderr.rfind("panicked at ")?..];
+        let lines: Vec<&str> = report
+            .lines()
+            .take_while(|line| !line.starts_with("note: run with `RUST_BACKTRACE"))
+            .collect();
+        Some(Crash::Panic(lines.join(" ")))
+    }
+}
+
+impl CallError {
+    /// The trap named by the plugin's own panic, when `stderr` has one.
+    fn with_panic_from(self, stderr: &str) -> CallError {
+        match (self, Crash::panic_in(stderr)) {
+            (CallError::Trap(_), Some(panic)) => CallError::Trap(panic),
+            (other, _) => other,
+        }
+    }
 }
 
 impl Runtime {
@@ -121,6 +186,9 @@ impl Runtime {
             path: display.clone(),
             source,
         })?;
+        if let Some(wrong) = LoadError::not_a_component(&display, &bytes) {
+            return Err(wrong);
+        }
         let sha = cache::sha256_hex(&bytes);
         let (component, origin) = match &self.cache {
             Some(cache) => cache.load(&self.engine, &bytes, &sha),
@@ -328,7 +396,7 @@ async fn guard<R>(
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => match error.downcast_ref::<Violation>() {
             Some(violation) => Err(violation.clone().into()),
-            None => Err(CallError::Trap(format!("{error:#}"))),
+            None => Err(CallError::Trap(Crash::Trap(format!("{error:#}")))),
         },
     }
 }
@@ -341,21 +409,28 @@ impl Session {
         self.store.set_epoch_deadline(1);
     }
 
-    /// Moves what the guest printed into the log, line by line.
-    fn drain_stdio(&mut self) {
+    /// Moves what the guest printed into the log, line by line. Returns
+    /// what it printed to stderr since the last drain, scrubbed of secrets.
+    fn drain_stdio(&mut self) -> String {
         let state = self.store.data_mut();
         let pipes = [
             (state.stdout.clone(), Source::Stdout),
             (state.stderr.clone(), Source::Stderr),
         ];
+        let mut stderr = String::new();
         for (i, (pipe, source)) in pipes.into_iter().enumerate() {
             let bytes = pipe.contents();
             let fresh = &bytes[state.stdio_logged[i].min(bytes.len())..];
-            for line in String::from_utf8_lossy(fresh).lines() {
+            let fresh = String::from_utf8_lossy(fresh);
+            for line in fresh.lines() {
                 state.plugin_line(Level::Info, source, line);
             }
             state.stdio_logged[i] = bytes.len();
+            if source == Source::Stderr {
+                stderr = state.log.scrub(&fresh).into_owned();
+            }
         }
+        stderr
     }
 
     async fn guarded<R>(
@@ -368,8 +443,8 @@ impl Session {
         self.begin();
         let iface = self.bindings.watchdog_integration_integration();
         let result = guard(self.limits, call(iface, &mut self.store)).await;
-        self.drain_stdio();
-        result
+        let stderr = self.drain_stdio();
+        result.map_err(|error| error.with_panic_from(&stderr))
     }
 
     pub async fn manifest(&mut self) -> Result<Manifest, CallError> {

@@ -87,14 +87,18 @@ pub const MANIFEST_WALL: Duration = Duration::from_secs(10);
 pub const MANIFEST_MEMORY: u64 = 64 << 20;
 
 /// A limit the guest crossed. Returned as the trap's error so the caller can
-/// tell a sandbox violation from a plugin bug.
+/// tell a sandbox violation from a plugin bug. Each names the flag that sets
+/// its limit, so an operator whose plugin needs more knows what to raise.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Violation {
-    #[error("the plugin's memory would exceed {limit} bytes (asked for {requested})")]
+    #[error(
+        "the plugin's memory would exceed {limit} bytes (asked for {requested}); \
+         --memory-mib sets this limit"
+    )]
     Memory { limit: u64, requested: u64 },
-    #[error("guest used more than {limit:?} of CPU in one call")]
+    #[error("guest used more than {limit:?} of CPU in one call; --cpu-secs sets this limit")]
     Cpu { limit: Duration },
-    #[error("call took longer than the wall-clock limit of {limit:?}")]
+    #[error("call took longer than the wall-clock limit of {limit:?}; --wall-secs sets this limit")]
     WallClock { limit: Duration },
     #[error("guest tables would exceed {limit} elements")]
     Table { limit: usize },
@@ -294,6 +298,29 @@ impl Drop for EpochTicker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_limit_error_names_the_flag_that_sets_it() {
+        let second = Duration::from_secs(1);
+        let said = [
+            Violation::Memory {
+                limit: 1 << 20,
+                requested: 2 << 20,
+            },
+            Violation::Cpu { limit: second },
+            Violation::WallClock { limit: second },
+        ]
+        .map(|v| v.to_string());
+        assert_eq!(
+            said,
+            [
+                "the plugin's memory would exceed 1048576 bytes (asked for 2097152); \
+                 --memory-mib sets this limit",
+                "guest used more than 1s of CPU in one call; --cpu-secs sets this limit",
+                "call took longer than the wall-clock limit of 1s; --wall-secs sets this limit",
+            ]
+        );
+    }
 
     fn meter(cpu_ms: u64) -> Meter {
         Meter::new(Limits {

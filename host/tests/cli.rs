@@ -174,6 +174,18 @@ async fn a_secret_in_the_config_file_is_refused_without_echoing_it() {
     assert!(!out.exists(), "nothing ran");
 }
 
+#[test]
+fn without_config_only_the_fields_that_need_a_value_are_asked_for() {
+    let dir = scratch("no-config");
+    let output = host(&["validate", PROBE], Some(PROBE_TOKEN), &dir);
+    assert_eq!(code(&output), 2);
+    assert_eq!(
+        text(&output),
+        "error: configuration problems:\n  - `behaviour` (Behaviour) is required: \
+         what collect does\\u{1b}[8m\\u{9b}8m\\u{202e}\n"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_required_field_is_a_usage_error_before_anything_runs() {
     let dir = scratch("missing-field");
@@ -261,7 +273,141 @@ async fn a_sandbox_violation_exits_4() {
         &dir,
     );
     assert_eq!(code(&output), 4, "{}", text(&output));
-    assert!(text(&output).contains("CPU"), "{}", text(&output));
+    assert!(
+        text(&output).contains(
+            "sandbox violation: guest used more than 1s of CPU in one call; \
+             --cpu-secs sets this limit"
+        ),
+        "{}",
+        text(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plugin_panic_prints_its_own_message_and_location() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("panic");
+    let config = write_config(&dir, "behaviour = \"panic\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &dir,
+    );
+    assert_eq!(code(&output), 5, "{}", text(&output));
+    let printed = text(&output);
+    let error = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("error"))
+        .unwrap_or_else(|| panic!("no error line: {printed}"));
+    let (location, message) = error
+        .trim_start()
+        .strip_prefix("the plugin crashed: panicked at ")
+        .and_then(|rest| rest.split_once(": "))
+        .unwrap_or_else(|| panic!("not the plugin's panic: {error}"));
+    assert!(location.starts_with("probe/src/lib.rs:"), "{error}");
+    assert_eq!(message, "the probe panics on purpose");
+    assert!(!printed.contains("RUST_BACKTRACE"), "{printed}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_cut_at_the_cap_names_the_flag_that_raises_it() {
+    let server = ProbeServer::start(2 << 20).await;
+    let dir = scratch("response-cap");
+    let config = write_config(&dir, "behaviour = \"huge-response\"\n");
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "--response-mib",
+            "1",
+        ],
+        None,
+        &dir,
+    );
+    assert!(
+        text(&output).contains("truncated    1 of them at the size cap; --response-mib sets it"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn a_core_module_or_an_rlib_passed_as_a_plugin_gets_the_build_fix() {
+    let dir = scratch("not-a-component");
+    let module = dir.join("plugin.wasm");
+    std::fs::write(&module, b"\0asm\x01\0\0\0").unwrap();
+    let rlib = dir.join("libplugin.rlib");
+    std::fs::write(&rlib, b"!<arch>\n").unwrap();
+    let refusal = |path: &Path| {
+        let output = host(&["inspect", path.to_str().unwrap()], None, &dir);
+        assert_eq!(code(&output), 5, "{}", text(&output));
+        text(&output)
+    };
+    assert_eq!(
+        refusal(&module),
+        format!(
+            "error: {} is a core WebAssembly module, not a component: build with \
+             --target wasm32-wasip2 and crate-type = [\"cdylib\"]\n",
+            module.display()
+        )
+    );
+    assert_eq!(
+        refusal(&rlib),
+        format!(
+            "error: {} is a Rust library (rlib), not a component: cargo wrote only an rlib; \
+             add crate-type = [\"cdylib\"] under [lib] and build with --target wasm32-wasip2\n",
+            rlib.display()
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tls_handshake_with_a_plain_http_server_is_logged_with_its_target_and_cause() {
+    let server = ProbeServer::start(0).await;
+    let dir = scratch("tls-to-plain");
+    let config = write_config(&dir, "behaviour = \"well-behaved\"\n");
+    let target = format!("https://{}", server.addr);
+    let route = format!("https://api.example.com={target}");
+    let out = dir.join("bundle");
+    let output = host(
+        &[
+            "collect",
+            PROBE,
+            "--config",
+            &config,
+            "--route",
+            &route,
+            "--out",
+            out.to_str().unwrap(),
+            "-v",
+        ],
+        Some(PROBE_TOKEN),
+        &dir,
+    );
+    let logged = format!(
+        "[Info Host] request failed: GET https://api.example.com/items (routed to {target}): \
+         client error (Connect): the TLS handshake with {target} failed: "
+    );
+    assert!(text(&output).contains(&logged), "{}", text(&output));
 }
 
 #[test]
@@ -270,6 +416,15 @@ fn inspect_refuses_a_component_that_is_not_an_integration() {
     let output = host(&["inspect", NOT_A_PLUGIN], None, &dir);
     assert_eq!(code(&output), 5);
     assert!(text(&output).contains("not a WatchDog integration"));
+    let shown = host(&["inspect", PROBE], None, &dir);
+    assert!(
+        text(&shown).contains(
+            "secrets\n  token                authorization: Bearer {token}  \
+             (to https://api.example.com)\n"
+        ),
+        "{}",
+        text(&shown)
+    );
     let probe = host(&["inspect", PROBE, "--json"], None, &dir);
     assert_eq!(code(&probe), 0);
     let report: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();

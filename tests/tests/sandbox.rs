@@ -336,6 +336,10 @@ async fn a_huge_response_is_cut_at_the_cap() {
     assert_eq!(collected.run.traffic.truncated, 1);
     let entries = ledger_entries(&collected.dir);
     assert_eq!(entries[0].outcome, Exchange::Truncated);
+    assert_eq!(
+        entries[0].detail.as_deref(),
+        Some("response body exceeded the 1048576 byte cap; --response-mib sets this limit")
+    );
     assert!(entries[0].bytes <= 1 << 20);
 }
 

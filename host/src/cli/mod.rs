@@ -244,9 +244,10 @@ enum Command {
 /// What every run needs: configuration, reroutes and sandbox limits.
 #[derive(ClapArgs, Debug)]
 struct RunArgs {
-    /// TOML file with the non-secret configuration fields.
+    /// TOML file with the non-secret configuration fields (needed only when
+    /// the manifest has a required one).
     #[arg(long, value_name = "FILE")]
-    config: PathBuf,
+    config: Option<PathBuf>,
     /// Send a declared origin to a loopback server instead, for tests and the
     /// simulator: ORIGIN=URL, e.g. https://api.atlassian.com=http://127.0.0.1:8080.
     /// Never widens the egress policy. Repeatable.
@@ -530,7 +531,7 @@ async fn prepare(
             .ok()
             .or_else(|| replaying.then(|| conformance::DUMMY_SECRET.to_string()))
     });
-    let config = config::load(&run.config, &loaded.manifest, &env)?;
+    let config = config::load(run.config.as_deref(), &loaded.manifest, &env)?;
     Ok((loaded, config, options))
 }
 

@@ -71,7 +71,13 @@ impl Printer {
         }
         outln!("secrets");
         for s in &m.secrets {
-            outln!("  {} -> header `{}` to {}", s.field, s.header, s.origin);
+            outln!(
+                "  {:<20} {}: {}  (to {})",
+                s.field,
+                s.header,
+                s.template,
+                s.origin
+            );
         }
         outln!("evidence kinds");
         for k in &m.evidence_kinds {
@@ -263,6 +269,12 @@ impl Printer {
             run.traffic.failed,
             run.traffic.response_bytes as f64 / (1 << 20) as f64
         );
+        if run.traffic.truncated > 0 {
+            outln!(
+                "truncated    {} of them at the size cap; --response-mib sets it",
+                run.traffic.truncated
+            );
+        }
         outln!();
         outln!("{:<28} {:>9}", "EVIDENCE KIND", "RECORDS");
         for (kind, count) in &run.counts {
