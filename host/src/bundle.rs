@@ -457,53 +457,6 @@ pub struct RunRecord {
     pub seal: Seal,
 }
 
-impl Serialize for Limits {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        LimitsDoc::from(*self).serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Limits {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Limits, D::Error> {
-        let doc = LimitsDoc::deserialize(d)?;
-        Ok(Limits {
-            memory_bytes: doc.memory_bytes,
-            cpu_per_call: std::time::Duration::from_millis(doc.cpu_per_call_ms),
-            wall_per_call: std::time::Duration::from_millis(doc.wall_per_call_ms),
-            response_bytes: doc.response_bytes,
-            requests_in_flight: doc.requests_in_flight,
-            connect_timeout: std::time::Duration::from_millis(doc.connect_timeout_ms),
-            read_timeout: std::time::Duration::from_millis(doc.read_timeout_ms),
-        })
-    }
-}
-
-/// [`Limits`] as written in `run.json`, durations in milliseconds.
-#[derive(Serialize, Deserialize)]
-struct LimitsDoc {
-    memory_bytes: u64,
-    cpu_per_call_ms: u64,
-    wall_per_call_ms: u64,
-    response_bytes: u64,
-    requests_in_flight: usize,
-    connect_timeout_ms: u64,
-    read_timeout_ms: u64,
-}
-
-impl From<Limits> for LimitsDoc {
-    fn from(l: Limits) -> LimitsDoc {
-        LimitsDoc {
-            memory_bytes: l.memory_bytes,
-            cpu_per_call_ms: l.cpu_per_call.as_millis() as u64,
-            wall_per_call_ms: l.wall_per_call.as_millis() as u64,
-            response_bytes: l.response_bytes,
-            requests_in_flight: l.requests_in_flight,
-            connect_timeout_ms: l.connect_timeout.as_millis() as u64,
-            read_timeout_ms: l.read_timeout.as_millis() as u64,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PluginInfo {
     pub id: String,

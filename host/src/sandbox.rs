@@ -28,24 +28,42 @@ use wasmtime::{Engine, ResourceLimiter};
 pub const TICK: Duration = Duration::from_millis(10);
 
 /// The limits of one run. Each is a CLI flag; these defaults suit a
-/// collection of a large organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// collection of a large organization. `run.json` keeps them, durations in
+/// milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// The plugin's memory, bytes: every linear memory and table, and the
     /// header fields the host holds for it.
     pub memory_bytes: u64,
     /// Guest CPU per call.
+    #[serde(rename = "cpu_per_call_ms", with = "millis")]
     pub cpu_per_call: Duration,
     /// Wall-clock time per call.
+    #[serde(rename = "wall_per_call_ms", with = "millis")]
     pub wall_per_call: Duration,
     /// Largest response body delivered to the guest, bytes.
     pub response_bytes: u64,
     /// Requests waiting for a response at once.
     pub requests_in_flight: usize,
     /// Connect timeout per request (also bounded by the call's remaining time).
+    #[serde(rename = "connect_timeout_ms", with = "millis")]
     pub connect_timeout: Duration,
     /// Time to the first response byte and between bytes.
+    #[serde(rename = "read_timeout_ms", with = "millis")]
     pub read_timeout: Duration,
+}
+
+/// A duration as whole milliseconds, as `run.json` writes limits.
+mod millis {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        <u64 as serde::Deserialize>::deserialize(d).map(Duration::from_millis)
+    }
 }
 
 impl Default for Limits {
@@ -298,6 +316,17 @@ impl Drop for EpochTicker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_are_written_to_run_json_in_milliseconds_and_read_back() {
+        let limits = Limits::default();
+        let json = serde_json::to_string(&limits).unwrap();
+        assert_eq!(
+            json,
+            r#"{"memory_bytes":268435456,"cpu_per_call_ms":300000,"wall_per_call_ms":1800000,"response_bytes":16777216,"requests_in_flight":8,"connect_timeout_ms":10000,"read_timeout_ms":60000}"#
+        );
+        assert_eq!(serde_json::from_str::<Limits>(&json).unwrap(), limits);
+    }
 
     #[test]
     fn each_limit_error_names_the_flag_that_sets_it() {
