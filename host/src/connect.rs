@@ -109,12 +109,12 @@ impl Connections {
         &self,
         request: http::Request<WasiBody>,
         timeouts: Timeouts,
-    ) -> Result<http::Response<WasiBody>, (HttpError, String)> {
+    ) -> Result<http::Response<WasiBody>, Unanswered> {
         let response = tokio::time::timeout(timeouts.first_byte, self.client.request(request))
             .await
-            .map_err(|_| {
-                let why = "no response head within the time allowed".to_owned();
-                (HttpError::ConnectionReadTimeout, why)
+            .map_err(|_| Unanswered {
+                code: HttpError::ConnectionReadTimeout,
+                detail: "no response head within the time allowed".to_owned(),
             })?
             .map_err(|e| classify(&e))?;
         Ok(response.map(|body| {
@@ -128,9 +128,18 @@ impl Connections {
     }
 }
 
+/// Why a request got no response: the wasi-http error code the plugin
+/// sees, and the detail the ledger and log keep (which may name what the
+/// plugin must not learn, such as a resolved address).
+#[derive(Debug)]
+pub struct Unanswered {
+    pub code: HttpError,
+    pub detail: String,
+}
+
 /// The wasi-http error code for a failed request, and the whole chain of
 /// causes for the ledger.
-fn classify(error: &hyper_util::client::legacy::Error) -> (HttpError, String) {
+fn classify(error: &hyper_util::client::legacy::Error) -> Unanswered {
     let mut detail = error.to_string();
     let mut code = if error.is_connect() {
         HttpError::ConnectionRefused
@@ -151,7 +160,7 @@ fn classify(error: &hyper_util::client::legacy::Error) -> (HttpError, String) {
         }
         source = cause.source();
     }
-    (code, detail)
+    Unanswered { code, detail }
 }
 
 /// A TLS handshake that failed after the TCP connection was made: told
@@ -402,7 +411,7 @@ mod tests {
         let url = format!("http://{address}/x");
         let connections = Connections::new(Duration::from_secs(5), 2, &[]);
 
-        let (code, detail) = connections.send(get(&url), TIMEOUTS).await.unwrap_err();
+        let Unanswered { code, detail } = connections.send(get(&url), TIMEOUTS).await.unwrap_err();
         assert!(matches!(code, HttpError::ConnectionRefused), "{code:?}");
         assert!(detail.contains("approved"), "{detail}");
 
@@ -452,7 +461,8 @@ mod tests {
             connections.approve(&origin, vec![address]);
 
             let url = format!("https://{address}/x");
-            let (code, detail) = connections.send(get(&url), TIMEOUTS).await.unwrap_err();
+            let Unanswered { code, detail } =
+                connections.send(get(&url), TIMEOUTS).await.unwrap_err();
             assert!(matches!(code, HttpError::TlsProtocolError), "{code:?}");
             assert_eq!(
                 detail,

@@ -15,7 +15,7 @@
 //! from a recording instead of the network once the policy admitted the
 //! request.
 
-use crate::connect::{Connections, Timeouts};
+use crate::connect::{Connections, Timeouts, Unanswered};
 use crate::egress::{Denial, Origin, ReadMethod, check_framing, forbidden_address_class};
 use crate::encoding;
 use crate::grant::Grant;
@@ -265,7 +265,7 @@ impl Outbound {
         };
         let origin = match self.admit(&method, request.uri()).await {
             Ok(origin) => origin,
-            Err((denial, code)) => return deny(denial, code),
+            Err(refused) => return deny(refused.detail, refused.code),
         };
         let carried = match &self.tape {
             OpenTape::Replay(replay) => {
@@ -377,10 +377,10 @@ impl Outbound {
         let sent = sent.and_then(
             |response| match encoding::check_response(response.headers()) {
                 Ok(()) => Ok(response),
-                Err(encoded) => Err((
-                    HttpError::HttpResponseContentCoding(Some(encoded.coding.clone())),
-                    encoded.to_string(),
-                )),
+                Err(encoded) => Err(Unanswered {
+                    code: HttpError::HttpResponseContentCoding(Some(encoded.coding.clone())),
+                    detail: encoded.to_string(),
+                }),
             },
         );
         match sent {
@@ -389,7 +389,7 @@ impl Outbound {
                 routed_to,
                 slot: Some(slot),
             }),
-            Err((code, detail)) => Err(NotCarried {
+            Err(Unanswered { code, detail }) => Err(NotCarried {
                 detail: self.grant.scrubber.text(&detail).into_owned(),
                 code,
                 routed_to,
@@ -519,11 +519,14 @@ impl Outbound {
 
     /// Decides whether a request may leave, and for which origin; approves
     /// the addresses its connection may go to.
-    async fn admit(&self, method: &str, uri: &http::Uri) -> Result<Origin, (String, HttpError)> {
+    async fn admit(&self, method: &str, uri: &http::Uri) -> Result<Origin, Unanswered> {
         self.grant
             .egress
             .check(method, uri)
-            .map_err(|d| (d.to_string(), HttpError::HttpRequestDenied))?;
+            .map_err(|d| Unanswered {
+                code: HttpError::HttpRequestDenied,
+                detail: d.to_string(),
+            })?;
         let origin = Origin::of_uri(uri).expect("the policy admitted an absolute URI");
         if matches!(self.tape, OpenTape::Replay(_)) {
             return Ok(origin);
@@ -544,19 +547,20 @@ impl Outbound {
     }
 
     /// The addresses `origin`'s name resolves to.
-    async fn resolve(&self, origin: &Origin) -> Result<Vec<SocketAddr>, (String, HttpError)> {
+    async fn resolve(&self, origin: &Origin) -> Result<Vec<SocketAddr>, Unanswered> {
         let lookup = tokio::net::lookup_host((origin.host(), origin.port()));
         let addresses = tokio::time::timeout(self.limits.connect_timeout, lookup)
             .await
-            .map_err(|_| ("DNS lookup timed out".to_string(), HttpError::DnsTimeout))?
-            .map_err(|e| {
-                (
-                    format!("DNS lookup failed: {e}"),
-                    HttpError::DnsError {
-                        rcode: None,
-                        info_code: None,
-                    },
-                )
+            .map_err(|_| Unanswered {
+                code: HttpError::DnsTimeout,
+                detail: "DNS lookup timed out".to_owned(),
+            })?
+            .map_err(|e| Unanswered {
+                code: HttpError::DnsError {
+                    rcode: None,
+                    info_code: None,
+                },
+                detail: format!("DNS lookup failed: {e}"),
             })?;
         Ok(addresses.collect())
     }
@@ -609,7 +613,7 @@ fn screen(request: &mut http::Request<WasiBody>) -> Result<(), Denial> {
 
 /// Refuses a public origin whose name resolves to an address the plugin
 /// must not reach (a metadata service, the LAN, this machine).
-fn refuse_forbidden(origin: &Origin, addresses: &[SocketAddr]) -> Result<(), (String, HttpError)> {
+fn refuse_forbidden(origin: &Origin, addresses: &[SocketAddr]) -> Result<(), Unanswered> {
     for address in addresses {
         if let Some(class) = forbidden_address_class(address.ip()) {
             let denial = Denial::ForbiddenAddress {
@@ -617,7 +621,10 @@ fn refuse_forbidden(origin: &Origin, addresses: &[SocketAddr]) -> Result<(), (St
                 address: address.ip(),
                 class,
             };
-            return Err((denial.to_string(), HttpError::DestinationIpProhibited));
+            return Err(Unanswered {
+                code: HttpError::DestinationIpProhibited,
+                detail: denial.to_string(),
+            });
         }
     }
     Ok(())
@@ -888,7 +895,7 @@ mod tests {
     async fn a_declared_origin_resolving_to_loopback_is_refused() {
         let outbound = outbound("http://localhost:9", Reroutes::default());
         let uri: http::Uri = "http://localhost:9/x".parse().unwrap();
-        let (why, code) = outbound.admit("GET", &uri).await.unwrap_err();
+        let Unanswered { detail: why, code } = outbound.admit("GET", &uri).await.unwrap_err();
         assert!(
             matches!(code, HttpError::DestinationIpProhibited),
             "{code:?}"
