@@ -69,6 +69,54 @@ pub mod exit {
     pub const VERIFY: u8 = 8;
     /// A second signal ended the process before the bundle was finished.
     pub const STOPPED: u8 = 130;
+
+    /// Every code with what it means, in order: the one description of
+    /// them, which `watchdog-host --help` prints ([`help`]).
+    pub const MEANINGS: &[(u8, &str)] = &[
+        (OK, "success: the run completed and no finding failed"),
+        (
+            FINDINGS_FAILED,
+            "the run completed and at least one finding failed",
+        ),
+        (
+            USAGE,
+            "invalid configuration or usage (also: the configured object was not found, or a replayed recording lacks a request)",
+        ),
+        (
+            AUTH,
+            "unauthorized or forbidden: the credential was rejected or lacks a permission",
+        ),
+        (
+            SANDBOX,
+            "sandbox violation: memory, CPU or time limit, or a request the egress policy refused",
+        ),
+        (
+            PLUGIN,
+            "plugin error: not an integration, bad manifest, crash, upstream failure, invalid evidence",
+        ),
+        (HOST, "host error: I/O or the runtime itself"),
+        (
+            PARTIAL,
+            "partial: the run finished but some resources could not be read (see warnings), or it was interrupted (SIGINT, SIGTERM, SIGHUP): the bundle is finished and says so, the checkpoint is left as it was",
+        ),
+        (
+            VERIFY,
+            "verification failed: the bundle (or a replayed recording) was edited or is incomplete",
+        ),
+        (
+            STOPPED,
+            "stopped at once by a second signal: the bundle is unfinished (no run.json)",
+        ),
+    ];
+
+    /// The exit codes as `--help` lists them.
+    pub fn help() -> String {
+        let mut text = String::from("Exit codes:");
+        for (code, meaning) in MEANINGS {
+            text.push_str(&format!("\n{code:>3}  {meaning}"));
+        }
+        text
+    }
 }
 
 impl Failure {

@@ -27,22 +27,6 @@ use watchdog_host::secrets::Scrubber;
 use watchdog_host::tape::Tape;
 use watchdog_host::{bundle, checkpoint, config, conformance, export};
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  success: the run completed and no finding failed
-  1  the run completed and at least one finding failed
-  2  invalid configuration or usage (also: the configured object was not found,
-     or a replayed recording lacks a request)
-  3  unauthorized or forbidden: the credential was rejected or lacks a permission
-  4  sandbox violation: memory, CPU or time limit, or a request the egress policy refused
-  5  plugin error: not an integration, bad manifest, crash, upstream failure, invalid evidence
-  6  host error: I/O or the runtime itself
-  7  partial: the run finished but some resources could not be read (see warnings),
-     or it was interrupted (SIGINT, SIGTERM, SIGHUP): the bundle is finished and
-     says so, the checkpoint is left as it was
-  8  verification failed: the bundle (or a replayed recording) was edited or is incomplete
-130  stopped at once by a second signal: the bundle is unfinished (no run.json)";
-
 /// Runs WatchDog integration components in a sandbox and writes verifiable
 /// evidence bundles.
 ///
@@ -56,7 +40,7 @@ Exit codes:
 /// Secrets come from the environment only: the secret field `api-key` of the
 /// integration `example` is read from WATCHDOG_SECRET_EXAMPLE_API_KEY.
 #[derive(Parser, Debug)]
-#[command(name = "watchdog-host", version, after_help = EXIT_CODES)]
+#[command(name = "watchdog-host", version, after_help = exit::help())]
 pub struct Args {
     #[command(subcommand)]
     command: Command,
