@@ -51,7 +51,7 @@ use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
 use crate::upstream::{malformed, refused_by_plan, remedy};
 use audit::{Audit, OVERLAP_MS};
-use records::{Checked, Read, Received, Records};
+use records::{Checked, Gap, Read, Received, Records};
 
 pub(crate) use records::record_id;
 
@@ -185,7 +185,7 @@ pub fn collect(
                 "audit log",
                 format!("audit-log gap: {why}; the whole retained audit log was read instead, so events that fell out of retention since the previous run are missing."),
                 None,
-                true,
+                Gap::Incomplete,
             ),
         }
     }
@@ -313,7 +313,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             "audit log",
             format!("audit-log gap: Atlassian refused the saved audit-log position, so the whole retained audit log was read again; events processed after {since} that fell out of retention in the meantime are missing, and events before it repeat earlier runs."),
             Some(cause),
-            true,
+            Gap::Incomplete,
         );
         records.audit.next = None;
         records.tally.audit_resumed(false);
@@ -449,7 +449,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                     &endpoint.resource(),
                     format!("the API-key list is not available ({error}), so key expiry cannot be checked: note the expiry date of the key WatchDog uses and renew it before then."),
                     Some(error),
-                    false,
+                    Gap::Note,
                 );
                 return Ok(());
             }
@@ -521,7 +521,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                     remedy(&cause)
                 );
                 self.records
-                    .warn(&resource, message, Some(cause.clone()), false);
+                    .warn(&resource, message, Some(cause.clone()), Gap::Note);
             }
             Cost::Deprecated => {
                 let message = format!(
@@ -529,7 +529,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                     remedy(&cause)
                 );
                 self.records
-                    .warn(&resource, message, Some(cause.clone()), false);
+                    .warn(&resource, message, Some(cause.clone()), Gap::Note);
             }
         }
         self.refused.insert(resource, cause);
@@ -601,14 +601,14 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 remedy(&error)
             );
             self.records
-                .warn(&endpoint.resource(), message, Some(error), false);
+                .warn(&endpoint.resource(), message, Some(error), Gap::Note);
             return;
         }
         if let Some(area) = area(endpoint) {
             self.records.tally.incomplete(area);
         }
         // The count only checks the listings: without it nothing is missing.
-        let incomplete = *endpoint != Endpoint::UsersCount;
+        let gap = Gap::when(*endpoint != Endpoint::UsersCount);
         let mut message = format!(
             "could not be read completely ({records} records read): {error}. {}",
             remedy(&error)
@@ -620,7 +620,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             ));
         }
         self.records
-            .warn(&endpoint.resource(), message, Some(error), incomplete);
+            .warn(&endpoint.resource(), message, Some(error), gap);
     }
 
     /// Takes a page: asks for the next one on a guess and queues the page

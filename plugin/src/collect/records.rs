@@ -65,6 +65,22 @@ fn identify(endpoint: &Endpoint, record: &str) -> (Option<String>, Option<i64>) 
     (id.filter(|id| !id.is_empty()).map(Cow::into_owned), time)
 }
 
+/// What a warning says of the run's evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Gap {
+    /// Something that should have been read was not: the run is partial.
+    Incomplete,
+    /// Worth knowing, but nothing is missing.
+    Note,
+}
+
+impl Gap {
+    /// [`Gap::Incomplete`] when `missing`, else [`Gap::Note`].
+    pub(super) fn when(missing: bool) -> Gap {
+        if missing { Gap::Incomplete } else { Gap::Note }
+    }
+}
+
 /// A page waiting for its records to be processed.
 pub(super) struct Received {
     pub(super) chain: ChainId,
@@ -191,20 +207,14 @@ impl<'a, S: Sink> Records<'a, S> {
         self.processed
     }
 
-    pub(super) fn warn(
-        &mut self,
-        resource: &str,
-        message: String,
-        cause: Option<Error>,
-        incomplete: bool,
-    ) {
+    pub(super) fn warn(&mut self, resource: &str, message: String, cause: Option<Error>, gap: Gap) {
         self.sink
             .log(Level::Warn, &format!("{resource}: {message}"));
         self.warnings.push(Warning {
             resource: resource.to_owned(),
             message,
             cause,
-            incomplete,
+            incomplete: gap == Gap::Incomplete,
         });
     }
 
@@ -310,7 +320,7 @@ impl<'a, S: Sink> Records<'a, S> {
                     request.url
                 ),
                 None,
-                true,
+                Gap::Incomplete,
             );
         }
         let count = emitted.len() as u64;
@@ -343,7 +353,7 @@ impl<'a, S: Sink> Records<'a, S> {
                         "directories",
                         format!("the users and groups of a directory cannot be read: {why}"),
                         None,
-                        true,
+                        Gap::Incomplete,
                     );
                 }
             },
@@ -364,7 +374,7 @@ impl<'a, S: Sink> Records<'a, S> {
                         &endpoint.resource(),
                         format!("the role assignments of a group cannot be read: {why}"),
                         None,
-                        true,
+                        Gap::Incomplete,
                     ),
                 }
             }
@@ -413,7 +423,7 @@ impl<'a, S: Sink> Records<'a, S> {
                     &endpoint.resource(),
                     format!("the role assignments of an admin cannot be read: {why}"),
                     None,
-                    true,
+                    Gap::Incomplete,
                 );
             }
         }
@@ -421,14 +431,14 @@ impl<'a, S: Sink> Records<'a, S> {
 
     pub(super) fn finish(mut self, org: &Segment) -> Summary {
         if let Some(message) = self.keys.warning() {
-            self.warn("organization API keys", message, None, false);
+            self.warn("organization API keys", message, None, Gap::Note);
         }
         if let Some((listed, counted)) = self.tally.users_uncounted() {
             self.warn(
                 "users",
                 format!("the listings found {listed} accounts but Atlassian counts {counted} (users/count): some accounts may be missing from this run, or were added or removed while it ran."),
                 None,
-                listed < counted,
+                Gap::when(listed < counted),
             );
             if listed < counted {
                 self.tally.incomplete(Area::Users);
@@ -439,7 +449,7 @@ impl<'a, S: Sink> Records<'a, S> {
                 "audit log",
                 "the audit log returned no events at all: the organization audit log needs Atlassian Guard (formerly Atlassian Access).".to_owned(),
                 None,
-                false,
+                Gap::Note,
             );
         }
         let counts = EVIDENCE_KINDS
