@@ -504,6 +504,14 @@ pub fn config(values: &[(&str, &str)], secrets: &[(&str, &str)]) -> RunConfig {
 }
 
 /// Every file of a bundle folder (not of its subfolders), concatenated, for
+/// The entries of a bundle's ledger, its chain checked.
+pub fn ledger_entries(dir: &Path) -> Vec<watchdog_host::ledger::Entry> {
+    let file = std::fs::File::open(dir.join(bundle::LEDGER_FILE)).unwrap();
+    watchdog_host::ledger::verify(std::io::BufReader::new(file))
+        .unwrap()
+        .entries
+}
+
 /// "never appears" checks.
 pub fn bundle_text(dir: &Path) -> String {
     let mut text = String::new();

@@ -6,21 +6,14 @@
 //! loading. Nothing reaches the upstream and every refusal is in the ledger.
 
 use watchdog_components::fixtures::{PROBE, SPINNING_MANIFEST, WILDCARD_POST};
-use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, config};
+use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, config, ledger_entries};
 use watchdog_host::bundle::{self, Outcome};
 use watchdog_host::egress::{EgressError, Origin, Reroutes};
 use watchdog_host::grant::ManifestError;
-use watchdog_host::ledger::{self, Outcome as Exchange};
+use watchdog_host::ledger::Outcome as Exchange;
 use watchdog_host::run::{Collected, Failure, Loaded, exit};
 use watchdog_host::runtime::CallError;
 use watchdog_host::sandbox::{Limits, MANIFEST_CPU, MANIFEST_WALL, Violation};
-
-fn ledger_entries(collected: &Collected) -> Vec<ledger::Entry> {
-    let file = std::fs::File::open(collected.dir.join(bundle::LEDGER_FILE)).unwrap();
-    ledger::verify(std::io::BufReader::new(file))
-        .unwrap()
-        .entries
-}
 
 /// Runs a probe behaviour that reports each attempt as a warning and
 /// completes; the bundle still verifies.
@@ -56,7 +49,7 @@ fn attempts(collected: &Collected) -> Vec<String> {
 /// Every ledger entry is a denial whose detail contains `why`, one for
 /// each attempt the runtime let the plugin make.
 fn assert_all_denied(collected: &Collected, why: &[&str]) {
-    let entries = ledger_entries(collected);
+    let entries = ledger_entries(&collected.dir);
     assert_eq!(entries.len(), why.len(), "{entries:#?}");
     let mut entries = entries;
     entries.sort_by_key(|e| e.seq);
@@ -144,7 +137,7 @@ async fn names_resolving_to_reserved_addresses_are_refused_for_the_address() {
             "benchmarking",
         ],
     );
-    let entries = ledger_entries(&collected);
+    let entries = ledger_entries(&collected.dir);
     assert!(
         entries
             .iter()

@@ -5,13 +5,13 @@
 use std::time::Duration;
 use watchdog_components::fixtures::PROBE;
 use watchdog_e2e::{
-    Harness, PROBE_TOKEN, ProbeServer, RawServer, bundle_text, config, reflecting_response,
-    reflections,
+    Harness, PROBE_TOKEN, ProbeServer, RawServer, bundle_text, config, ledger_entries,
+    reflecting_response, reflections,
 };
 use watchdog_host::bundle::{self, Outcome};
 use watchdog_host::contract::PluginError;
 use watchdog_host::egress::Reroutes;
-use watchdog_host::ledger::{self, Outcome as Exchange};
+use watchdog_host::ledger::Outcome as Exchange;
 use watchdog_host::run::{Collected, Failure};
 use watchdog_host::runtime::{CallError, LOG_BYTES};
 use watchdog_host::sandbox::{Limits, Violation};
@@ -34,13 +34,6 @@ async fn run_on_tape(behaviour: &str, limits: Limits, reroutes: Reroutes, tape: 
         .unwrap();
     bundle::verify(&collected.dir, None).expect("every run leaves a sound bundle");
     collected
-}
-
-fn ledger_entries(dir: &std::path::Path) -> Vec<ledger::Entry> {
-    let file = std::fs::File::open(dir.join(bundle::LEDGER_FILE)).unwrap();
-    ledger::verify(std::io::BufReader::new(file))
-        .unwrap()
-        .entries
 }
 
 #[tokio::test]

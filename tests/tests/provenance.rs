@@ -8,10 +8,11 @@
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use watchdog_components::fixtures::PROBE;
-use watchdog_e2e::{EMPTY_OK, Harness, PROBE_TOKEN, ProbeServer, RawServer, config};
+use watchdog_e2e::{
+    EMPTY_OK, Harness, PROBE_TOKEN, ProbeServer, RawServer, config, ledger_entries,
+};
 use watchdog_host::bundle::{self, HostInfo, Outcome, Record, Refused};
 use watchdog_host::egress::Reroutes;
-use watchdog_host::ledger;
 use watchdog_host::provenance::Unproven;
 use watchdog_host::provenance::recheck::{RecheckError, Rechecked, recheck};
 use watchdog_host::run::{Collected, Failure, exit};
@@ -63,13 +64,6 @@ fn records(collected: &Collected) -> Vec<Record> {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect()
-}
-
-fn ledger_entries(collected: &Collected) -> Vec<ledger::Entry> {
-    let file = std::fs::File::open(collected.dir.join(bundle::LEDGER_FILE)).unwrap();
-    ledger::verify(std::io::BufReader::new(file))
-        .unwrap()
-        .entries
 }
 
 fn sha256(text: &str) -> String {
@@ -132,7 +126,7 @@ async fn computed_data_of_a_derived_kind_is_accepted_and_marked_derived() {
 /// came from, which the ledger names by its request body's SHA-256.
 fn assert_each_record_cites_its_page(collected: &Collected) {
     assert!(collected.failure.is_none(), "{:?}", collected.failure);
-    let entries = ledger_entries(collected);
+    let entries = ledger_entries(&collected.dir);
     assert_eq!(entries.len(), 3);
     let records = records(collected);
     assert_eq!(records.len(), 6);
@@ -158,7 +152,7 @@ async fn each_page_of_a_post_search_is_cited_and_named_by_its_request_body() {
     let server = ProbeServer::start(0).await;
     let collected = run("search-pages", server.reroutes(), Tape::Live).await;
     assert_each_record_cites_its_page(&collected);
-    let hashes: std::collections::BTreeSet<_> = ledger_entries(&collected)
+    let hashes: std::collections::BTreeSet<_> = ledger_entries(&collected.dir)
         .into_iter()
         .map(|e| e.request_sha256)
         .collect();

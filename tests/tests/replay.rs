@@ -6,7 +6,7 @@ use atlassian_sim::{SimConfig, SimHandle};
 use std::collections::BTreeSet;
 use watchdog_components::ATLASSIAN_CLOUD_ADMIN;
 use watchdog_components::fixtures::PROBE;
-use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, bundle_text, config};
+use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, bundle_text, config, ledger_entries};
 use watchdog_host::bundle::{self, Record};
 use watchdog_host::egress::Reroutes;
 use watchdog_host::ledger;
@@ -33,13 +33,6 @@ fn evidence(collected: &Collected) -> BTreeSet<(String, String, String, String, 
             )
         })
         .collect()
-}
-
-fn ledger_entries(collected: &Collected) -> Vec<ledger::Entry> {
-    let file = std::fs::File::open(collected.dir.join(bundle::LEDGER_FILE)).unwrap();
-    ledger::verify(std::io::BufReader::new(file))
-        .unwrap()
-        .entries
 }
 
 /// Every file of a recording, concatenated.
@@ -102,7 +95,7 @@ async fn a_replayed_collection_yields_the_recorded_evidence_with_the_simulator_s
     // ledger entry say where it came from.
     assert_eq!(replayed.run.tape, Tape::Replay(recording.clone()));
     let label = format!("replay:{}", recording.display());
-    let entries = ledger_entries(&replayed);
+    let entries = ledger_entries(&replayed.dir);
     assert_eq!(entries.len() as u64, recorded.run.ledger_entries);
     assert!(
         entries
@@ -163,7 +156,7 @@ async fn a_request_the_recording_does_not_hold_fails_typed() {
     assert_eq!(collected.exit_code(), exit::USAGE);
     assert_eq!(collected.run.traffic.failed, 1);
     assert_eq!(
-        ledger_entries(&collected)[0].outcome,
+        ledger_entries(&collected.dir)[0].outcome,
         ledger::Outcome::Failed
     );
 }
@@ -191,7 +184,7 @@ async fn a_replay_is_held_to_the_egress_policy() {
     assert_eq!(collected.run.traffic.denied, 1);
     assert_eq!(collected.exit_code(), exit::SANDBOX);
     assert_eq!(
-        ledger_entries(&collected)[0].outcome,
+        ledger_entries(&collected.dir)[0].outcome,
         ledger::Outcome::Denied
     );
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use watchdog_components::fixtures::{FUTURE_CONTRACT, NOT_A_PLUGIN, PROBE};
-use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, bundle_text, config};
+use watchdog_e2e::{Harness, PROBE_TOKEN, ProbeServer, bundle_text, config, ledger_entries};
 use watchdog_host::bundle::{self, Outcome, Refused, VerifyError};
 use watchdog_host::contract::{ConfigEntry, PluginError};
 use watchdog_host::egress::Reroutes;
@@ -19,13 +19,6 @@ use watchdog_host::seal::Change;
 
 fn probe(behaviour: &str) -> watchdog_host::config::RunConfig {
     config(&[("behaviour", behaviour)], &[("token", PROBE_TOKEN)])
-}
-
-fn ledger_entries(dir: &std::path::Path) -> Vec<ledger::Entry> {
-    let file = std::fs::File::open(dir.join(bundle::LEDGER_FILE)).unwrap();
-    ledger::verify(std::io::BufReader::new(file))
-        .unwrap()
-        .entries
 }
 
 #[tokio::test]
