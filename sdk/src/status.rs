@@ -111,14 +111,7 @@ mod tests {
     use super::*;
 
     fn response(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
-        Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
+        Response::fake(status, headers, body)
     }
 
     #[test]

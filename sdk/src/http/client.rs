@@ -296,14 +296,7 @@ mod tests {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Result<Response, TransportError> {
-        Ok(Response {
-            status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        })
+        Ok(Response::fake(status, headers, body))
     }
 
     #[test]

@@ -106,6 +106,19 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A response of `status` with `headers` and a text body, for tests.
+    #[cfg(test)]
+    pub(crate) fn fake(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
     /// The body as UTF-8 text; evidence data must be a span of it.
     pub fn text(&self) -> Result<&str, crate::Error> {
         std::str::from_utf8(&self.body)
