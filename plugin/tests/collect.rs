@@ -1077,6 +1077,19 @@ fn policies_refused_by_the_control_api_are_read_through_v1_at_no_cost() {
 }
 
 #[test]
+fn policies_the_control_api_fails_to_serve_are_read_through_v1() {
+    let mut fake = standard_org();
+    fake.get(
+        &control("/policies"),
+        json(503, r#"{"errors":[{"status":"503"}]}"#),
+    );
+    let (summary, sink) = collect(&mut fake, None);
+    let summary = summary.unwrap();
+    assert!(summary.warnings.is_empty(), "{:#?}", summary.warnings);
+    assert_eq!(sink.ids("atlassian.policy"), ["pol-1"]);
+}
+
+#[test]
 fn policies_neither_endpoint_reads_are_incomplete_naming_both_causes() {
     let mut fake = standard_org();
     fake.get(

@@ -434,8 +434,15 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             {
                 return Err(error);
             }
+            // A refusal moves the list to its next endpoint; one that costs
+            // nothing is also taken when the preferred endpoint keeps
+            // answering with a server error (the Control API's policy
+            // operations "may be temporarily disabled", with an answer the
+            // notes do not give). Rate limits are the key's, not the
+            // endpoint's: they do not move it.
             if let Some(fallback) = endpoint.fallback()
-                && matches!(error, Error::Forbidden { .. } | Error::NotFound(_))
+                && (matches!(error, Error::Forbidden { .. } | Error::NotFound(_))
+                    || (fallback.cost == Cost::Nothing && matches!(error, Error::Upstream { .. })))
             {
                 self.remove(id);
                 self.fall_back(endpoint, fallback, error);
