@@ -97,3 +97,15 @@ fn a_new_python_project_passes_conformance_with_collect_exercised() {
     let wasm = project.join("build/acme-directory.wasm");
     assert_conforms_with_collect_exercised(&project, &wasm);
 }
+
+/// Needs Node.js and npm on the PATH (`scripts/test` installs them); the
+/// project's `./check` installs its pinned tools with `npm ci`. `tsc`
+/// type-checks the TypeScript bindings `jco` writes from the vendored
+/// contract, so a doc comment that breaks them fails here.
+#[test]
+fn a_new_js_project_passes_conformance_with_collect_exercised() {
+    let (_, project) = generate("js");
+    run(clean("./check", &project).env("WATCHDOG_HOST", HOST));
+    let wasm = project.join("build/acme-directory.wasm");
+    assert_conforms_with_collect_exercised(&project, &wasm);
+}

@@ -8,7 +8,11 @@
 //! and collects against the recording.
 //!
 //! A Python project vendors the contract (`wit/`, embedded in this host
-//! at build time) and pins componentize-py in `requirements.txt`.
+//! at build time) and pins componentize-py in `requirements.txt`. A
+//! JavaScript project vendors it too, and pins its tools (jco,
+//! componentize-js, TypeScript) in `package.json` and, with every package
+//! they pull in, in `package-lock.json`, so `npm ci` installs the set this
+//! host is tested with.
 //!
 //! The SDK dependency is by path to the `sdk/` of the checkout this host
 //! was built from when that checkout is still on this machine (working on
@@ -67,6 +71,8 @@ const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub enum Lang {
     Rust,
     Python,
+    /// TypeScript, built with componentize-js.
+    Js,
 }
 
 /// The answers a project is generated from.
@@ -129,6 +135,7 @@ pub fn run(args: &NewArgs) -> Result<PathBuf, NewError> {
     match args.lang {
         Lang::Rust => project.write_rust(&dir)?,
         Lang::Python => project.write_python(&dir)?,
+        Lang::Js => project.write_js(&dir)?,
     }
     Ok(dir)
 }
@@ -214,15 +221,38 @@ impl Project<'_> {
             &dir.join("requirements.txt"),
             &format!("componentize-py=={COMPONENTIZE_PY}\n"),
         )?;
-        for (path, text) in WIT {
-            write(&dir.join("wit").join(path), text)?;
-        }
+        write_wit(dir)?;
         let check = include_str!("new/check-python.tmpl").replace("{{id}}", self.id);
         let wasm = format!("build/{}.wasm", self.id);
         self.write_common(
             dir,
             &check,
             "/build\n/bundle\n/wit_world\n/componentize_py_*\n",
+            &wasm,
+        )
+    }
+
+    fn write_js(&self, dir: &Path) -> Result<(), NewError> {
+        // A JSON string is a JavaScript string literal.
+        let literal = |s: &str| serde_json::Value::from(s).to_string();
+        write(
+            &dir.join("src/index.ts"),
+            &self.fill(include_str!("new/index.ts.tmpl"), literal),
+        )?;
+        for (name, text) in [
+            ("package.json", include_str!("new/package.json.tmpl")),
+            ("package-lock.json", include_str!("new/package-lock.json.tmpl")),
+            ("tsconfig.json", include_str!("new/tsconfig.json")),
+        ] {
+            write(&dir.join(name), &text.replace("{{id}}", self.id))?;
+        }
+        write_wit(dir)?;
+        let check = include_str!("new/check-js.tmpl").replace("{{id}}", self.id);
+        let wasm = format!("build/{}.wasm", self.id);
+        self.write_common(
+            dir,
+            &check,
+            "/build\n/bundle\n/bindings\n/node_modules\n",
             &wasm,
         )
     }
@@ -359,6 +389,14 @@ strip = true
             env = watchdog_host::config::secret_env_var(self.id, self.secret),
         )
     }
+}
+
+/// The contract, in `wit/`, for languages without an SDK to carry it.
+fn write_wit(dir: &Path) -> Result<(), NewError> {
+    for (path, text) in WIT {
+        write(&dir.join("wit").join(path), text)?;
+    }
+    Ok(())
 }
 
 /// The SDK of the checkout this host was built from, if it is still here.
