@@ -369,6 +369,9 @@ struct Judge {
     records: u64,
     /// Collections that completed ([`CheckId::Collect`]).
     collected: u32,
+    /// Every collection run for [`CheckId::Collect`]: where it collected
+    /// from, and why it failed if it did. One row judges them all.
+    collections: Vec<(&'static str, Option<String>)>,
     /// The kinds completed collections reported counts for.
     reported: std::collections::BTreeSet<String>,
     violations: Vec<String>,
@@ -552,24 +555,44 @@ impl Judge {
     /// mock). Its evidence is what [`CheckId::Evidence`] judges.
     fn collect(
         &mut self,
-        from: &str,
+        from: &'static str,
         collected: Result<Collected, Failure>,
     ) -> Result<(), Failure> {
-        let (verdict, detail) = match self.observe(collected)? {
+        let failure = match self.observe(collected)? {
             None => {
                 self.collected += 1;
-                (
-                    Verdict::Pass,
-                    format!("the collection from {from} completed"),
-                )
+                None
             }
-            Some(failure) => (
-                Verdict::Fail,
-                format!("from {from}: {}", self.call_failure("collect", &failure)),
-            ),
+            Some(failure) => Some(self.call_failure("collect", &failure)),
         };
-        self.record(CheckId::Collect, verdict, detail);
+        self.collections.push((from, failure));
         Ok(())
+    }
+
+    /// The one [`CheckId::Collect`] row: skipped with no collection, failed
+    /// naming each source whose collection failed, else passed naming them
+    /// all.
+    fn judge_collections(&mut self) {
+        if self.collections.is_empty() {
+            let detail = "no collection to judge: give a recording (--replay DIR of a `collect --record`) or a mock upstream (--route ORIGIN=URL)";
+            self.record(CheckId::Collect, Verdict::Skip, detail);
+            return;
+        }
+        let failures: Vec<String> = self
+            .collections
+            .iter()
+            .filter_map(|(from, failure)| Some(format!("from {from}: {}", failure.as_ref()?)))
+            .collect();
+        if failures.is_empty() {
+            let sources: Vec<&str> = self.collections.iter().map(|(from, _)| *from).collect();
+            let detail = format!(
+                "the collection from {} completed",
+                sources.join(" and from ")
+            );
+            self.record(CheckId::Collect, Verdict::Pass, detail);
+        } else {
+            self.record(CheckId::Collect, Verdict::Fail, failures.join("; "));
+        }
     }
 
     /// Takes in what a collection saw for the final checks; returns its
@@ -638,10 +661,7 @@ impl Judge {
                 ),
             );
         }
-        if !self.outcomes.iter().any(|o| o.check == CheckId::Collect) {
-            let detail = "no collection to judge: give a recording (--replay DIR of a `collect --record`) or a mock upstream (--route ORIGIN=URL)";
-            self.record(CheckId::Collect, Verdict::Skip, detail);
-        }
+        self.judge_collections();
         let undeclared: Vec<&String> = self
             .reported
             .iter()

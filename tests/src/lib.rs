@@ -22,6 +22,7 @@ use watchdog_host::run::{Collected, Failure, Loaded, Options};
 use watchdog_host::runtime::Runtime;
 use watchdog_host::sandbox::Limits;
 use watchdog_host::secrets::{Scrubber, Secret};
+use watchdog_host::tape::Tape;
 
 /// The secret the probe tests hand to the host.
 pub const PROBE_TOKEN: &str = "probe-token-5f2e9c1a";
@@ -467,6 +468,22 @@ impl Harness {
             .await?;
         assert_counts_are_the_evidence(&collected);
         Ok(collected)
+    }
+
+    /// Records a collection of the well-behaved `probe` served through
+    /// `reroutes` into `recording/` under the scratch folder; returns it.
+    pub async fn record_well_behaved_probe(&self, probe: &str, reroutes: Reroutes) -> PathBuf {
+        let recording = self.scratch.join("recording");
+        let mut options = self.options(Limits::default(), reroutes);
+        options.tape = Tape::Record(recording.clone());
+        let loaded = self.open(probe, &options).await;
+        let behaved = config(&[("behaviour", "well-behaved")], &[("token", PROBE_TOKEN)]);
+        let collected = self
+            .collect(&loaded, &behaved, &options, "live", None)
+            .await
+            .unwrap();
+        assert!(collected.failure.is_none(), "{:?}", collected.failure);
+        recording
     }
 }
 

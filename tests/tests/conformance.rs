@@ -194,6 +194,35 @@ async fn the_well_behaved_probe_passes_with_collect_exercised_against_its_mock()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn with_a_recording_and_a_mock_collect_is_one_row_naming_both() {
+    let server = ProbeServer::start(0).await;
+    let harness = Harness::new("conformance-both");
+    let recording = harness
+        .record_well_behaved_probe(PROBE, server.reroutes())
+        .await;
+    let report = battery_mocked(
+        &harness,
+        PROBE,
+        Some("behaviour = \"well-behaved\"\n"),
+        Limits::default(),
+        Some(recording),
+        server.reroutes(),
+    )
+    .await;
+    assert!(report.passed(), "{report:#?}");
+    let rows = report
+        .outcomes
+        .iter()
+        .filter(|o| o.check == CheckId::Collect);
+    assert_eq!(rows.count(), 1, "{report:#?}");
+    assert_eq!(
+        report.outcome(CheckId::Collect).detail,
+        "the collection from the recording and from the mock completed"
+    );
+    assert_eq!(report.outcomes.len(), CheckId::ALL.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_honest_zero_count_passes() {
     let report = against_the_mock("honest-zero").await;
     assert!(report.passed(), "{report:#?}");

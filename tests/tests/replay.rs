@@ -109,16 +109,9 @@ async fn a_replayed_collection_yields_the_recorded_evidence_with_the_simulator_s
 /// Records a well-behaved probe collection against the probe server.
 async fn probe_recording(harness: &Harness) -> std::path::PathBuf {
     let server = ProbeServer::start(1024).await;
-    let recording = harness.scratch.join("recording");
-    let mut options = harness.options(Limits::default(), server.reroutes());
-    options.tape = Tape::Record(recording.clone());
-    let loaded = harness.open(PROBE, &options).await;
-    let behaved = config(&[("behaviour", "well-behaved")], &[("token", PROBE_TOKEN)]);
-    let collected = harness
-        .collect(&loaded, &behaved, &options, "live", None)
-        .await
-        .unwrap();
-    assert!(collected.failure.is_none(), "{:?}", collected.failure);
+    let recording = harness
+        .record_well_behaved_probe(PROBE, server.reroutes())
+        .await;
     // The echo endpoint returned the injected header; the recording has it scrubbed.
     let text = recording_text(&recording);
     assert!(!text.contains(PROBE_TOKEN));

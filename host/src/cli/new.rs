@@ -241,7 +241,10 @@ impl Project<'_> {
         )?;
         for (name, text) in [
             ("package.json", include_str!("new/package.json.tmpl")),
-            ("package-lock.json", include_str!("new/package-lock.json.tmpl")),
+            (
+                "package-lock.json",
+                include_str!("new/package-lock.json.tmpl"),
+            ),
             ("tsconfig.json", include_str!("new/tsconfig.json")),
         ] {
             write(&dir.join(name), &text.replace("{{id}}", self.id))?;
