@@ -14,10 +14,12 @@
 //! they pull in, in `package-lock.json`, so `npm ci` installs the set this
 //! host is tested with.
 //!
-//! The SDK dependency is by path to the `sdk/` of the checkout this host
-//! was built from when that checkout is still on this machine (working on
-//! WatchDog itself, or before the SDK is published), else by version from
-//! crates.io.
+//! The SDK dependency is by version, and also by path to an unpacked copy
+//! of the crate when there is one, since the SDK is not on crates.io yet:
+//! `--sdk DIR`, else the `watchdog-sdk-VERSION/` a release puts beside the
+//! host binary (`dist/`, see `scripts/release`), else the `sdk/` of the
+//! checkout this host was built from when it is still on this machine.
+//! Without any, cargo looks for the version on crates.io.
 
 use clap::{Args as ClapArgs, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -95,6 +97,11 @@ pub struct NewArgs {
     /// Where to create the project (default: ./ID). Must not exist.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Rust: the unpacked `watchdog-sdk` crate to build on, such as a
+    /// release's `dist/watchdog-sdk-VERSION` (default: the one beside this
+    /// host, else the checkout's `sdk/`, else crates.io).
+    #[arg(long, value_name = "DIR")]
+    sdk: Option<PathBuf>,
 }
 
 /// Why a project was not generated.
@@ -126,11 +133,16 @@ pub fn run(args: &NewArgs) -> Result<PathBuf, NewError> {
     if dir.exists() {
         return Err(NewError::Exists(dir));
     }
+    let sdk = match &args.sdk {
+        Some(path) => Some(check_sdk(path)?),
+        None => sdk_beside_host().or_else(checkout_sdk),
+    };
     let project = Project {
         id: &args.id,
         name: args.name.as_deref().unwrap_or(&args.id),
         origin: &origin,
         secret: &args.secret_field,
+        sdk,
     };
     match args.lang {
         Lang::Rust => project.write_rust(&dir)?,
@@ -174,6 +186,21 @@ fn check_origin(value: &str) -> Result<String, NewError> {
     Ok(value.trim_end_matches('/').to_owned())
 }
 
+/// The SDK at `path`, absolute, if it is an unpacked crate.
+fn check_sdk(path: &Path) -> Result<PathBuf, NewError> {
+    let refuse = |why| NewError::Answer {
+        what: "--sdk",
+        value: path.display().to_string(),
+        why,
+    };
+    if !path.join("Cargo.toml").is_file() {
+        return Err(refuse(
+            "not an unpacked watchdog-sdk crate: it has no Cargo.toml",
+        ));
+    }
+    std::path::absolute(path).map_err(|_| refuse("cannot be made absolute"))
+}
+
 /// The mock upstream: the pages of `GET /v1/users`, as (query, body).
 const MOCK_PAGES: [(&str, &str); 2] = [
     (
@@ -191,6 +218,8 @@ struct Project<'a> {
     name: &'a str,
     origin: &'a str,
     secret: &'a str,
+    /// An unpacked `watchdog-sdk` to build on instead of crates.io's.
+    sdk: Option<PathBuf>,
 }
 
 impl Project<'_> {
@@ -281,8 +310,11 @@ impl Project<'_> {
     }
 
     fn cargo_toml(&self) -> String {
-        let sdk = match local_sdk() {
-            Some(path) => format!("{{ path = {:?} }}", path.display().to_string()),
+        let sdk = match &self.sdk {
+            Some(path) => format!(
+                "{{ version = \"{SDK_VERSION}\", path = {:?} }}",
+                path.display().to_string()
+            ),
             None => format!("\"{SDK_VERSION}\""),
         };
         format!(
@@ -402,8 +434,15 @@ fn write_wit(dir: &Path) -> Result<(), NewError> {
     Ok(())
 }
 
+/// The SDK a release puts beside the host binary, if this host has one.
+fn sdk_beside_host() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let sdk = exe.parent()?.join(format!("watchdog-sdk-{SDK_VERSION}"));
+    sdk.join("Cargo.toml").is_file().then_some(sdk)
+}
+
 /// The SDK of the checkout this host was built from, if it is still here.
-fn local_sdk() -> Option<PathBuf> {
+fn checkout_sdk() -> Option<PathBuf> {
     let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?.join("sdk");
     sdk.join("Cargo.toml").is_file().then_some(sdk)
 }
