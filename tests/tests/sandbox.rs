@@ -415,6 +415,15 @@ async fn an_empty_grant_denies_every_capability() {
         seen[5]
     );
     assert_eq!(seen[6], "emit=refused");
+    assert_eq!(
+        seen[7..],
+        [
+            "udp=denied",
+            "dns=denied",
+            "stdin=0",
+            "clock-after-2020=true"
+        ]
+    );
     assert_eq!(outbound.traffic().denied, 1);
     assert!(server.authorizations.lock().unwrap().is_empty());
 }
