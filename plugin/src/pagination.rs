@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::api::{Endpoint, Segment};
-use crate::contract::Error;
+use crate::failure::{ChainStop, Failure};
 use crate::fields;
 use crate::fingerprint::fingerprint;
 use crate::transport::{Method, Request};
@@ -233,21 +233,16 @@ impl Pager {
     /// The request for the page at `at`, or the first page for `None`. A
     /// refused position leaves the chain as it was, so a guessed position
     /// that is refused costs nothing.
-    pub fn request(&mut self, at: Option<&Position>) -> Result<Request, Error> {
+    pub fn request(&mut self, at: Option<&Position>) -> Result<Request, Failure> {
         if self.pages >= self.max_pages {
-            return Err(self.stop(format!(
-                "the list did not end within {} pages",
-                self.max_pages
-            )));
+            return Err(self.stop(ChainStop::TooLong(self.max_pages)));
         }
         let seen = at.map(|at| fingerprint(&[at.text()]));
         if let (Some(at), Some(seen)) = (at, seen)
             && self.seen.contains(&seen)
         {
             let shown: String = at.text().chars().take(120).collect();
-            return Err(self.stop(format!(
-                "cursor repeated: the next page {shown:?} was already announced in this chain"
-            )));
+            return Err(self.stop(ChainStop::CursorRepeated(shown)));
         }
         let mut body = self.body.clone();
         let mut query = String::new();
@@ -255,19 +250,19 @@ impl Pager {
             None => None,
             Some(Position::Cursor(cursor)) => Some(cursor.clone()),
             Some(Position::Url(url)) => {
-                let link = split_api_url(url)
-                    .map_err(|why| self.stop(format!("next link refused: {why}")))?;
+                let link =
+                    split_api_url(url).map_err(|why| self.stop(ChainStop::LinkRefused(why)))?;
                 // v1 links are seen with and without the `/admin` prefix (notes §0).
                 let without_admin = self.path.strip_prefix("/admin");
                 if link.path != self.path && Some(link.path) != without_admin {
-                    return Err(self.stop(format!(
-                        "next link refused: it leads to another path ({})",
+                    return Err(self.stop(ChainStop::LinkRefused(format!(
+                        "it leads to another path ({})",
                         link.path
-                    )));
+                    ))));
                 }
                 if body.is_some() {
                     let cursor = query_value(link.query, "cursor").ok_or_else(|| {
-                        self.stop("next link refused: it holds no cursor".to_owned())
+                        self.stop(ChainStop::LinkRefused("it holds no cursor".to_owned()))
                     })?;
                     Some(cursor)
                 } else {
@@ -343,10 +338,10 @@ impl Pager {
         }
     }
 
-    fn stop(&self, why: String) -> Error {
-        Error::Upstream {
-            status: 0,
-            detail: format!("{} {API_ORIGIN}{}: {why}", self.method.as_str(), self.path),
+    fn stop(&self, stop: ChainStop) -> Failure {
+        Failure::ChainStopped {
+            chain: format!("{} {API_ORIGIN}{}", self.method.as_str(), self.path),
+            stop,
         }
     }
 }
@@ -619,7 +614,13 @@ mod tests {
                 .request(Some(&Position::Url(link.into())))
                 .unwrap_err();
             assert!(
-                matches!(&err, Error::Upstream { status: 0, detail } if detail.contains("next link refused")),
+                matches!(
+                    &err,
+                    Failure::ChainStopped {
+                        stop: ChainStop::LinkRefused(_),
+                        ..
+                    }
+                ),
                 "{link}: {err:?}"
             );
         }
@@ -633,7 +634,7 @@ mod tests {
         pager.request(Some(&a)).unwrap();
         let err = pager.request(Some(&a)).unwrap_err();
         assert!(
-            matches!(err, Error::Upstream { detail, .. } if detail.contains("cursor repeated"))
+            matches!(err, Failure::ChainStopped { stop: ChainStop::CursorRepeated(shown), .. } if shown == "a")
         );
         // The refusal took nothing: the third page is still allowed.
         pager.request(Some(&Position::Cursor("b".into()))).unwrap();
@@ -643,6 +644,12 @@ mod tests {
         let err = pager
             .request(Some(&Position::Cursor("2".into())))
             .unwrap_err();
-        assert!(matches!(err, Error::Upstream { detail, .. } if detail.contains("within 2 pages")));
+        assert!(matches!(
+            err,
+            Failure::ChainStopped {
+                stop: ChainStop::TooLong(2),
+                ..
+            }
+        ));
     }
 }

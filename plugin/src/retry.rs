@@ -18,8 +18,10 @@
 //!   early would only be refused again), and the total waited per request.
 
 use crate::api::Endpoint;
-use crate::contract::Error;
+use std::time::Duration;
+
 use crate::dates::{parse_http_date_ms, parse_iso_ms};
+use crate::failure::Failure;
 use crate::transport::{Request, Response, TransportError};
 use crate::upstream::status_error;
 
@@ -66,7 +68,7 @@ pub struct Attempts {
 #[derive(Debug)]
 pub enum Verdict {
     /// Final: a 2xx response, or the error to report.
-    Done(Result<Response, Error>),
+    Done(Result<Response, Failure>),
     /// Send the request again after this many milliseconds.
     RetryIn(u64),
     /// Rate limited: send it again when the limiter resets, at this time
@@ -105,7 +107,7 @@ impl RetryPolicy {
                         request,
                         &response,
                         tries,
-                        Some(ms),
+                        Some(Duration::from_millis(ms)),
                     )));
                 }
                 attempts.reset_waits += 1;
@@ -114,24 +116,30 @@ impl RetryPolicy {
             }
             Ok(response) if response.status == 429 || response.status >= 500 => {
                 let asked = asked_wait_ms(&response, now_ms);
-                let error = status_error(endpoint, request, &response, tries, asked);
+                let error = status_error(
+                    endpoint,
+                    request,
+                    &response,
+                    tries,
+                    asked.map(Duration::from_millis),
+                );
                 (asked, error)
             }
             Ok(response) => {
                 return Verdict::Done(Err(status_error(endpoint, request, &response, tries, None)));
             }
             Err(TransportError::Denied(why)) => {
-                return Verdict::Done(Err(Error::Network(format!(
+                return Verdict::Done(Err(Failure::Network(format!(
                     "{what} was refused by the host's egress policy: {why}"
                 ))));
             }
             Err(TransportError::Timeout(why)) => (
                 None,
-                Error::Timeout(format!("{what}: {why} ({tries} attempts)")),
+                Failure::Timeout(format!("{what}: {why} ({tries} attempts)")),
             ),
             Err(TransportError::Network(why)) => (
                 None,
-                Error::Network(format!("{what}: {why} ({tries} attempts)")),
+                Failure::Network(format!("{what}: {why} ({tries} attempts)")),
             ),
         };
         let wait = asked_ms.unwrap_or_else(|| self.backoff_ms(tries, random()));
@@ -286,10 +294,10 @@ mod tests {
         let reset = ("x-ratelimit-reset", "1970-01-01T00:17Z");
         assert!(matches!(
             judge(&p, &mut Attempts::default(), answer(429, &[reset])),
-            Verdict::Done(Err(Error::RateLimited {
-                retry_after_ms: Some(20_000),
+            Verdict::Done(Err(Failure::RateLimited {
+                retry_after: Some(wait),
                 ..
-            }))
+            })) if wait == Duration::from_secs(20)
         ));
     }
 
@@ -304,7 +312,7 @@ mod tests {
                 Verdict::Done(result) => {
                     assert!(matches!(
                         result,
-                        Err(Error::Upstream { status: 502, detail }) if detail.contains("after 6 attempts")
+                        Err(Failure::Status { status: 502, detail }) if detail.contains("after 6 attempts")
                     ));
                     break;
                 }
@@ -329,10 +337,10 @@ mod tests {
         );
         assert!(matches!(
             v,
-            Verdict::Done(Err(Error::RateLimited {
-                retry_after_ms: Some(3_600_000),
+            Verdict::Done(Err(Failure::RateLimited {
+                retry_after: Some(wait),
                 ..
-            }))
+            })) if wait == Duration::from_secs(3600)
         ));
     }
 
@@ -345,11 +353,11 @@ mod tests {
                 &mut Attempts::default(),
                 Err(TransportError::Denied("not declared".into()))
             ),
-            Verdict::Done(Err(Error::Network(m))) if m.contains("egress policy")
+            Verdict::Done(Err(Failure::Network(m))) if m.contains("egress policy")
         ));
         assert!(matches!(
             judge(&p, &mut Attempts::default(), answer(400, &[])),
-            Verdict::Done(Err(Error::Upstream { status: 400, .. }))
+            Verdict::Done(Err(Failure::Status { status: 400, .. }))
         ));
     }
 
@@ -364,7 +372,7 @@ mod tests {
         assert!(matches!(judge(&p, &mut a, reset()), Verdict::RetryIn(_)));
         assert!(matches!(
             judge(&p, &mut a, reset()),
-            Verdict::Done(Err(Error::Network(m))) if m.contains("2 attempts")
+            Verdict::Done(Err(Failure::Network(m))) if m.contains("2 attempts")
         ));
     }
 }

@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::api::Endpoint;
-use crate::contract::Error;
 use crate::dates::format_ms;
+use crate::failure::Failure;
 use crate::retry::{Attempts, RetryPolicy, Verdict};
 use crate::transport::{Request, Response, Transport};
 
@@ -25,7 +25,7 @@ pub struct Finished<K> {
     pub key: K,
     pub endpoint: Endpoint,
     pub request: Request,
-    pub outcome: Result<Response, Error>,
+    pub outcome: Result<Response, Failure>,
 }
 
 /// What one round produced.
@@ -125,7 +125,7 @@ impl<K> Scheduler<K> {
                     key: p.key,
                     endpoint: p.endpoint,
                     request: p.request,
-                    outcome: Err(Error::Internal(bug.clone())),
+                    outcome: Err(Failure::Internal(bug.clone())),
                 })
                 .collect();
             return round;

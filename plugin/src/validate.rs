@@ -13,15 +13,16 @@
 use crate::api::{Endpoint, Segment};
 use crate::collect::{Limits, record_id};
 use crate::config::Config;
-use crate::contract::{Check, CheckStatus, Error};
+use crate::contract::{Check, CheckStatus};
+use crate::failure::{Failure, Refusal};
 use crate::keys::{EXPIRY_NOTICE_DAYS, Expiring};
 use crate::pagination::{NOT_UTF8, Page, Pager};
 use crate::schedule::Scheduler;
 use crate::transport::Transport;
-use crate::upstream::{malformed, refused_by_plan, remedy};
+use crate::upstream::{malformed, remedy};
 
 /// The records on a probe's first page (id and JSON text), or why it failed.
-type Probe = Result<Vec<(String, String)>, Error>;
+type Probe = Result<Vec<(String, String)>, Failure>;
 
 /// Sends the first-page request of each endpoint, concurrently.
 fn probe(
@@ -86,7 +87,7 @@ fn simple(id: &str, title: &str, probe: &Probe, what: &str) -> Check {
     }
 }
 
-fn failed(id: &str, title: &str, error: &Error) -> Check {
+fn failed(id: &str, title: &str, error: &Failure) -> Check {
     check(
         id,
         title,
@@ -101,7 +102,7 @@ pub fn validate(
     config: &Config,
     limits: &Limits,
     transport: &mut impl Transport,
-) -> Result<Vec<Check>, Error> {
+) -> Result<Vec<Check>, Failure> {
     let all = Segment::all_directories;
     let org_probe = probe(config, limits, transport, vec![(Endpoint::Org, Vec::new())]).remove(0);
     let org_check = match &org_probe {
@@ -116,10 +117,10 @@ pub fn validate(
             String::new(),
         ),
         Err(
-            e @ (Error::Unauthorized(_)
-            | Error::NotFound(_)
-            | Error::Network(_)
-            | Error::Timeout(_)),
+            e @ (Failure::Unauthorized(_)
+            | Failure::NotFound(_)
+            | Failure::Network(_)
+            | Failure::Timeout(_)),
         ) => {
             return Err(e.clone());
         }
@@ -159,7 +160,7 @@ pub fn validate(
         ],
     )
     .try_into()
-    .map_err(|_| Error::Internal("a probe went missing".into()))?;
+    .map_err(|_| Failure::Internal("a probe went missing".into()))?;
 
     let mut role_probes = Vec::new();
     let first = |p: &Probe| {
@@ -277,7 +278,7 @@ pub fn validate(
         ),
     };
     let audit = match &audit {
-        Err(e) if refused_by_plan(e) => check(
+        Err(e) if e.refused_by_plan() => check(
             "audit-log",
             "Audit log",
             CheckStatus::Warn,
@@ -312,9 +313,12 @@ pub fn validate(
 /// accepting what is lost and a key that reads it. A search refused for
 /// want of a documented scope is a key-kind question; anything else has
 /// the error's own remedy.
-fn choice(error: &Error) -> String {
+fn choice(error: &Failure) -> String {
     match error {
-        Error::Forbidden { missing: None, .. } => "Either accept this, or create an API key without scopes (admin.atlassian.com → Settings → API keys → Create API key → API key without scopes) and use it instead; Atlassian documents no scope for this endpoint.".into(),
+        Failure::Forbidden {
+            refusal: Refusal::Plan(_) | Refusal::UnscopedKey { .. },
+            ..
+        } => "Either accept this, or create an API key without scopes (admin.atlassian.com → Settings → API keys → Create API key → API key without scopes) and use it instead; Atlassian documents no scope for this endpoint.".into(),
         other => remedy(other),
     }
 }
@@ -350,7 +354,7 @@ fn api_keys_check(now_ms: i64, probe: &Probe) -> Check {
                 None => check("api-keys", title, CheckStatus::Pass, format!("No organization API key expires within {EXPIRY_NOTICE_DAYS} days."), String::new()),
             }
         }
-        Err(Error::NotFound(_)) => check(
+        Err(Failure::NotFound(_)) => check(
             "api-keys",
             title,
             CheckStatus::Warn,

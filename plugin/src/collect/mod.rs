@@ -43,13 +43,14 @@ use crate::api::{Cost, EVENTS_MIN_LIMIT, Endpoint, Fallback, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::config::Config;
-use crate::contract::{Error, Level, Summary};
+use crate::contract::{Level, Summary};
 use crate::dates::format_ms;
+use crate::failure::Failure;
 use crate::pagination::{NOT_UTF8, Pager, Position, guess_next};
 use crate::retry::RetryPolicy;
 use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
-use crate::upstream::{malformed, refused_by_plan, remedy};
+use crate::upstream::{malformed, remedy};
 use audit::{Audit, OVERLAP_MS};
 use records::{Checked, Gap, Read, Received, Records};
 
@@ -105,7 +106,7 @@ struct Chain {
 enum Flow {
     Next(Position),
     End,
-    Failed(Error),
+    Failed(Failure),
 }
 
 /// Which findings an endpoint's records feed.
@@ -163,7 +164,7 @@ pub fn collect(
     transport: &mut impl Transport,
     sink: &mut impl Sink,
     checkpoint: Option<String>,
-) -> Result<Summary, Error> {
+) -> Result<Summary, Failure> {
     let now_ms = transport.now_ms();
     let mut run = Run {
         org: &config.org,
@@ -226,7 +227,7 @@ struct Run<'a, T: Transport, S: Sink> {
     pages_taken: u64,
     /// Why each list read through a fallback left its preferred endpoint,
     /// by resource: a list neither reads is reported with both causes.
-    refused: HashMap<String, Error>,
+    refused: HashMap<String, Failure>,
     records: Records<'a, S>,
 }
 
@@ -302,7 +303,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
 
     /// The checkpoint's position was refused: say from when events may be
     /// missing, and read everything retained instead.
-    fn audit_gap(&mut self, cause: Error) {
+    fn audit_gap(&mut self, cause: Failure) {
         let records = &mut self.records;
         let since = records
             .audit
@@ -327,7 +328,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// while the next round's requests are in flight (see the module
     /// documentation). A batch the host refuses still ends the run, one
     /// round later.
-    fn drain(&mut self) -> Result<(), Error> {
+    fn drain(&mut self) -> Result<(), Failure> {
         loop {
             self.check_guesses();
             for endpoint in std::mem::take(&mut self.records.opened) {
@@ -371,7 +372,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// The end-of-run invariant: every page a chain took was processed and
     /// its evidence handed to the host, and no chain is left open. A run
     /// that breaks it is an internal error, never a complete run.
-    fn settled(&self) -> Result<(), Error> {
+    fn settled(&self) -> Result<(), Failure> {
         let processed = self.records.pages_processed();
         let mut broken = Vec::new();
         if processed != self.pages_taken {
@@ -389,14 +390,14 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         if broken.is_empty() {
             Ok(())
         } else {
-            Err(Error::Internal(format!(
+            Err(Failure::Internal(format!(
                 "the collection ended with pages not processed: {}",
                 broken.join("; ")
             )))
         }
     }
 
-    fn finished(&mut self, finished: Finished<Ticket>) -> Result<(), Error> {
+    fn finished(&mut self, finished: Finished<Ticket>) -> Result<(), Failure> {
         let Finished {
             key: ticket,
             endpoint,
@@ -425,12 +426,12 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         &mut self,
         id: ChainId,
         endpoint: &Endpoint,
-        error: Error,
-    ) -> Result<(), Error> {
+        error: Failure,
+    ) -> Result<(), Failure> {
         let first_page = self.chains.get(&id).is_some_and(|c| c.pages == 0);
         if first_page {
             if *endpoint == Endpoint::Org
-                && matches!(error, Error::Unauthorized(_) | Error::NotFound(_))
+                && matches!(error, Failure::Unauthorized(_) | Failure::NotFound(_))
             {
                 return Err(error);
             }
@@ -441,14 +442,14 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             // notes do not give). Rate limits are the key's, not the
             // endpoint's: they do not move it.
             if let Some(fallback) = endpoint.fallback()
-                && (matches!(error, Error::Forbidden { .. } | Error::NotFound(_))
-                    || (fallback.cost == Cost::Nothing && matches!(error, Error::Upstream { .. })))
+                && (matches!(error, Failure::Forbidden { .. } | Failure::NotFound(_))
+                    || (fallback.cost == Cost::Nothing && error.is_upstream()))
             {
                 self.remove(id);
                 self.fall_back(endpoint, fallback, error);
                 return Ok(());
             }
-            if *endpoint == Endpoint::ApiKeys && matches!(error, Error::NotFound(_)) {
+            if *endpoint == Endpoint::ApiKeys && matches!(error, Failure::NotFound(_)) {
                 // The key list's path is unconfirmed: its absence costs the
                 // expiry notice, not evidence any finding needs.
                 self.remove(id);
@@ -462,14 +463,14 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             }
             if *endpoint == Endpoint::EventsStream
                 && self.records.audit.resuming_at_position
-                && matches!(error, Error::Upstream { status: 400, .. })
+                && matches!(error, Failure::Status { status: 400, .. })
             {
                 self.remove(id);
                 self.audit_gap(error);
                 return Ok(());
             }
             if *endpoint == Endpoint::EventsStream
-                && matches!(error, Error::Upstream { status: 400, .. })
+                && matches!(error, Failure::Status { status: 400, .. })
                 && self.smaller_pages(id, &error)
             {
                 return Ok(());
@@ -483,7 +484,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// size, whose maximum is undocumented (notes §0). The chain starts
     /// again asking for half as many, down to [`EVENTS_MIN_LIMIT`]; whether
     /// it did is returned.
-    fn smaller_pages(&mut self, id: ChainId, cause: &Error) -> bool {
+    fn smaller_pages(&mut self, id: ChainId, cause: &Failure) -> bool {
         let Some(chain) = self.chains.get_mut(&id) else {
             return false;
         };
@@ -511,7 +512,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
 
     /// Moves a list whose preferred endpoint refused the key to the next
     /// endpoint of the capability map, saying what that costs.
-    fn fall_back(&mut self, refused: &Endpoint, fallback: Fallback, cause: Error) {
+    fn fall_back(&mut self, refused: &Endpoint, fallback: Fallback, cause: Failure) {
         let resource = refused.resource();
         match fallback.cost {
             Cost::Nothing => self.records.sink.log(
@@ -588,7 +589,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         }
     }
 
-    fn fail(&mut self, id: ChainId, error: Error) {
+    fn fail(&mut self, id: ChainId, error: Failure) {
         if let Some(chain) = self.remove(id) {
             self.incomplete(&chain.endpoint, chain.records, error);
         }
@@ -597,9 +598,9 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// Reports a list that could not be read to its end. One the
     /// organization's plan does not offer is no gap: its findings do not
     /// apply.
-    fn incomplete(&mut self, endpoint: &Endpoint, records: u64, error: Error) {
+    fn incomplete(&mut self, endpoint: &Endpoint, records: u64, error: Failure) {
         if records == 0
-            && refused_by_plan(&error)
+            && error.refused_by_plan()
             && let Some(area) = area(endpoint)
         {
             self.records.tally.not_offered(area);
@@ -640,12 +641,12 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         endpoint: Endpoint,
         request: Request,
         body: Vec<u8>,
-    ) -> Result<Option<Flow>, Error> {
+    ) -> Result<Option<Flow>, Failure> {
         let Ok(body) = String::from_utf8(body) else {
             return Ok(Some(Flow::Failed(malformed(&request, NOT_UTF8))));
         };
         let Some(chain) = self.chains.get_mut(&id) else {
-            return Err(Error::Internal(format!(
+            return Err(Failure::Internal(format!(
                 "a page arrived for a closed chain ({})",
                 request.url
             )));

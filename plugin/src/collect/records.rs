@@ -13,8 +13,9 @@ use super::{ChainId, Flow, area};
 use crate::api::{Endpoint, KIND_USER, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
-use crate::contract::{Error, Evidence, KindCount, Level, Source, Summary, Warning};
+use crate::contract::{Evidence, KindCount, Level, Source, Summary, Warning};
 use crate::dates::parse_iso_ms;
+use crate::failure::Failure;
 use crate::fields;
 use crate::fingerprint::fingerprint;
 use crate::keys::Expiring;
@@ -207,13 +208,19 @@ impl<'a, S: Sink> Records<'a, S> {
         self.processed
     }
 
-    pub(super) fn warn(&mut self, resource: &str, message: String, cause: Option<Error>, gap: Gap) {
+    pub(super) fn warn(
+        &mut self,
+        resource: &str,
+        message: String,
+        cause: Option<Failure>,
+        gap: Gap,
+    ) {
         self.sink
             .log(Level::Warn, &format!("{resource}: {message}"));
         self.warnings.push(Warning {
             resource: resource.to_owned(),
             message,
-            cause,
+            cause: cause.map(Into::into),
             incomplete: gap == Gap::Incomplete,
         });
     }
@@ -247,12 +254,12 @@ impl<'a, S: Sink> Records<'a, S> {
 
     /// Processes every received page, then hands their evidence to the
     /// host, in order, until a batch is refused.
-    pub(super) fn process_received(&mut self) -> Result<(), Error> {
+    pub(super) fn process_received(&mut self) -> Result<(), Failure> {
         for page in std::mem::take(&mut self.received) {
             self.process(page);
         }
         for page in self.unsent.drain(..) {
-            self.sink.emit(page.evidence())?;
+            self.sink.emit(page.evidence()).map_err(Failure::Host)?;
         }
         Ok(())
     }
