@@ -678,11 +678,26 @@ impl Tally {
 
     /// The findings, in a fixed order.
     pub fn findings(&self, org_id: &str) -> Vec<Finding> {
-        let org = || vec![org_id.to_owned()];
-        let mut out = Vec::new();
+        vec![
+            self.mfa_active_managed(),
+            self.sso_or_2sv_enforced(),
+            self.mfa_org_admins(),
+            self.org_admin_count(org_id),
+            self.inactive_with_access(),
+            self.account_states(),
+            self.unverified_domains(),
+            self.ip_allowlist(org_id),
+            self.audit_log_available(),
+            self.api_tokens_stale(),
+            self.api_tokens_no_expiry(),
+        ]
+    }
 
+    /// `mfa-active-managed`: whether every active managed account outside single
+    /// sign-on has two-step verification.
+    fn mfa_active_managed(&self) -> Finding {
         let twostep = self.two_step();
-        out.push(finding(
+        finding(
             Spec {
                 id: "mfa-active-managed",
                 title: "Two-step verification for every active managed account",
@@ -699,13 +714,29 @@ impl Tally {
                 "{} of {} active managed accounts outside single sign-on have no two-step verification.{}{}{}{}",
                 twostep.failing.len(),
                 twostep.judged,
-                count_sentence(twostep.delegated, "active managed account(s) are under an authentication policy that enforces single sign-on: their two-step verification is delegated to the identity provider and unknown to Atlassian, so they neither pass nor fail here"),
-                count_sentence(twostep.undetermined, "account(s) without two-step verification have no readable authentication policy, so whether single sign-on covers them is unknown"),
-                count_sentence(self.mfa_unreported.len(), "active account(s) did not report their claim status or 2SV state"),
-                count_sentence(self.active_unmanaged as usize, "active unmanaged account(s) are outside this check: Atlassian reports two-step verification only for managed accounts"),
+                count_sentence(
+                    twostep.delegated,
+                    "active managed account(s) are under an authentication policy that enforces single sign-on: their two-step verification is delegated to the identity provider and unknown to Atlassian, so they neither pass nor fail here"
+                ),
+                count_sentence(
+                    twostep.undetermined,
+                    "account(s) without two-step verification have no readable authentication policy, so whether single sign-on covers them is unknown"
+                ),
+                count_sentence(
+                    self.mfa_unreported.len(),
+                    "active account(s) did not report their claim status or 2SV state"
+                ),
+                count_sentence(
+                    self.active_unmanaged as usize,
+                    "active unmanaged account(s) are outside this check: Atlassian reports two-step verification only for managed accounts"
+                ),
             ),
-        ));
+        )
+    }
 
+    /// `sso-or-2sv-enforced`: whether an authentication policy enforces single
+    /// sign-on or two-step verification for every active managed account.
+    fn sso_or_2sv_enforced(&self) -> Finding {
         let known: Vec<(&String, Coverage)> = self
             .active_managed
             .iter()
@@ -717,7 +748,7 @@ impl Tally {
             .map(|(id, _)| (*id).clone())
             .collect();
         let policy_unknown = self.active_managed.len() - known.len();
-        out.push(finding(
+        finding(
             Spec {
                 id: "sso-or-2sv-enforced",
                 title: "Single sign-on or two-step verification enforced for every active managed account",
@@ -732,16 +763,19 @@ impl Tally {
                 "{} of {} active managed accounts are under an authentication policy that enforces neither single sign-on nor two-step verification.{}",
                 uncovered.len(),
                 known.len(),
-                count_sentence(policy_unknown, "active managed account(s) have no readable authentication policy"),
+                count_sentence(
+                    policy_unknown,
+                    "active managed account(s) have no readable authentication policy"
+                ),
             ),
-        ));
+        )
+    }
 
-        let org_admins: Vec<(&String, &Admin)> = self
-            .admins
-            .iter()
-            .filter(|(_, a)| a.org_admin && a.active)
-            .collect();
-        let admins_known = self.complete(&[Area::Users, Area::AdminRoles]);
+    /// `mfa-org-admins`: whether every active org admin outside single sign-on has
+    /// two-step verification.
+    fn mfa_org_admins(&self) -> Finding {
+        let org_admins = self.org_admins();
+        let admins_known = self.admins_known();
         let via_groups = if self.groups_granting_org_admin.is_empty() {
             String::new()
         } else {
@@ -767,7 +801,7 @@ impl Tally {
             .iter()
             .filter(|(id, a)| a.mfa.is_none() || !self.coverage.contains_key(*id))
             .count();
-        out.push(finding(
+        finding(
             Spec {
                 id: "mfa-org-admins",
                 title: "Two-step verification for every organization admin",
@@ -782,11 +816,23 @@ impl Tally {
                 "{} of {} active org admins (holders of {ORG_ADMIN_ROLE}) outside single sign-on have no two-step verification.{}{}{via_groups}",
                 admins_without_mfa.len(),
                 judged_admins.len(),
-                count_sentence(org_admins.len() - judged_admins.len(), "org admin(s) are under single sign-on: their two-step verification is delegated to the identity provider"),
-                count_sentence(admins_undetermined, "org admin(s) reported no 2SV state or no readable authentication policy"),
+                count_sentence(
+                    org_admins.len() - judged_admins.len(),
+                    "org admin(s) are under single sign-on: their two-step verification is delegated to the identity provider"
+                ),
+                count_sentence(
+                    admins_undetermined,
+                    "org admin(s) reported no 2SV state or no readable authentication policy"
+                ),
             ),
-        ));
+        )
+    }
 
+    /// `org-admin-count`: whether the number of active org admins lies between 2
+    /// and the configured maximum.
+    fn org_admin_count(&self, org_id: &str) -> Finding {
+        let org_admins = self.org_admins();
+        let admins_known = self.admins_known();
         let count = org_admins.len() as u64;
         let max = u64::from(self.max_org_admins);
         let (failing, detail) = if count > max {
@@ -796,7 +842,7 @@ impl Tally {
             )
         } else if count < 2 && admins_known {
             (
-                org(),
+                vec![org_id.to_owned()],
                 format!(
                     "{count} active org admin(s): fewer than 2 leaves no cover when one is unavailable."
                 ),
@@ -807,7 +853,7 @@ impl Tally {
                 format!("{count} active org admins (accepted: 2 to {max})."),
             )
         };
-        out.push(finding(
+        finding(
             Spec {
                 id: "org-admin-count",
                 title: "Number of organization admins",
@@ -819,9 +865,13 @@ impl Tally {
             failing,
             admins_known,
             detail,
-        ));
+        )
+    }
 
-        out.push(finding(
+    /// `inactive-with-access`: active accounts whose product access went unused for
+    /// [`INACTIVE_DAYS`].
+    fn inactive_with_access(&self) -> Finding {
+        finding(
             Spec {
                 id: "inactive-with-access",
                 title: "Active accounts with product access unused for 90 days",
@@ -838,18 +888,28 @@ impl Tally {
                 "{} of {} active accounts with product access have not used any product for {INACTIVE_DAYS} days (never used: counted from when they were added to the organization).{}{}",
                 self.inactive.len(),
                 self.with_access,
-                count_sentence(self.access_unreported.len(), "active account(s) reported neither product access nor the resources they can use"),
-                count_sentence(self.activity_unknown.len(), "account(s) with access reported no readable last use or join date"),
+                count_sentence(
+                    self.access_unreported.len(),
+                    "active account(s) reported neither product access nor the resources they can use"
+                ),
+                count_sentence(
+                    self.activity_unknown.len(),
+                    "account(s) with access reported no readable last use or join date"
+                ),
             ),
-        ));
+        )
+    }
 
+    /// `account-states`: how many accounts are in each state; informational, it
+    /// never fails.
+    fn account_states(&self) -> Finding {
         let states = self
             .states
             .iter()
             .map(|(s, n)| format!("{s} {n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        out.push(finding(
+        finding(
             Spec {
                 id: "account-states",
                 title: "Account states (informational)",
@@ -865,9 +925,12 @@ impl Tally {
                 self.users,
                 if states.is_empty() { "none" } else { &states }
             ),
-        ));
+        )
+    }
 
-        out.push(finding(
+    /// `unverified-domains`: claimed domains that are not verified.
+    fn unverified_domains(&self) -> Finding {
+        finding(
             Spec {
                 id: "unverified-domains",
                 title: "Unverified domains",
@@ -891,8 +954,12 @@ impl Tally {
                     )
                 }
             ),
-        ));
+        )
+    }
 
+    /// `ip-allowlist`: whether an IP allowlist is enabled and applied to a product;
+    /// not applicable where the plan offers none.
+    fn ip_allowlist(&self, org_id: &str) -> Finding {
         let applied = |a| self.ip_allowlists_applied.get(&a).copied().unwrap_or(0);
         let protecting = applied(Application::Applied);
         let undetermined = applied(Application::Undetermined);
@@ -909,7 +976,7 @@ impl Tally {
             self.ip_allowlists_enabled,
             applied(Application::Nowhere),
         );
-        out.push(if self.unoffered.contains(&Area::Policies) {
+        if self.unoffered.contains(&Area::Policies) {
             not_applicable(
                 allowlist,
                 "the organization's plan does not offer IP allowlists (Enterprise or Atlassian Guard Premium).".into(),
@@ -924,10 +991,18 @@ impl Tally {
             } else {
                 FindingStatus::Unknown
             };
-            let failing = if fails { org() } else { Vec::new() };
+            let failing = if fails {
+                vec![org_id.to_owned()]
+            } else {
+                Vec::new()
+            };
             build(allowlist, status, self.ip_allowlists, failing, detail)
-        });
+        }
+    }
 
+    /// `audit-log-available`: whether the organization audit log can be read; not
+    /// applicable where the plan lacks it.
+    fn audit_log_available(&self) -> Finding {
         let audit = Spec {
             id: "audit-log-available",
             title: "Organization audit log available",
@@ -935,7 +1010,7 @@ impl Tally {
             controls: &["SOC2:CC7.2", "ISO27001:2022:A.8.15"],
             remedy: "Subscribe the organization to Atlassian Guard (Standard or above), which provides the organization audit log, and give the API key the scope read:events:admin.",
         };
-        out.push(if self.unoffered.contains(&Area::AuditLog) {
+        if self.unoffered.contains(&Area::AuditLog) {
             not_applicable(audit, "the organization's plan does not include the audit log (it needs Atlassian Guard).".into())
         } else if self.audit_log_empty() {
             not_applicable(audit, "the audit log holds no events at all, the mark of a plan without Atlassian Guard, which the audit log needs.".into())
@@ -961,14 +1036,14 @@ impl Tally {
                     "No audit-log event could be read.".into()
                 },
             )
-        });
+        }
+    }
 
-        let tokens_known = self.complete(&[Area::ApiTokens]) && self.tokens_undetermined.is_empty();
-        let undetermined_tokens = count_sentence(
-            self.tokens_undetermined.len(),
-            "token(s) could not be judged: a status other than ALLOWED, or an expiry date that cannot be read",
-        );
-        out.push(finding(
+    /// `api-tokens-stale`: user API tokens unused for [`INACTIVE_DAYS`].
+    fn api_tokens_stale(&self) -> Finding {
+        let tokens_known = self.tokens_known();
+        let undetermined_tokens = self.undetermined_tokens();
+        finding(
             Spec {
                 id: "api-tokens-stale",
                 title: "User API tokens unused for 90 days",
@@ -983,12 +1058,23 @@ impl Tally {
                 "{} of {} unexpired user API tokens of managed accounts (the list covers the tokens managed accounts create) have not been used for {INACTIVE_DAYS} days (never used: counted from creation).{undetermined_tokens}{}{}",
                 self.stale_tokens.len(),
                 self.tokens,
-                count_sentence(self.tokens_use_unknown.len(), "token(s) have no readable last-use or creation date"),
-                count_sentence(self.api_keys as usize, "org admin API key(s) were read as evidence; their fields are undocumented, so they are not judged here"),
+                count_sentence(
+                    self.tokens_use_unknown.len(),
+                    "token(s) have no readable last-use or creation date"
+                ),
+                count_sentence(
+                    self.api_keys as usize,
+                    "org admin API key(s) were read as evidence; their fields are undocumented, so they are not judged here"
+                ),
             ),
-        ));
+        )
+    }
 
-        out.push(finding(
+    /// `api-tokens-no-expiry`: user API tokens that never expire.
+    fn api_tokens_no_expiry(&self) -> Finding {
+        let tokens_known = self.tokens_known();
+        let undetermined_tokens = self.undetermined_tokens();
+        finding(
             Spec {
                 id: "api-tokens-no-expiry",
                 title: "User API tokens without expiry",
@@ -1004,8 +1090,34 @@ impl Tally {
                 self.tokens_without_expiry.len(),
                 self.tokens
             ),
-        ));
-        out
+        )
+    }
+
+    /// The accounts holding the org-admin role that are active.
+    fn org_admins(&self) -> Vec<(&String, &Admin)> {
+        self.admins
+            .iter()
+            .filter(|(_, a)| a.org_admin && a.active)
+            .collect()
+    }
+
+    /// Whether every account and role assignment was read, so that who is
+    /// an org admin is known.
+    fn admins_known(&self) -> bool {
+        self.complete(&[Area::Users, Area::AdminRoles])
+    }
+
+    /// Whether every token was read and could be judged.
+    fn tokens_known(&self) -> bool {
+        self.complete(&[Area::ApiTokens]) && self.tokens_undetermined.is_empty()
+    }
+
+    /// The aside on the tokens that could not be judged.
+    fn undetermined_tokens(&self) -> String {
+        count_sentence(
+            self.tokens_undetermined.len(),
+            "token(s) could not be judged: a status other than ALLOWED, or an expiry date that cannot be read",
+        )
     }
 }
 
