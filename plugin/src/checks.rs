@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::contract::{Finding, FindingStatus, Severity};
-use crate::dates::{DAY_MS, parse_iso_ms};
+use crate::dates::{DAY_MS, parse_iso8601_ms};
 use crate::fingerprint::fingerprint;
 
 /// Accounts and tokens unused for this long fail the activity checks.
@@ -260,7 +260,7 @@ enum TokenDate {
 fn token_date(text: Option<&str>) -> TokenDate {
     match text {
         None => TokenDate::Absent,
-        Some(text) => parse_iso_ms(text).map_or(TokenDate::Unreadable, TokenDate::At),
+        Some(text) => parse_iso8601_ms(text).map_or(TokenDate::Unreadable, TokenDate::At),
     }
 }
 
@@ -472,9 +472,13 @@ impl Tally {
         let access = user.product_access.as_deref().unwrap_or_default();
         let last_used = access
             .iter()
-            .filter_map(|p| p.last_active_timestamp.as_deref().and_then(parse_iso_ms))
+            .filter_map(|p| {
+                p.last_active_timestamp
+                    .as_deref()
+                    .and_then(parse_iso8601_ms)
+            })
             .max();
-        let since = last_used.or_else(|| user.added_to_org.as_deref().and_then(parse_iso_ms));
+        let since = last_used.or_else(|| user.added_to_org.as_deref().and_then(parse_iso8601_ms));
         let first = self.with_access_accounts.insert(key);
         if first {
             self.with_access += 1;

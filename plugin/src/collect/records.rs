@@ -14,7 +14,7 @@ use crate::api::{Endpoint, KIND_USER, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::contract::{Evidence, KindCount, Level, Source, Summary, Warning};
-use crate::dates::parse_iso_ms;
+use crate::dates::parse_iso8601_ms;
 use crate::failure::Failure;
 use crate::fields;
 use crate::fingerprint::fingerprint;
@@ -62,7 +62,7 @@ fn identify(endpoint: &Endpoint, record: &str) -> (Option<String>, Option<i64>) 
             &["attributes", "time"],
         ],
     );
-    let time = processed_at.or(time).and_then(|t| parse_iso_ms(&t));
+    let time = processed_at.or(time).and_then(|t| parse_iso8601_ms(&t));
     (id.filter(|id| !id.is_empty()).map(Cow::into_owned), time)
 }
 
