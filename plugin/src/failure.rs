@@ -11,6 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::contract::{Error, FieldProblem};
+use crate::urls::LinkRefusal;
 
 /// Why an operation failed. See the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,8 +84,8 @@ pub enum ChainStop {
     TooLong(u32),
     /// The next page (shown shortened) was already announced in the chain.
     CursorRepeated(String),
-    /// The next link cannot be followed, for this reason.
-    LinkRefused(String),
+    /// The next link cannot be followed.
+    LinkRefused(LinkRefusal),
 }
 
 impl fmt::Display for ChainStop {

@@ -25,7 +25,7 @@ use crate::failure::{ChainStop, Failure};
 use crate::fields;
 use crate::fingerprint::fingerprint;
 use crate::transport::{Method, Request};
-use crate::urls::{API_ORIGIN, encode_query, query_has, query_value, split_api_url};
+use crate::urls::{API_ORIGIN, LinkRefusal, encode_query, query_has, query_value, split_api_url};
 
 /// Where the next page starts, as the previous page announced it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,15 +255,13 @@ impl Pager {
                 // v1 links are seen with and without the `/admin` prefix (notes §0).
                 let without_admin = self.path.strip_prefix("/admin");
                 if link.path != self.path && Some(link.path) != without_admin {
-                    return Err(self.stop(ChainStop::LinkRefused(format!(
-                        "it leads to another path ({})",
-                        link.path
+                    return Err(self.stop(ChainStop::LinkRefused(LinkRefusal::OtherPath(
+                        link.path.to_owned(),
                     ))));
                 }
                 if body.is_some() {
-                    let cursor = query_value(link.query, "cursor").ok_or_else(|| {
-                        self.stop(ChainStop::LinkRefused("it holds no cursor".to_owned()))
-                    })?;
+                    let cursor = query_value(link.query, "cursor")
+                        .ok_or_else(|| self.stop(ChainStop::LinkRefused(LinkRefusal::NoCursor)))?;
                     Some(cursor)
                 } else {
                     query.push_str(link.query);
@@ -604,10 +602,20 @@ mod tests {
 
     #[test]
     fn url_links_elsewhere_are_refused() {
-        for link in [
-            "https://evil.example.com/admin/v1/orgs/org-1/domains?cursor=a",
-            "https://api.atlassian.com/admin/v1/orgs/org-1/users?cursor=a",
-            "https://api.atlassian.com/admin/v1/orgs/org-1/domains/../users",
+        let elsewhere = |path: &str| LinkRefusal::OtherPath(path.to_owned());
+        for (link, refusal) in [
+            (
+                "https://evil.example.com/admin/v1/orgs/org-1/domains?cursor=a",
+                LinkRefusal::OtherOrigin("https://evil.example.com".into()),
+            ),
+            (
+                "https://api.atlassian.com/admin/v1/orgs/org-1/users?cursor=a",
+                elsewhere("/admin/v1/orgs/org-1/users"),
+            ),
+            (
+                "https://api.atlassian.com/admin/v1/orgs/org-1/domains/../users",
+                elsewhere("/admin/v1/orgs/org-1/domains/../users"),
+            ),
         ] {
             let mut pager = Pager::new(&Endpoint::Domains, &org(), vec![], 10);
             let err = pager
@@ -617,9 +625,9 @@ mod tests {
                 matches!(
                     &err,
                     Failure::ChainStopped {
-                        stop: ChainStop::LinkRefused(_),
+                        stop: ChainStop::LinkRefused(why),
                         ..
-                    }
+                    } if *why == refusal
                 ),
                 "{link}: {err:?}"
             );
