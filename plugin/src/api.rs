@@ -87,11 +87,21 @@ pub struct Segment {
     encoded: String,
 }
 
+/// An id [`Segment::new`] refuses: empty, or a dot segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotASegment(String);
+
+impl std::fmt::Display for NotASegment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} cannot be used as a path segment", self.0)
+    }
+}
+
 impl Segment {
     /// Refuses ids that are empty or dot segments; encodes everything else.
-    pub fn new(id: &str) -> Result<Segment, String> {
+    pub fn new(id: &str) -> Result<Segment, NotASegment> {
         if id.is_empty() || id == "." || id == ".." {
-            return Err(format!("{id:?} cannot be used as a path segment"));
+            return Err(NotASegment(id.to_owned()));
         }
         Ok(Segment {
             raw: id.to_owned(),

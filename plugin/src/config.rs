@@ -99,7 +99,7 @@ fn org_id(value: &str) -> Result<Segment, String> {
             "{value:?} is not an Organization ID: it is shown in admin.atlassian.com → Settings → API keys and looks like 6a1b2c3d-4e5f-6789-abcd-ef0123456789 (letters, digits and hyphens only)"
         ));
     }
-    Segment::new(value)
+    Segment::new(value).map_err(|refused| refused.to_string())
 }
 
 #[cfg(test)]

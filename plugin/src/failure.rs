@@ -11,6 +11,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::contract::{Error, FieldProblem};
+use crate::pagination::BodyFault;
+use crate::upstream::quote;
 use crate::urls::LinkRefusal;
 
 /// Why an operation failed. See the module documentation.
@@ -35,8 +37,9 @@ pub enum Failure {
     },
     /// Atlassian answered a final error status other than those above.
     Status { status: u16, detail: String },
-    /// A 2xx answer whose body is not what the endpoint returns.
-    Unusable { detail: String },
+    /// A 2xx answer to `request` (its method and URL) whose body is not
+    /// what the endpoint returns.
+    Unusable { request: String, fault: BodyFault },
     /// A chain of pages that cannot go on; `chain` is its method and URL.
     ChainStopped { chain: String, stop: ChainStop },
     /// No answer: the connection failed, or the host's egress policy
@@ -153,7 +156,13 @@ impl From<Failure> for Error {
                 detail,
             },
             Failure::Status { status, detail } => Error::Upstream { status, detail },
-            Failure::Unusable { detail } => Error::Upstream { status: 0, detail },
+            Failure::Unusable { request, fault } => Error::Upstream {
+                status: 0,
+                detail: format!(
+                    "{request} answered an unusable body: {}",
+                    quote(&fault.to_string())
+                ),
+            },
             Failure::ChainStopped { chain, stop } => Error::Upstream {
                 status: 0,
                 detail: format!("{chain}: {stop}"),
@@ -183,12 +192,17 @@ mod tests {
     #[test]
     fn an_unusable_body_or_chain_is_an_upstream_failure_with_status_0() {
         let unusable = Failure::Unusable {
-            detail: "GET https://api.example.com/x answered an unusable body: not JSON".into(),
+            request: "GET https://api.example.com/x".into(),
+            fault: BodyFault::NoData,
         };
-        assert!(matches!(
+        assert_eq!(
             Error::from(unusable),
-            Error::Upstream { status: 0, detail } if detail.ends_with("not JSON")
-        ));
+            Error::Upstream {
+                status: 0,
+                detail: r#"GET https://api.example.com/x answered an unusable body: no "data""#
+                    .into()
+            }
+        );
         let stopped = Failure::ChainStopped {
             chain: "GET https://api.example.com/x".into(),
             stop: ChainStop::TooLong(2),

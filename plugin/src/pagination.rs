@@ -14,6 +14,7 @@
 //! page cap.
 
 use std::collections::HashSet;
+use std::fmt;
 use std::ops::Range;
 
 use jsontext::Cursor;
@@ -72,8 +73,32 @@ pub struct Page {
     meta: Option<Next>,
 }
 
-/// Why a body that is not UTF-8 text is not a page.
-pub const NOT_UTF8: &str = "not a page: the body is not UTF-8 text";
+/// Why a 2xx body is not a page the integration can read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyFault {
+    /// It is not UTF-8 text.
+    NotUtf8,
+    /// It is not a JSON page envelope, for the reason the reader gave.
+    NotAPage(String),
+    /// `data` is a list where the endpoint returns one object.
+    ListForObject,
+    /// `data` is not a list.
+    NotAList,
+    /// There is no `data`.
+    NoData,
+}
+
+impl fmt::Display for BodyFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BodyFault::NotUtf8 => write!(f, "not a page: the body is not UTF-8 text"),
+            BodyFault::NotAPage(why) => write!(f, "not a page: {why}"),
+            BodyFault::ListForObject => write!(f, "\"data\" is a list, not an object"),
+            BodyFault::NotAList => write!(f, "\"data\" is not a list"),
+            BodyFault::NoData => write!(f, "no \"data\""),
+        }
+    }
+}
 
 /// A page's `data`.
 enum Data {
@@ -89,8 +114,8 @@ impl Page {
     /// records are split out in the same pass, so a page is scanned once
     /// (pages are most of a collection's work). The body is text already
     /// checked as UTF-8, so no record is checked again.
-    pub fn parse(body: &str) -> Result<Page, String> {
-        Page::read(body).map_err(|e| format!("not a page: {e}"))
+    pub fn parse(body: &str) -> Result<Page, BodyFault> {
+        Page::read(body).map_err(|e| BodyFault::NotAPage(e.to_string()))
     }
 
     fn read(body: &str) -> Result<Page, Box<dyn std::error::Error>> {
@@ -131,14 +156,14 @@ impl Page {
 
     /// Where the JSON text of each record `endpoint` lists lies in the body:
     /// `data`'s items, or for a single object (the org, a count), `data` itself.
-    pub fn records(self, endpoint: &Endpoint) -> Result<Vec<Range<usize>>, String> {
+    pub fn records(self, endpoint: &Endpoint) -> Result<Vec<Range<usize>>, BodyFault> {
         let single = endpoint.is_single_object();
-        match (self.data, endpoint) {
-            (Data::Other(object), _) if single => Ok(vec![object]),
-            (Data::Items(_), _) if single => Err("\"data\" is a list, not an object".to_owned()),
-            (Data::Items(items), _) => Ok(items),
-            (Data::Other(_), _) => Err("\"data\" is not a list".to_owned()),
-            (Data::Missing, _) => Err("no \"data\"".to_owned()),
+        match self.data {
+            Data::Other(object) if single => Ok(vec![object]),
+            Data::Items(_) if single => Err(BodyFault::ListForObject),
+            Data::Items(items) => Ok(items),
+            Data::Other(_) => Err(BodyFault::NotAList),
+            Data::Missing => Err(BodyFault::NoData),
         }
     }
 
@@ -428,7 +453,7 @@ mod tests {
     }
 
     /// The JSON text of the records `endpoint` lists in `body`.
-    fn records<'a>(body: &'a str, endpoint: &Endpoint) -> Result<Vec<&'a str>, String> {
+    fn records<'a>(body: &'a str, endpoint: &Endpoint) -> Result<Vec<&'a str>, BodyFault> {
         let ranges = Page::parse(body)?.records(endpoint)?;
         Ok(ranges.into_iter().map(|r| &body[r]).collect())
     }
@@ -437,13 +462,13 @@ mod tests {
     fn data_is_a_list_except_for_the_org() {
         let users = Endpoint::UsersList(Segment::new("d-1").unwrap());
         let object = r#"{"data":{"id":"x"}}"#;
-        assert!(records(object, &users).is_err());
+        assert_eq!(records(object, &users), Err(BodyFault::NotAList));
         assert_eq!(records(object, &Endpoint::Org).unwrap(), [r#"{"id":"x"}"#]);
         let list = r#"{"data":[{"id":"a"}, 7]}"#;
         assert_eq!(records(list, &users).unwrap(), [r#"{"id":"a"}"#, "7"]);
-        assert!(records(list, &Endpoint::Org).is_err());
-        assert!(Page::parse("<html>").is_err());
-        assert!(records(r#"{"links":{}}"#, &users).is_err());
+        assert_eq!(records(list, &Endpoint::Org), Err(BodyFault::ListForObject));
+        assert!(matches!(Page::parse("<html>"), Err(BodyFault::NotAPage(_))));
+        assert_eq!(records(r#"{"links":{}}"#, &users), Err(BodyFault::NoData));
     }
 
     #[test]
@@ -466,12 +491,16 @@ mod tests {
                 r#"not a page: "links": invalid type: integer `7`, expected a string at line 1 column 9"#,
             ),
         ] {
-            assert_eq!(Page::parse(body).err().as_deref(), Some(why), "{body}");
+            assert_eq!(
+                Page::parse(body).err().map(|e| e.to_string()).as_deref(),
+                Some(why),
+                "{body}"
+            );
         }
         // `null` data, and envelope members the integration does not read.
         let page = Page::parse(r#"{"data":null,"links":null,"extra":[1,{"a":[]}]}"#).unwrap();
         assert_eq!(page.next(), None);
-        assert!(page.records(&Endpoint::Org).is_err());
+        assert_eq!(page.records(&Endpoint::Org), Err(BodyFault::NoData));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use crate::api::{Endpoint, Permission};
 use crate::failure::{Failure, Refusal};
+use crate::pagination::BodyFault;
 use crate::transport::{Request, Response};
 
 /// Longest upstream text quoted in a message.
@@ -82,7 +83,7 @@ pub fn describe_body(body: &[u8]) -> String {
 
 /// Makes upstream text safe for one log line: control characters become
 /// spaces, runs of spaces collapse, and the length is capped.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let cleaned = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -194,14 +195,10 @@ fn forbidden(endpoint: &Endpoint, what: &str, said: &str) -> Failure {
 }
 
 /// The failure for a 2xx answer whose body is not what the endpoint returns.
-pub fn malformed(request: &Request, problem: &str) -> Failure {
+pub fn malformed(request: &Request, fault: BodyFault) -> Failure {
     Failure::Unusable {
-        detail: format!(
-            "{} {} answered an unusable body: {}",
-            request.method.as_str(),
-            request.url,
-            quote(problem)
-        ),
+        request: format!("{} {}", request.method.as_str(), request.url),
+        fault,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::contract::{Check, CheckStatus};
 use crate::failure::{Failure, Refusal};
 use crate::keys::{EXPIRY_NOTICE_DAYS, Expiring};
-use crate::pagination::{NOT_UTF8, Page, Pager};
+use crate::pagination::{BodyFault, Page, Pager};
 use crate::schedule::Scheduler;
 use crate::transport::Transport;
 use crate::upstream::{malformed, remedy};
@@ -44,7 +44,7 @@ fn probe(
             let endpoint = &finished.endpoint;
             results[finished.key] = finished.outcome.and_then(|response| {
                 std::str::from_utf8(&response.body)
-                    .map_err(|_| NOT_UTF8.to_owned())
+                    .map_err(|_| BodyFault::NotUtf8)
                     .and_then(|body| {
                         let records = Page::parse(body)?.records(endpoint)?;
                         Ok(records
@@ -55,7 +55,7 @@ fn probe(
                             })
                             .collect())
                     })
-                    .map_err(|why| malformed(&finished.request, &why))
+                    .map_err(|fault| malformed(&finished.request, fault))
             });
         }
     }

@@ -48,7 +48,7 @@ use crate::config::Config;
 use crate::contract::{Level, Summary};
 use crate::dates::format_ms;
 use crate::failure::Failure;
-use crate::pagination::{NOT_UTF8, Pager, Position, guess_next};
+use crate::pagination::{BodyFault, Pager, Position, guess_next};
 use crate::retry::RetryPolicy;
 use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
@@ -565,7 +565,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         body: Vec<u8>,
     ) -> Result<Option<Flow>, Failure> {
         let Ok(body) = String::from_utf8(body) else {
-            return Ok(Some(Flow::Failed(malformed(&request, NOT_UTF8))));
+            return Ok(Some(Flow::Failed(malformed(&request, BodyFault::NotUtf8))));
         };
         let Some(at) = self.chains.took_page(id) else {
             return Err(Failure::Internal(format!(

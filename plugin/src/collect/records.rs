@@ -240,7 +240,7 @@ impl<'a, S: Sink> Records<'a, S> {
             Ok((page.records(endpoint)?, next))
         });
         match read {
-            Err(why) => (Vec::new(), Flow::Failed(malformed(request, &why))),
+            Err(fault) => (Vec::new(), Flow::Failed(malformed(request, fault))),
             Ok((records, next)) => {
                 let flow = match endpoint {
                     Endpoint::Org => Flow::End,
