@@ -401,10 +401,10 @@ impl Tally {
     /// several directories (or also by the org-wide admin search) is one
     /// subject: it is counted once, is active if any directory lists it
     /// active, and has used a product when any directory says so.
-    /// `expanded` says whether product access was asked for. Returns whether
-    /// the user holds an admin platform role, so that the caller reads their
-    /// role assignments.
-    pub fn user(&mut self, id: &str, record: &str, expanded: bool) -> Seen {
+    /// `access` says whether the listing reports product access. Returns
+    /// whether the user holds an admin platform role, so that the caller
+    /// reads their role assignments.
+    pub fn user(&mut self, id: &str, record: &str, access: Access) -> Seen {
         let Some(user) = view::<UserView>(record).filter(|u| u.status.is_some()) else {
             self.incomplete(Area::Users);
             return Seen::default();
@@ -435,7 +435,7 @@ impl Tally {
                 (Some(_), _) => self.active_unmanaged += 1,
             }
         }
-        if active && expanded {
+        if active && access == Access::Reported {
             self.activity(id, key, &user);
         }
         let roles = user.platform_roles.unwrap_or_default();
@@ -711,9 +711,11 @@ impl Tally {
             },
             twostep.judged,
             twostep.failing.clone(),
-            self.complete(&[Area::Users])
-                && self.mfa_unreported.is_empty()
-                && twostep.undetermined == 0,
+            Known::when(
+                self.complete(&[Area::Users])
+                    && self.mfa_unreported.is_empty()
+                    && twostep.undetermined == 0,
+            ),
             format!(
                 "{} of {} active managed accounts outside single sign-on have no two-step verification.{}{}{}{}",
                 twostep.failing.len(),
@@ -762,7 +764,7 @@ impl Tally {
             },
             known.len() as u64,
             uncovered.clone(),
-            self.complete(&[Area::Users, Area::AuthPolicies]) && policy_unknown == 0,
+            Known::when(self.complete(&[Area::Users, Area::AuthPolicies]) && policy_unknown == 0),
             format!(
                 "{} of {} active managed accounts are under an authentication policy that enforces neither single sign-on nor two-step verification.{}",
                 uncovered.len(),
@@ -815,7 +817,7 @@ impl Tally {
             },
             judged_admins.len() as u64,
             admins_without_mfa.clone(),
-            admins_known && admins_undetermined == 0,
+            Known::when(admins_known && admins_undetermined == 0),
             format!(
                 "{} of {} active org admins (holders of {ORG_ADMIN_ROLE}) outside single sign-on have no two-step verification.{}{}{via_groups}",
                 admins_without_mfa.len(),
@@ -867,7 +869,7 @@ impl Tally {
             },
             count,
             failing,
-            admins_known,
+            Known::when(admins_known),
             detail,
         )
     }
@@ -885,9 +887,11 @@ impl Tally {
             },
             self.with_access,
             self.inactive.iter().cloned().collect(),
-            self.complete(&[Area::Users, Area::ProductAccess])
-                && self.access_unreported.is_empty()
-                && self.activity_unknown.is_empty(),
+            Known::when(
+                self.complete(&[Area::Users, Area::ProductAccess])
+                    && self.access_unreported.is_empty()
+                    && self.activity_unknown.is_empty(),
+            ),
             format!(
                 "{} of {} active accounts with product access have not used any product for {INACTIVE_DAYS} days (never used: counted from when they were added to the organization).{}{}",
                 self.inactive.len(),
@@ -923,7 +927,7 @@ impl Tally {
             },
             self.users,
             Vec::new(),
-            self.complete(&[Area::Users]),
+            Known::when(self.complete(&[Area::Users])),
             format!(
                 "{} accounts by status, each kept apart: {}.",
                 self.users,
@@ -944,7 +948,7 @@ impl Tally {
             },
             self.domains,
             self.unverified.clone(),
-            self.complete(&[Area::Domains]) && self.domains_undetermined.is_empty(),
+            Known::when(self.complete(&[Area::Domains]) && self.domains_undetermined.is_empty()),
             format!(
                 "{} of {} claimed domains are not verified (unverified or missing their verification token); deleted and superseded claims are left out.{}",
                 self.unverified.len(),
@@ -1032,8 +1036,10 @@ impl Tally {
                 audit,
                 self.events,
                 Vec::new(),
-                // Events read prove availability even if a later page failed.
-                self.events > 0,
+                Known::when(
+                    // Events read prove availability even if a later page failed.
+                    self.events > 0,
+                ),
                 if self.events > 0 {
                     format!("{} audit-log events read.", self.events)
                 } else {
@@ -1057,7 +1063,7 @@ impl Tally {
             },
             self.tokens,
             self.stale_tokens.clone(),
-            tokens_known && self.tokens_use_unknown.is_empty(),
+            Known::when(tokens_known && self.tokens_use_unknown.is_empty()),
             format!(
                 "{} of {} unexpired user API tokens of managed accounts (the list covers the tokens managed accounts create) have not been used for {INACTIVE_DAYS} days (never used: counted from creation).{undetermined_tokens}{}{}",
                 self.stale_tokens.len(),
@@ -1088,7 +1094,7 @@ impl Tally {
             },
             self.tokens,
             self.tokens_without_expiry.clone(),
-            tokens_known,
+            Known::when(tokens_known),
             format!(
                 "{} of {} unexpired user API tokens of managed accounts never expire.{undetermined_tokens}",
                 self.tokens_without_expiry.len(),
@@ -1176,20 +1182,45 @@ struct Spec {
     remedy: &'static str,
 }
 
+/// Whether a listing of users reports their product access: the searches
+/// expand it on request; the deprecated user list cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Reported,
+    Unreported,
+}
+
+/// Whether all the evidence a finding needs was read: without it, a
+/// finding that found nothing failing is unknown, never a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    All,
+    Partly,
+}
+
+impl Known {
+    fn when(complete: bool) -> Known {
+        if complete { Known::All } else { Known::Partly }
+    }
+}
+
+/// A finding judged on what was read: failing when anything fails, else a
+/// pass with all the evidence (not applicable with nothing to judge), else
+/// unknown.
 fn finding(
     spec: Spec,
     population: u64,
     mut failing: Vec<String>,
-    complete: bool,
+    known: Known,
     detail: String,
 ) -> Finding {
     failing.sort();
     failing.dedup();
     let (status, detail) = if !failing.is_empty() {
         (FindingStatus::Fail, detail)
-    } else if complete && population == 0 {
+    } else if known == Known::All && population == 0 {
         return not_applicable(spec, detail);
-    } else if complete {
+    } else if known == Known::All {
         (FindingStatus::Pass, detail)
     } else {
         (
@@ -1310,7 +1341,7 @@ mod tests {
         tally.user(
             "u1",
             r#"{"status":"active","claimStatus":"managed","mfaEnabled":false}"#,
-            true,
+            Access::Reported,
         );
         tally.auth_policy("u1", &policy(false, "optional"));
         tally.incomplete(Area::Users);
@@ -1322,14 +1353,21 @@ mod tests {
     #[test]
     fn unreported_2sv_is_unknown_not_pass() {
         let mut tally = Tally::new(NOW, 5);
-        tally.user("u1", r#"{"status":"active","claimStatus":"managed"}"#, true);
+        tally.user(
+            "u1",
+            r#"{"status":"active","claimStatus":"managed"}"#,
+            Access::Reported,
+        );
         assert_eq!(status(&tally, "mfa-active-managed"), FindingStatus::Unknown);
     }
 
     #[test]
     fn unreadable_users_make_user_findings_unknown() {
         let mut tally = Tally::new(NOW, 5);
-        assert_eq!(tally.user("u1", r#"{"status":7}"#, true), Seen::default());
+        assert_eq!(
+            tally.user("u1", r#"{"status":7}"#, Access::Reported),
+            Seen::default()
+        );
         assert_eq!(status(&tally, "mfa-active-managed"), FindingStatus::Unknown);
     }
 
@@ -1346,11 +1384,19 @@ mod tests {
         let both =
             format!(r#"[{{"lastActiveTimestamp":"{old}"}},{{"lastActiveTimestamp":"{recent}"}}]"#);
         let stale = format!(r#"[{{"lastActiveTimestamp":"{old}"}}]"#);
-        tally.user("recent", &user(&both, old), true);
-        tally.user("stale", &user(&stale, old), true);
-        tally.user("new-never-used", &user(r#"[{"key":"jira"}]"#, recent), true);
-        tally.user("old-never-used", &user(r#"[{"key":"jira"}]"#, old), true);
-        tally.user("no-access", &user("[]", old), true);
+        tally.user("recent", &user(&both, old), Access::Reported);
+        tally.user("stale", &user(&stale, old), Access::Reported);
+        tally.user(
+            "new-never-used",
+            &user(r#"[{"key":"jira"}]"#, recent),
+            Access::Reported,
+        );
+        tally.user(
+            "old-never-used",
+            &user(r#"[{"key":"jira"}]"#, old),
+            Access::Reported,
+        );
+        tally.user("no-access", &user("[]", old), Access::Reported);
         let f = tally.findings("org");
         let inactive = f.iter().find(|f| f.id == "inactive-with-access").unwrap();
         assert_eq!(inactive.population, 4);
@@ -1437,16 +1483,16 @@ mod tests {
     fn admin_count_bounds() {
         let admin = r#"{"status":"active","claimStatus":"managed","mfaEnabled":true,"platformRoles":["atlassian/org-admin"]}"#;
         let mut tally = Tally::new(NOW, 2);
-        tally.user("a1", admin, true);
+        tally.user("a1", admin, Access::Reported);
         let f = tally.findings("org");
         let count = f.iter().find(|f| f.id == "org-admin-count").unwrap();
         assert_eq!(
             (count.status, count.failing.clone()),
             (FindingStatus::Fail, vec!["org".to_owned()])
         );
-        tally.user("a2", admin, true);
+        tally.user("a2", admin, Access::Reported);
         assert_eq!(status(&tally, "org-admin-count"), FindingStatus::Pass);
-        tally.user("a3", admin, true);
+        tally.user("a3", admin, Access::Reported);
         let f = tally.findings("org");
         let count = f.iter().find(|f| f.id == "org-admin-count").unwrap();
         assert_eq!(count.failing, ["a1", "a2", "a3"]);

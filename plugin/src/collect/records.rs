@@ -12,7 +12,7 @@ use super::audit::Audit;
 use super::{ChainId, Flow, area};
 use crate::api::{Endpoint, KIND_USER, Segment};
 use crate::checkpoint::Checkpoint;
-use crate::checks::{Area, Tally};
+use crate::checks::{Access, Area, Tally};
 use crate::contract::{Evidence, KindCount, Level, Source, Summary, Warning};
 use crate::dates::parse_iso8601_ms;
 use crate::failure::Failure;
@@ -79,6 +79,16 @@ impl Gap {
     /// [`Gap::Incomplete`] when `missing`, else [`Gap::Note`].
     pub(super) fn when(missing: bool) -> Gap {
         if missing { Gap::Incomplete } else { Gap::Note }
+    }
+}
+
+/// Whether the user listing `endpoint` reports product access: every one
+/// but the deprecated user list.
+fn access(endpoint: &Endpoint) -> Access {
+    if matches!(endpoint, Endpoint::UsersList(_)) {
+        Access::Unreported
+    } else {
+        Access::Reported
     }
 }
 
@@ -308,8 +318,7 @@ impl<'a, S: Sink> Records<'a, S> {
             } else if kind == KIND_USER {
                 // The same account in another directory: one subject, with
                 // this directory's data too (never emitted twice).
-                self.tally
-                    .user(&id, record, !matches!(endpoint, Endpoint::UsersList(_)));
+                self.tally.user(&id, record, access(&endpoint));
             }
         }
         if !self.auth_batch.is_empty() {
@@ -365,11 +374,10 @@ impl<'a, S: Sink> Records<'a, S> {
                 }
             },
             Endpoint::OrgAdminsSearch => {
-                self.user(&Segment::all_directories(), endpoint, id, record, true)
+                self.user(&Segment::all_directories(), endpoint, id, record)
             }
             Endpoint::UsersSearch(directory) | Endpoint::UsersList(directory) => {
-                let expanded = matches!(endpoint, Endpoint::UsersSearch(_));
-                self.user(directory, endpoint, id, record, expanded)
+                self.user(directory, endpoint, id, record)
             }
             Endpoint::GroupsSearch(directory) | Endpoint::GroupsList(directory) => {
                 match Segment::new(id) {
@@ -404,15 +412,8 @@ impl<'a, S: Sink> Records<'a, S> {
     /// to the findings, to the page's authentication-policy batch when it
     /// is an active managed account seen first, and its role assignments
     /// read when it holds an admin role.
-    fn user(
-        &mut self,
-        directory: &Segment,
-        endpoint: &Endpoint,
-        id: &str,
-        record: &str,
-        expanded: bool,
-    ) {
-        let seen = self.tally.user(id, record, expanded);
+    fn user(&mut self, directory: &Segment, endpoint: &Endpoint, id: &str, record: &str) {
+        let seen = self.tally.user(id, record, access(endpoint));
         if seen.needs_auth_policy {
             self.auth_batch.push(id.to_owned());
         }
