@@ -176,53 +176,41 @@ impl FirstRound {
         transport: &mut impl Transport,
     ) -> Result<FirstRound, Failure> {
         let all = Segment::all_directories;
-        let [
-            directories,
-            users_search,
-            users_list,
-            groups_search,
-            groups_list,
-            domains,
-            control_policies,
-            policies,
-            audit,
-            tokens,
-            workspaces,
-            api_keys,
-        ]: [Probe; 12] = probe(
-            config,
-            limits,
-            transport,
-            vec![
-                (Endpoint::Directories, Vec::new()),
-                (Endpoint::UsersSearch(all()), Vec::new()),
-                (Endpoint::UsersList(all()), Vec::new()),
-                (Endpoint::GroupsSearch(all()), Vec::new()),
-                (Endpoint::GroupsList(all()), Vec::new()),
-                (Endpoint::Domains, Vec::new()),
-                (Endpoint::ControlPolicies, Vec::new()),
-                (Endpoint::Policies, Vec::new()),
-                (Endpoint::EventsStream, vec![]),
-                (Endpoint::ApiTokens, Vec::new()),
-                (Endpoint::Workspaces, Vec::new()),
-                (Endpoint::ApiKeys, Vec::new()),
-            ],
-        )
-        .try_into()
-        .map_err(|_| Failure::Internal("a probe went missing".into()))?;
+        // In the order of the fields below, which take the results in turn.
+        let endpoints = [
+            Endpoint::Directories,
+            Endpoint::UsersSearch(all()),
+            Endpoint::UsersList(all()),
+            Endpoint::GroupsSearch(all()),
+            Endpoint::GroupsList(all()),
+            Endpoint::Domains,
+            Endpoint::ControlPolicies,
+            Endpoint::Policies,
+            Endpoint::EventsStream,
+            Endpoint::ApiTokens,
+            Endpoint::Workspaces,
+            Endpoint::ApiKeys,
+        ];
+        let first_pages = endpoints.into_iter().map(|e| (e, Vec::new())).collect();
+        let mut results = probe(config, limits, transport, first_pages).into_iter();
+        let mut next = || {
+            results
+                .next()
+                .ok_or_else(|| Failure::Internal("a probe went missing".into()))
+        };
         Ok(FirstRound {
-            directories,
-            users_search,
-            users_list,
-            groups_search,
-            groups_list,
-            domains,
-            control_policies,
-            policies,
-            audit,
-            tokens,
-            workspaces,
-            api_keys,
+            directories: next()?,
+            users_search: next()?,
+            users_list: next()?,
+            groups_search: next()?,
+            groups_list: next()?,
+            domains: next()?,
+            control_policies: next()?,
+            policies: next()?,
+            audit: next()?,
+            tokens: next()?,
+            workspaces: next()?,
+            api_keys: next()?,
         })
     }
 
