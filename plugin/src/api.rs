@@ -88,14 +88,9 @@ pub struct Segment {
 }
 
 /// An id [`Segment::new`] refuses: empty, or a dot segment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} cannot be used as a path segment")]
 pub struct NotASegment(String);
-
-impl std::fmt::Display for NotASegment {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?} cannot be used as a path segment", self.0)
-    }
-}
 
 impl Segment {
     /// Refuses ids that are empty or dot segments; encodes everything else.

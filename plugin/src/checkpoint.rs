@@ -17,8 +17,6 @@
 //! - `recentIds`: the events of the last page and of the last few minutes,
 //!   so that whatever is read twice across runs is emitted once.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::pagination::Position;
@@ -41,26 +39,14 @@ struct Versioned {
 }
 
 /// Why a checkpoint cannot be read.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Unreadable {
     /// It is not one this integration wrote.
+    #[error("the checkpoint is not one this integration wrote: {0}")]
     NotOurs(serde_json::Error),
     /// It has another version than [`VERSION`].
+    #[error("the checkpoint has version {0}, this integration reads version {VERSION}")]
     Version(u32),
-}
-
-impl fmt::Display for Unreadable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Unreadable::NotOurs(e) => {
-                write!(f, "the checkpoint is not one this integration wrote: {e}")
-            }
-            Unreadable::Version(v) => write!(
-                f,
-                "the checkpoint has version {v}, this integration reads version {VERSION}"
-            ),
-        }
-    }
 }
 
 impl Checkpoint {

@@ -81,29 +81,17 @@ impl Refusal {
 }
 
 /// Why a chain of pages stopped before its end.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainStop {
     /// It did not end within this many pages.
+    #[error("the list did not end within {0} pages")]
     TooLong(u32),
     /// The next page (shown shortened) was already announced in the chain.
+    #[error("cursor repeated: the next page {0:?} was already announced in this chain")]
     CursorRepeated(String),
     /// The next link cannot be followed.
+    #[error("next link refused: {0}")]
     LinkRefused(LinkRefusal),
-}
-
-impl fmt::Display for ChainStop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChainStop::TooLong(pages) => {
-                write!(f, "the list did not end within {pages} pages")
-            }
-            ChainStop::CursorRepeated(shown) => write!(
-                f,
-                "cursor repeated: the next page {shown:?} was already announced in this chain"
-            ),
-            ChainStop::LinkRefused(why) => write!(f, "next link refused: {why}"),
-        }
-    }
 }
 
 impl Failure {

@@ -14,7 +14,6 @@
 //! page cap.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::ops::Range;
 
 use jsontext::Cursor;
@@ -74,30 +73,23 @@ pub struct Page {
 }
 
 /// Why a 2xx body is not a page the integration can read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyFault {
     /// It is not UTF-8 text.
+    #[error("not a page: the body is not UTF-8 text")]
     NotUtf8,
     /// It is not a JSON page envelope, for the reason the reader gave.
+    #[error("not a page: {0}")]
     NotAPage(String),
     /// `data` is a list where the endpoint returns one object.
+    #[error("\"data\" is a list, not an object")]
     ListForObject,
     /// `data` is not a list.
+    #[error("\"data\" is not a list")]
     NotAList,
     /// There is no `data`.
+    #[error("no \"data\"")]
     NoData,
-}
-
-impl fmt::Display for BodyFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BodyFault::NotUtf8 => write!(f, "not a page: the body is not UTF-8 text"),
-            BodyFault::NotAPage(why) => write!(f, "not a page: {why}"),
-            BodyFault::ListForObject => write!(f, "\"data\" is a list, not an object"),
-            BodyFault::NotAList => write!(f, "\"data\" is not a list"),
-            BodyFault::NoData => write!(f, "no \"data\""),
-        }
-    }
 }
 
 /// A page's `data`.

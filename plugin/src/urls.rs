@@ -6,8 +6,6 @@
 //! tolerate (backslashes, whitespace, fragments, a missing path) is refused
 //! before `url` reads the origin, rather than interpreted.
 
-use std::fmt;
-
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use url::Url;
 
@@ -65,44 +63,35 @@ pub struct ApiUrl<'a> {
 }
 
 /// Why a link the API handed back is not followed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkRefusal {
     /// It holds a character outside printable ASCII, or a backslash.
+    #[error("the link holds the character {0:?}")]
     Character(char),
     /// It holds a fragment.
+    #[error("the link holds a fragment")]
     Fragment,
     /// It is not an absolute URL.
+    #[error("the link is not absolute")]
     NotAbsolute,
     /// It cannot be read as a URL.
+    #[error("the link is not a URL ({0})")]
     Malformed(url::ParseError),
     /// It leads to another origin (shown).
+    #[error("the link leaves {API_ORIGIN} (origin {0})")]
     OtherOrigin(String),
     /// It names a user (and perhaps a password) before the host.
+    #[error("the link holds user info")]
     UserInfo,
     /// It has no path.
+    #[error("the link has no path")]
     NoPath,
     /// It leads to another path (shown) than the chain's.
+    #[error("it leads to another path ({0})")]
     OtherPath(String),
     /// It holds no cursor, which a chain paging by request body needs.
+    #[error("it holds no cursor")]
     NoCursor,
-}
-
-impl fmt::Display for LinkRefusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LinkRefusal::Character(c) => write!(f, "the link holds the character {c:?}"),
-            LinkRefusal::Fragment => write!(f, "the link holds a fragment"),
-            LinkRefusal::NotAbsolute => write!(f, "the link is not absolute"),
-            LinkRefusal::Malformed(e) => write!(f, "the link is not a URL ({e})"),
-            LinkRefusal::OtherOrigin(origin) => {
-                write!(f, "the link leaves {API_ORIGIN} (origin {origin})")
-            }
-            LinkRefusal::UserInfo => write!(f, "the link holds user info"),
-            LinkRefusal::NoPath => write!(f, "the link has no path"),
-            LinkRefusal::OtherPath(path) => write!(f, "it leads to another path ({path})"),
-            LinkRefusal::NoCursor => write!(f, "it holds no cursor"),
-        }
-    }
 }
 
 /// Reads an absolute URL and accepts it only if its origin (scheme, host and
