@@ -248,6 +248,16 @@ mod tests {
     }
 
     #[test]
+    fn a_reset_in_unix_seconds_is_waited_for_as_the_sdk_reads_it() {
+        // now is 1_000_000 ms; the limiter resets at 1030 s.
+        let reset = ("x-ratelimit-reset", "1030");
+        assert!(matches!(
+            judge(&RetryPolicy::default(), &mut Attempts::default(), answer(429, &[reset])),
+            Verdict::AwaitReset { wait, at_ms: 1_030_000 } if wait == Duration::from_secs(30)
+        ));
+    }
+
+    #[test]
     fn a_minute_precision_reset_is_waited_for_however_many_times_within_the_budget() {
         let p = RetryPolicy::default();
         let mut a = Attempts::default();
