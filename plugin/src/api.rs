@@ -87,11 +87,16 @@ pub struct Segment {
     encoded: String,
 }
 
+/// An id [`Segment::new`] refuses: empty, or a dot segment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} cannot be used as a path segment")]
+pub struct NotASegment(String);
+
 impl Segment {
     /// Refuses ids that are empty or dot segments; encodes everything else.
-    pub fn new(id: &str) -> Result<Segment, String> {
+    pub fn new(id: &str) -> Result<Segment, NotASegment> {
         if id.is_empty() || id == "." || id == ".." {
-            return Err(format!("{id:?} cannot be used as a path segment"));
+            return Err(NotASegment(id.to_owned()));
         }
         Ok(Segment {
             raw: id.to_owned(),

@@ -38,6 +38,17 @@ struct Versioned {
     checkpoint: Checkpoint,
 }
 
+/// Why a checkpoint cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    /// It is not one this integration wrote.
+    #[error("the checkpoint is not one this integration wrote: {0}")]
+    NotOurs(serde_json::Error),
+    /// It has another version than [`VERSION`].
+    #[error("the checkpoint has version {0}, this integration reads version {VERSION}")]
+    Version(u32),
+}
+
 impl Checkpoint {
     pub fn encode(&self) -> String {
         serde_json::to_string(&Versioned {
@@ -48,14 +59,10 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint this integration wrote; the reason otherwise.
-    pub fn decode(text: &str) -> Result<Checkpoint, String> {
-        let versioned: Versioned = serde_json::from_str(text)
-            .map_err(|e| format!("the checkpoint is not one this integration wrote: {e}"))?;
+    pub fn decode(text: &str) -> Result<Checkpoint, Unreadable> {
+        let versioned: Versioned = serde_json::from_str(text).map_err(Unreadable::NotOurs)?;
         if versioned.v != VERSION {
-            return Err(format!(
-                "the checkpoint has version {}, this integration reads version {VERSION}",
-                versioned.v
-            ));
+            return Err(Unreadable::Version(versioned.v));
         }
         Ok(versioned.checkpoint)
     }
@@ -83,10 +90,13 @@ mod tests {
             r#"{"v":1,"next":{"cursor":"abc"},"lastProcessedMs":5,"recentIds":["e1"]}"#
         );
         assert_eq!(Checkpoint::decode(&text).unwrap(), c);
-        assert!(Checkpoint::decode("garbage").is_err());
-        assert!(
-            Checkpoint::decode(r#"{"v":2,"next":null,"lastProcessedMs":null,"recentIds":[]}"#)
-                .is_err()
-        );
+        assert!(matches!(
+            Checkpoint::decode("garbage"),
+            Err(Unreadable::NotOurs(_))
+        ));
+        assert!(matches!(
+            Checkpoint::decode(r#"{"v":2,"next":null,"lastProcessedMs":null,"recentIds":[]}"#),
+            Err(Unreadable::Version(2))
+        ));
     }
 }

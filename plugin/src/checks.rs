@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::contract::{Finding, FindingStatus, Severity};
-use crate::dates::{DAY_MS, parse_iso_ms};
+use crate::dates::{DAY_MS, parse_iso8601_ms};
 use crate::fingerprint::fingerprint;
 
 /// Accounts and tokens unused for this long fail the activity checks.
@@ -260,7 +260,7 @@ enum TokenDate {
 fn token_date(text: Option<&str>) -> TokenDate {
     match text {
         None => TokenDate::Absent,
-        Some(text) => parse_iso_ms(text).map_or(TokenDate::Unreadable, TokenDate::At),
+        Some(text) => parse_iso8601_ms(text).map_or(TokenDate::Unreadable, TokenDate::At),
     }
 }
 
@@ -401,10 +401,10 @@ impl Tally {
     /// several directories (or also by the org-wide admin search) is one
     /// subject: it is counted once, is active if any directory lists it
     /// active, and has used a product when any directory says so.
-    /// `expanded` says whether product access was asked for. Returns whether
-    /// the user holds an admin platform role, so that the caller reads their
-    /// role assignments.
-    pub fn user(&mut self, id: &str, record: &str, expanded: bool) -> Seen {
+    /// `access` says whether the listing reports product access. Returns
+    /// whether the user holds an admin platform role, so that the caller
+    /// reads their role assignments.
+    pub fn user(&mut self, id: &str, record: &str, access: Access) -> Seen {
         let Some(user) = view::<UserView>(record).filter(|u| u.status.is_some()) else {
             self.incomplete(Area::Users);
             return Seen::default();
@@ -435,7 +435,7 @@ impl Tally {
                 (Some(_), _) => self.active_unmanaged += 1,
             }
         }
-        if active && expanded {
+        if active && access == Access::Reported {
             self.activity(id, key, &user);
         }
         let roles = user.platform_roles.unwrap_or_default();
@@ -472,9 +472,13 @@ impl Tally {
         let access = user.product_access.as_deref().unwrap_or_default();
         let last_used = access
             .iter()
-            .filter_map(|p| p.last_active_timestamp.as_deref().and_then(parse_iso_ms))
+            .filter_map(|p| {
+                p.last_active_timestamp
+                    .as_deref()
+                    .and_then(parse_iso8601_ms)
+            })
             .max();
-        let since = last_used.or_else(|| user.added_to_org.as_deref().and_then(parse_iso_ms));
+        let since = last_used.or_else(|| user.added_to_org.as_deref().and_then(parse_iso8601_ms));
         let first = self.with_access_accounts.insert(key);
         if first {
             self.with_access += 1;
@@ -678,11 +682,26 @@ impl Tally {
 
     /// The findings, in a fixed order.
     pub fn findings(&self, org_id: &str) -> Vec<Finding> {
-        let org = || vec![org_id.to_owned()];
-        let mut out = Vec::new();
+        vec![
+            self.mfa_active_managed(),
+            self.sso_or_2sv_enforced(),
+            self.mfa_org_admins(),
+            self.org_admin_count(org_id),
+            self.inactive_with_access(),
+            self.account_states(),
+            self.unverified_domains(),
+            self.ip_allowlist(org_id),
+            self.audit_log_available(),
+            self.api_tokens_stale(),
+            self.api_tokens_no_expiry(),
+        ]
+    }
 
+    /// `mfa-active-managed`: whether every active managed account outside single
+    /// sign-on has two-step verification.
+    fn mfa_active_managed(&self) -> Finding {
         let twostep = self.two_step();
-        out.push(finding(
+        finding(
             Spec {
                 id: "mfa-active-managed",
                 title: "Two-step verification for every active managed account",
@@ -692,20 +711,38 @@ impl Tally {
             },
             twostep.judged,
             twostep.failing.clone(),
-            self.complete(&[Area::Users])
-                && self.mfa_unreported.is_empty()
-                && twostep.undetermined == 0,
+            Known::when(
+                self.complete(&[Area::Users])
+                    && self.mfa_unreported.is_empty()
+                    && twostep.undetermined == 0,
+            ),
             format!(
                 "{} of {} active managed accounts outside single sign-on have no two-step verification.{}{}{}{}",
                 twostep.failing.len(),
                 twostep.judged,
-                count_sentence(twostep.delegated, "active managed account(s) are under an authentication policy that enforces single sign-on: their two-step verification is delegated to the identity provider and unknown to Atlassian, so they neither pass nor fail here"),
-                count_sentence(twostep.undetermined, "account(s) without two-step verification have no readable authentication policy, so whether single sign-on covers them is unknown"),
-                count_sentence(self.mfa_unreported.len(), "active account(s) did not report their claim status or 2SV state"),
-                count_sentence(self.active_unmanaged as usize, "active unmanaged account(s) are outside this check: Atlassian reports two-step verification only for managed accounts"),
+                count_sentence(
+                    twostep.delegated,
+                    "active managed account(s) are under an authentication policy that enforces single sign-on: their two-step verification is delegated to the identity provider and unknown to Atlassian, so they neither pass nor fail here"
+                ),
+                count_sentence(
+                    twostep.undetermined,
+                    "account(s) without two-step verification have no readable authentication policy, so whether single sign-on covers them is unknown"
+                ),
+                count_sentence(
+                    self.mfa_unreported.len(),
+                    "active account(s) did not report their claim status or 2SV state"
+                ),
+                count_sentence(
+                    self.active_unmanaged as usize,
+                    "active unmanaged account(s) are outside this check: Atlassian reports two-step verification only for managed accounts"
+                ),
             ),
-        ));
+        )
+    }
 
+    /// `sso-or-2sv-enforced`: whether an authentication policy enforces single
+    /// sign-on or two-step verification for every active managed account.
+    fn sso_or_2sv_enforced(&self) -> Finding {
         let known: Vec<(&String, Coverage)> = self
             .active_managed
             .iter()
@@ -717,7 +754,7 @@ impl Tally {
             .map(|(id, _)| (*id).clone())
             .collect();
         let policy_unknown = self.active_managed.len() - known.len();
-        out.push(finding(
+        finding(
             Spec {
                 id: "sso-or-2sv-enforced",
                 title: "Single sign-on or two-step verification enforced for every active managed account",
@@ -727,21 +764,24 @@ impl Tally {
             },
             known.len() as u64,
             uncovered.clone(),
-            self.complete(&[Area::Users, Area::AuthPolicies]) && policy_unknown == 0,
+            Known::when(self.complete(&[Area::Users, Area::AuthPolicies]) && policy_unknown == 0),
             format!(
                 "{} of {} active managed accounts are under an authentication policy that enforces neither single sign-on nor two-step verification.{}",
                 uncovered.len(),
                 known.len(),
-                count_sentence(policy_unknown, "active managed account(s) have no readable authentication policy"),
+                count_sentence(
+                    policy_unknown,
+                    "active managed account(s) have no readable authentication policy"
+                ),
             ),
-        ));
+        )
+    }
 
-        let org_admins: Vec<(&String, &Admin)> = self
-            .admins
-            .iter()
-            .filter(|(_, a)| a.org_admin && a.active)
-            .collect();
-        let admins_known = self.complete(&[Area::Users, Area::AdminRoles]);
+    /// `mfa-org-admins`: whether every active org admin outside single sign-on has
+    /// two-step verification.
+    fn mfa_org_admins(&self) -> Finding {
+        let org_admins = self.org_admins();
+        let admins_known = self.admins_known();
         let via_groups = if self.groups_granting_org_admin.is_empty() {
             String::new()
         } else {
@@ -767,7 +807,7 @@ impl Tally {
             .iter()
             .filter(|(id, a)| a.mfa.is_none() || !self.coverage.contains_key(*id))
             .count();
-        out.push(finding(
+        finding(
             Spec {
                 id: "mfa-org-admins",
                 title: "Two-step verification for every organization admin",
@@ -777,16 +817,28 @@ impl Tally {
             },
             judged_admins.len() as u64,
             admins_without_mfa.clone(),
-            admins_known && admins_undetermined == 0,
+            Known::when(admins_known && admins_undetermined == 0),
             format!(
                 "{} of {} active org admins (holders of {ORG_ADMIN_ROLE}) outside single sign-on have no two-step verification.{}{}{via_groups}",
                 admins_without_mfa.len(),
                 judged_admins.len(),
-                count_sentence(org_admins.len() - judged_admins.len(), "org admin(s) are under single sign-on: their two-step verification is delegated to the identity provider"),
-                count_sentence(admins_undetermined, "org admin(s) reported no 2SV state or no readable authentication policy"),
+                count_sentence(
+                    org_admins.len() - judged_admins.len(),
+                    "org admin(s) are under single sign-on: their two-step verification is delegated to the identity provider"
+                ),
+                count_sentence(
+                    admins_undetermined,
+                    "org admin(s) reported no 2SV state or no readable authentication policy"
+                ),
             ),
-        ));
+        )
+    }
 
+    /// `org-admin-count`: whether the number of active org admins lies between 2
+    /// and the configured maximum.
+    fn org_admin_count(&self, org_id: &str) -> Finding {
+        let org_admins = self.org_admins();
+        let admins_known = self.admins_known();
         let count = org_admins.len() as u64;
         let max = u64::from(self.max_org_admins);
         let (failing, detail) = if count > max {
@@ -796,7 +848,7 @@ impl Tally {
             )
         } else if count < 2 && admins_known {
             (
-                org(),
+                vec![org_id.to_owned()],
                 format!(
                     "{count} active org admin(s): fewer than 2 leaves no cover when one is unavailable."
                 ),
@@ -807,7 +859,7 @@ impl Tally {
                 format!("{count} active org admins (accepted: 2 to {max})."),
             )
         };
-        out.push(finding(
+        finding(
             Spec {
                 id: "org-admin-count",
                 title: "Number of organization admins",
@@ -817,11 +869,15 @@ impl Tally {
             },
             count,
             failing,
-            admins_known,
+            Known::when(admins_known),
             detail,
-        ));
+        )
+    }
 
-        out.push(finding(
+    /// `inactive-with-access`: active accounts whose product access went unused for
+    /// [`INACTIVE_DAYS`].
+    fn inactive_with_access(&self) -> Finding {
+        finding(
             Spec {
                 id: "inactive-with-access",
                 title: "Active accounts with product access unused for 90 days",
@@ -831,25 +887,37 @@ impl Tally {
             },
             self.with_access,
             self.inactive.iter().cloned().collect(),
-            self.complete(&[Area::Users, Area::ProductAccess])
-                && self.access_unreported.is_empty()
-                && self.activity_unknown.is_empty(),
+            Known::when(
+                self.complete(&[Area::Users, Area::ProductAccess])
+                    && self.access_unreported.is_empty()
+                    && self.activity_unknown.is_empty(),
+            ),
             format!(
                 "{} of {} active accounts with product access have not used any product for {INACTIVE_DAYS} days (never used: counted from when they were added to the organization).{}{}",
                 self.inactive.len(),
                 self.with_access,
-                count_sentence(self.access_unreported.len(), "active account(s) reported neither product access nor the resources they can use"),
-                count_sentence(self.activity_unknown.len(), "account(s) with access reported no readable last use or join date"),
+                count_sentence(
+                    self.access_unreported.len(),
+                    "active account(s) reported neither product access nor the resources they can use"
+                ),
+                count_sentence(
+                    self.activity_unknown.len(),
+                    "account(s) with access reported no readable last use or join date"
+                ),
             ),
-        ));
+        )
+    }
 
+    /// `account-states`: how many accounts are in each state; informational, it
+    /// never fails.
+    fn account_states(&self) -> Finding {
         let states = self
             .states
             .iter()
             .map(|(s, n)| format!("{s} {n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        out.push(finding(
+        finding(
             Spec {
                 id: "account-states",
                 title: "Account states (informational)",
@@ -859,15 +927,18 @@ impl Tally {
             },
             self.users,
             Vec::new(),
-            self.complete(&[Area::Users]),
+            Known::when(self.complete(&[Area::Users])),
             format!(
                 "{} accounts by status, each kept apart: {}.",
                 self.users,
                 if states.is_empty() { "none" } else { &states }
             ),
-        ));
+        )
+    }
 
-        out.push(finding(
+    /// `unverified-domains`: claimed domains that are not verified.
+    fn unverified_domains(&self) -> Finding {
+        finding(
             Spec {
                 id: "unverified-domains",
                 title: "Unverified domains",
@@ -877,7 +948,7 @@ impl Tally {
             },
             self.domains,
             self.unverified.clone(),
-            self.complete(&[Area::Domains]) && self.domains_undetermined.is_empty(),
+            Known::when(self.complete(&[Area::Domains]) && self.domains_undetermined.is_empty()),
             format!(
                 "{} of {} claimed domains are not verified (unverified or missing their verification token); deleted and superseded claims are left out.{}",
                 self.unverified.len(),
@@ -891,8 +962,12 @@ impl Tally {
                     )
                 }
             ),
-        ));
+        )
+    }
 
+    /// `ip-allowlist`: whether an IP allowlist is enabled and applied to a product;
+    /// not applicable where the plan offers none.
+    fn ip_allowlist(&self, org_id: &str) -> Finding {
         let applied = |a| self.ip_allowlists_applied.get(&a).copied().unwrap_or(0);
         let protecting = applied(Application::Applied);
         let undetermined = applied(Application::Undetermined);
@@ -909,7 +984,7 @@ impl Tally {
             self.ip_allowlists_enabled,
             applied(Application::Nowhere),
         );
-        out.push(if self.unoffered.contains(&Area::Policies) {
+        if self.unoffered.contains(&Area::Policies) {
             not_applicable(
                 allowlist,
                 "the organization's plan does not offer IP allowlists (Enterprise or Atlassian Guard Premium).".into(),
@@ -924,10 +999,18 @@ impl Tally {
             } else {
                 FindingStatus::Unknown
             };
-            let failing = if fails { org() } else { Vec::new() };
+            let failing = if fails {
+                vec![org_id.to_owned()]
+            } else {
+                Vec::new()
+            };
             build(allowlist, status, self.ip_allowlists, failing, detail)
-        });
+        }
+    }
 
+    /// `audit-log-available`: whether the organization audit log can be read; not
+    /// applicable where the plan lacks it.
+    fn audit_log_available(&self) -> Finding {
         let audit = Spec {
             id: "audit-log-available",
             title: "Organization audit log available",
@@ -935,7 +1018,7 @@ impl Tally {
             controls: &["SOC2:CC7.2", "ISO27001:2022:A.8.15"],
             remedy: "Subscribe the organization to Atlassian Guard (Standard or above), which provides the organization audit log, and give the API key the scope read:events:admin.",
         };
-        out.push(if self.unoffered.contains(&Area::AuditLog) {
+        if self.unoffered.contains(&Area::AuditLog) {
             not_applicable(audit, "the organization's plan does not include the audit log (it needs Atlassian Guard).".into())
         } else if self.audit_log_empty() {
             not_applicable(audit, "the audit log holds no events at all, the mark of a plan without Atlassian Guard, which the audit log needs.".into())
@@ -953,22 +1036,24 @@ impl Tally {
                 audit,
                 self.events,
                 Vec::new(),
-                // Events read prove availability even if a later page failed.
-                self.events > 0,
+                Known::when(
+                    // Events read prove availability even if a later page failed.
+                    self.events > 0,
+                ),
                 if self.events > 0 {
                     format!("{} audit-log events read.", self.events)
                 } else {
                     "No audit-log event could be read.".into()
                 },
             )
-        });
+        }
+    }
 
-        let tokens_known = self.complete(&[Area::ApiTokens]) && self.tokens_undetermined.is_empty();
-        let undetermined_tokens = count_sentence(
-            self.tokens_undetermined.len(),
-            "token(s) could not be judged: a status other than ALLOWED, or an expiry date that cannot be read",
-        );
-        out.push(finding(
+    /// `api-tokens-stale`: user API tokens unused for [`INACTIVE_DAYS`].
+    fn api_tokens_stale(&self) -> Finding {
+        let tokens_known = self.tokens_known();
+        let undetermined_tokens = self.undetermined_tokens();
+        finding(
             Spec {
                 id: "api-tokens-stale",
                 title: "User API tokens unused for 90 days",
@@ -978,17 +1063,28 @@ impl Tally {
             },
             self.tokens,
             self.stale_tokens.clone(),
-            tokens_known && self.tokens_use_unknown.is_empty(),
+            Known::when(tokens_known && self.tokens_use_unknown.is_empty()),
             format!(
                 "{} of {} unexpired user API tokens of managed accounts (the list covers the tokens managed accounts create) have not been used for {INACTIVE_DAYS} days (never used: counted from creation).{undetermined_tokens}{}{}",
                 self.stale_tokens.len(),
                 self.tokens,
-                count_sentence(self.tokens_use_unknown.len(), "token(s) have no readable last-use or creation date"),
-                count_sentence(self.api_keys as usize, "org admin API key(s) were read as evidence; their fields are undocumented, so they are not judged here"),
+                count_sentence(
+                    self.tokens_use_unknown.len(),
+                    "token(s) have no readable last-use or creation date"
+                ),
+                count_sentence(
+                    self.api_keys as usize,
+                    "org admin API key(s) were read as evidence; their fields are undocumented, so they are not judged here"
+                ),
             ),
-        ));
+        )
+    }
 
-        out.push(finding(
+    /// `api-tokens-no-expiry`: user API tokens that never expire.
+    fn api_tokens_no_expiry(&self) -> Finding {
+        let tokens_known = self.tokens_known();
+        let undetermined_tokens = self.undetermined_tokens();
+        finding(
             Spec {
                 id: "api-tokens-no-expiry",
                 title: "User API tokens without expiry",
@@ -998,14 +1094,40 @@ impl Tally {
             },
             self.tokens,
             self.tokens_without_expiry.clone(),
-            tokens_known,
+            Known::when(tokens_known),
             format!(
                 "{} of {} unexpired user API tokens of managed accounts never expire.{undetermined_tokens}",
                 self.tokens_without_expiry.len(),
                 self.tokens
             ),
-        ));
-        out
+        )
+    }
+
+    /// The accounts holding the org-admin role that are active.
+    fn org_admins(&self) -> Vec<(&String, &Admin)> {
+        self.admins
+            .iter()
+            .filter(|(_, a)| a.org_admin && a.active)
+            .collect()
+    }
+
+    /// Whether every account and role assignment was read, so that who is
+    /// an org admin is known.
+    fn admins_known(&self) -> bool {
+        self.complete(&[Area::Users, Area::AdminRoles])
+    }
+
+    /// Whether every token was read and could be judged.
+    fn tokens_known(&self) -> bool {
+        self.complete(&[Area::ApiTokens]) && self.tokens_undetermined.is_empty()
+    }
+
+    /// The aside on the tokens that could not be judged.
+    fn undetermined_tokens(&self) -> String {
+        count_sentence(
+            self.tokens_undetermined.len(),
+            "token(s) could not be judged: a status other than ALLOWED, or an expiry date that cannot be read",
+        )
     }
 }
 
@@ -1060,20 +1182,45 @@ struct Spec {
     remedy: &'static str,
 }
 
+/// Whether a listing of users reports their product access: the searches
+/// expand it on request; the deprecated user list cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Reported,
+    Unreported,
+}
+
+/// Whether all the evidence a finding needs was read: without it, a
+/// finding that found nothing failing is unknown, never a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Known {
+    All,
+    Partly,
+}
+
+impl Known {
+    fn when(complete: bool) -> Known {
+        if complete { Known::All } else { Known::Partly }
+    }
+}
+
+/// A finding judged on what was read: failing when anything fails, else a
+/// pass with all the evidence (not applicable with nothing to judge), else
+/// unknown.
 fn finding(
     spec: Spec,
     population: u64,
     mut failing: Vec<String>,
-    complete: bool,
+    known: Known,
     detail: String,
 ) -> Finding {
     failing.sort();
     failing.dedup();
     let (status, detail) = if !failing.is_empty() {
         (FindingStatus::Fail, detail)
-    } else if complete && population == 0 {
+    } else if known == Known::All && population == 0 {
         return not_applicable(spec, detail);
-    } else if complete {
+    } else if known == Known::All {
         (FindingStatus::Pass, detail)
     } else {
         (
@@ -1194,7 +1341,7 @@ mod tests {
         tally.user(
             "u1",
             r#"{"status":"active","claimStatus":"managed","mfaEnabled":false}"#,
-            true,
+            Access::Reported,
         );
         tally.auth_policy("u1", &policy(false, "optional"));
         tally.incomplete(Area::Users);
@@ -1206,14 +1353,21 @@ mod tests {
     #[test]
     fn unreported_2sv_is_unknown_not_pass() {
         let mut tally = Tally::new(NOW, 5);
-        tally.user("u1", r#"{"status":"active","claimStatus":"managed"}"#, true);
+        tally.user(
+            "u1",
+            r#"{"status":"active","claimStatus":"managed"}"#,
+            Access::Reported,
+        );
         assert_eq!(status(&tally, "mfa-active-managed"), FindingStatus::Unknown);
     }
 
     #[test]
     fn unreadable_users_make_user_findings_unknown() {
         let mut tally = Tally::new(NOW, 5);
-        assert_eq!(tally.user("u1", r#"{"status":7}"#, true), Seen::default());
+        assert_eq!(
+            tally.user("u1", r#"{"status":7}"#, Access::Reported),
+            Seen::default()
+        );
         assert_eq!(status(&tally, "mfa-active-managed"), FindingStatus::Unknown);
     }
 
@@ -1230,11 +1384,19 @@ mod tests {
         let both =
             format!(r#"[{{"lastActiveTimestamp":"{old}"}},{{"lastActiveTimestamp":"{recent}"}}]"#);
         let stale = format!(r#"[{{"lastActiveTimestamp":"{old}"}}]"#);
-        tally.user("recent", &user(&both, old), true);
-        tally.user("stale", &user(&stale, old), true);
-        tally.user("new-never-used", &user(r#"[{"key":"jira"}]"#, recent), true);
-        tally.user("old-never-used", &user(r#"[{"key":"jira"}]"#, old), true);
-        tally.user("no-access", &user("[]", old), true);
+        tally.user("recent", &user(&both, old), Access::Reported);
+        tally.user("stale", &user(&stale, old), Access::Reported);
+        tally.user(
+            "new-never-used",
+            &user(r#"[{"key":"jira"}]"#, recent),
+            Access::Reported,
+        );
+        tally.user(
+            "old-never-used",
+            &user(r#"[{"key":"jira"}]"#, old),
+            Access::Reported,
+        );
+        tally.user("no-access", &user("[]", old), Access::Reported);
         let f = tally.findings("org");
         let inactive = f.iter().find(|f| f.id == "inactive-with-access").unwrap();
         assert_eq!(inactive.population, 4);
@@ -1321,16 +1483,16 @@ mod tests {
     fn admin_count_bounds() {
         let admin = r#"{"status":"active","claimStatus":"managed","mfaEnabled":true,"platformRoles":["atlassian/org-admin"]}"#;
         let mut tally = Tally::new(NOW, 2);
-        tally.user("a1", admin, true);
+        tally.user("a1", admin, Access::Reported);
         let f = tally.findings("org");
         let count = f.iter().find(|f| f.id == "org-admin-count").unwrap();
         assert_eq!(
             (count.status, count.failing.clone()),
             (FindingStatus::Fail, vec!["org".to_owned()])
         );
-        tally.user("a2", admin, true);
+        tally.user("a2", admin, Access::Reported);
         assert_eq!(status(&tally, "org-admin-count"), FindingStatus::Pass);
-        tally.user("a3", admin, true);
+        tally.user("a3", admin, Access::Reported);
         let f = tally.findings("org");
         let count = f.iter().find(|f| f.id == "org-admin-count").unwrap();
         assert_eq!(count.failing, ["a1", "a2", "a3"]);

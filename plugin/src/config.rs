@@ -2,7 +2,8 @@
 //! refused with every problem at once so the operator fixes them in one go.
 
 use crate::api::Segment;
-use crate::contract::{ConfigEntry, Error, FieldProblem};
+use crate::contract::{ConfigEntry, FieldProblem};
+use crate::failure::Failure;
 
 pub const ORG_ID: &str = "org-id";
 pub const API_KEY: &str = "api-key";
@@ -27,7 +28,7 @@ pub struct Config {
 /// Reads the entries. Unknown fields, repeated fields and the secret are
 /// refused too: a typo must not silently fall back to a default, and the API
 /// key belongs to the host alone.
-pub fn parse(entries: &[ConfigEntry]) -> Result<Config, Error> {
+pub fn parse(entries: &[ConfigEntry]) -> Result<Config, Failure> {
     let mut problems = Vec::new();
     let mut problem = |field: &str, text: String| {
         problems.push(FieldProblem {
@@ -78,7 +79,7 @@ pub fn parse(entries: &[ConfigEntry]) -> Result<Config, Error> {
             org,
             max_org_admins: max_org_admins.unwrap_or(DEFAULT_MAX_ORG_ADMINS),
         }),
-        _ => Err(Error::InvalidConfig(problems)),
+        _ => Err(Failure::InvalidConfig(problems)),
     }
 }
 
@@ -98,7 +99,7 @@ fn org_id(value: &str) -> Result<Segment, String> {
             "{value:?} is not an Organization ID: it is shown in admin.atlassian.com → Settings → API keys and looks like 6a1b2c3d-4e5f-6789-abcd-ef0123456789 (letters, digits and hyphens only)"
         ));
     }
-    Segment::new(value)
+    Segment::new(value).map_err(|refused| refused.to_string())
 }
 
 #[cfg(test)]
@@ -114,7 +115,7 @@ mod tests {
 
     fn problems(entries: &[ConfigEntry]) -> Vec<FieldProblem> {
         match parse(entries) {
-            Err(Error::InvalidConfig(p)) => p,
+            Err(Failure::InvalidConfig(p)) => p,
             other => panic!("expected invalid-config, got {other:?}"),
         }
     }

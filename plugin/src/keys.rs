@@ -2,7 +2,7 @@
 //! the day the key WatchDog uses expires (keys last at most a year), and no
 //! API tells which key is the caller's, so every key expiring soon is named.
 
-use crate::dates::{DAY_MS, format_ms, parse_iso_ms};
+use crate::dates::{DAY_MS, format_ms, parse_iso8601_ms};
 use crate::fields;
 
 /// Keys expiring within this many days are named in a warning.
@@ -36,7 +36,7 @@ impl Expiring {
         let shown = label
             .or(name)
             .map_or_else(|| id.to_owned(), |n| n.into_owned());
-        match expires.or(expiration).and_then(|t| parse_iso_ms(&t)) {
+        match expires.or(expiration).and_then(|t| parse_iso8601_ms(&t)) {
             Some(at) if at < self.now_ms + EXPIRY_NOTICE_DAYS * DAY_MS => {
                 self.soon.push((shown, at));
             }

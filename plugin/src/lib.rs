@@ -8,6 +8,9 @@
 //! [`Sink`] over the host's `emit` and `log`, and converting the [`contract`]
 //! types field by field. Everything here runs natively too, which is how it
 //! is tested and benchmarked.
+//!
+//! Inside, an operation fails with a typed `Failure`; [`Integration`]'s
+//! methods turn it into the contract's [`Error`], the only form the host sees.
 
 mod api;
 mod checkpoint;
@@ -18,6 +21,7 @@ mod component;
 mod config;
 pub mod contract;
 mod dates;
+mod failure;
 mod fields;
 mod fingerprint;
 mod keys;
@@ -41,6 +45,7 @@ pub use retry::RetryPolicy;
 pub use transport::{Method, Request, Response, Sink, Transport, TransportError};
 
 use config::Config;
+use failure::Failure;
 
 /// One instance of the integration, as the WIT exports see it: `manifest`,
 /// then `configure`, then `validate` or `collect`.
@@ -76,7 +81,8 @@ impl Integration {
 
     /// The connection diagnosis: one check per capability.
     pub fn validate(&self, transport: &mut impl Transport) -> Result<Vec<Check>, Error> {
-        validate::validate(self.configured()?, &self.limits, transport)
+        let config = self.configured()?;
+        Ok(validate::validate(config, &self.limits, transport)?)
     }
 
     /// Collects the evidence into `sink` and returns the summary; pass the
@@ -87,17 +93,18 @@ impl Integration {
         sink: &mut impl Sink,
         checkpoint: Option<String>,
     ) -> Result<Summary, Error> {
-        collect::collect(
-            self.configured()?,
+        let config = self.configured()?;
+        Ok(collect::collect(
+            config,
             &self.limits,
             transport,
             sink,
             checkpoint,
-        )
+        )?)
     }
 
     /// The configuration, or the same refusal `configure` gives without one.
-    fn configured(&self) -> Result<&Config, Error> {
+    fn configured(&self) -> Result<&Config, Failure> {
         match &self.config {
             Some(config) => Ok(config),
             None => Err(config::parse(&[]).expect_err("an empty configuration lacks org-id")),

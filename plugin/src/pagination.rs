@@ -21,11 +21,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::api::{Endpoint, Segment};
-use crate::contract::Error;
+use crate::failure::{ChainStop, Failure};
 use crate::fields;
 use crate::fingerprint::fingerprint;
 use crate::transport::{Method, Request};
-use crate::urls::{API_ORIGIN, encode_query, query_has, query_value, split_api_url};
+use crate::urls::{API_ORIGIN, LinkRefusal, encode_query, query_has, query_value, split_api_url};
 
 /// Where the next page starts, as the previous page announced it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,8 +72,25 @@ pub struct Page {
     meta: Option<Next>,
 }
 
-/// Why a body that is not UTF-8 text is not a page.
-pub const NOT_UTF8: &str = "not a page: the body is not UTF-8 text";
+/// Why a 2xx body is not a page the integration can read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyFault {
+    /// It is not UTF-8 text.
+    #[error("not a page: the body is not UTF-8 text")]
+    NotUtf8,
+    /// It is not a JSON page envelope, for the reason the reader gave.
+    #[error("not a page: {0}")]
+    NotAPage(String),
+    /// `data` is a list where the endpoint returns one object.
+    #[error("\"data\" is a list, not an object")]
+    ListForObject,
+    /// `data` is not a list.
+    #[error("\"data\" is not a list")]
+    NotAList,
+    /// There is no `data`.
+    #[error("no \"data\"")]
+    NoData,
+}
 
 /// A page's `data`.
 enum Data {
@@ -89,8 +106,8 @@ impl Page {
     /// records are split out in the same pass, so a page is scanned once
     /// (pages are most of a collection's work). The body is text already
     /// checked as UTF-8, so no record is checked again.
-    pub fn parse(body: &str) -> Result<Page, String> {
-        Page::read(body).map_err(|e| format!("not a page: {e}"))
+    pub fn parse(body: &str) -> Result<Page, BodyFault> {
+        Page::read(body).map_err(|e| BodyFault::NotAPage(e.to_string()))
     }
 
     fn read(body: &str) -> Result<Page, Box<dyn std::error::Error>> {
@@ -131,14 +148,14 @@ impl Page {
 
     /// Where the JSON text of each record `endpoint` lists lies in the body:
     /// `data`'s items, or for a single object (the org, a count), `data` itself.
-    pub fn records(self, endpoint: &Endpoint) -> Result<Vec<Range<usize>>, String> {
+    pub fn records(self, endpoint: &Endpoint) -> Result<Vec<Range<usize>>, BodyFault> {
         let single = endpoint.is_single_object();
-        match (self.data, endpoint) {
-            (Data::Other(object), _) if single => Ok(vec![object]),
-            (Data::Items(_), _) if single => Err("\"data\" is a list, not an object".to_owned()),
-            (Data::Items(items), _) => Ok(items),
-            (Data::Other(_), _) => Err("\"data\" is not a list".to_owned()),
-            (Data::Missing, _) => Err("no \"data\"".to_owned()),
+        match self.data {
+            Data::Other(object) if single => Ok(vec![object]),
+            Data::Items(_) if single => Err(BodyFault::ListForObject),
+            Data::Items(items) => Ok(items),
+            Data::Other(_) => Err(BodyFault::NotAList),
+            Data::Missing => Err(BodyFault::NoData),
         }
     }
 
@@ -233,21 +250,16 @@ impl Pager {
     /// The request for the page at `at`, or the first page for `None`. A
     /// refused position leaves the chain as it was, so a guessed position
     /// that is refused costs nothing.
-    pub fn request(&mut self, at: Option<&Position>) -> Result<Request, Error> {
+    pub fn request(&mut self, at: Option<&Position>) -> Result<Request, Failure> {
         if self.pages >= self.max_pages {
-            return Err(self.stop(format!(
-                "the list did not end within {} pages",
-                self.max_pages
-            )));
+            return Err(self.stop(ChainStop::TooLong(self.max_pages)));
         }
         let seen = at.map(|at| fingerprint(&[at.text()]));
         if let (Some(at), Some(seen)) = (at, seen)
             && self.seen.contains(&seen)
         {
             let shown: String = at.text().chars().take(120).collect();
-            return Err(self.stop(format!(
-                "cursor repeated: the next page {shown:?} was already announced in this chain"
-            )));
+            return Err(self.stop(ChainStop::CursorRepeated(shown)));
         }
         let mut body = self.body.clone();
         let mut query = String::new();
@@ -255,20 +267,18 @@ impl Pager {
             None => None,
             Some(Position::Cursor(cursor)) => Some(cursor.clone()),
             Some(Position::Url(url)) => {
-                let link = split_api_url(url)
-                    .map_err(|why| self.stop(format!("next link refused: {why}")))?;
+                let link =
+                    split_api_url(url).map_err(|why| self.stop(ChainStop::LinkRefused(why)))?;
                 // v1 links are seen with and without the `/admin` prefix (notes §0).
                 let without_admin = self.path.strip_prefix("/admin");
                 if link.path != self.path && Some(link.path) != without_admin {
-                    return Err(self.stop(format!(
-                        "next link refused: it leads to another path ({})",
-                        link.path
-                    )));
+                    return Err(self.stop(ChainStop::LinkRefused(LinkRefusal::OtherPath(
+                        link.path.to_owned(),
+                    ))));
                 }
                 if body.is_some() {
-                    let cursor = query_value(link.query, "cursor").ok_or_else(|| {
-                        self.stop("next link refused: it holds no cursor".to_owned())
-                    })?;
+                    let cursor = query_value(link.query, "cursor")
+                        .ok_or_else(|| self.stop(ChainStop::LinkRefused(LinkRefusal::NoCursor)))?;
                     Some(cursor)
                 } else {
                     query.push_str(link.query);
@@ -343,10 +353,10 @@ impl Pager {
         }
     }
 
-    fn stop(&self, why: String) -> Error {
-        Error::Upstream {
-            status: 0,
-            detail: format!("{} {API_ORIGIN}{}: {why}", self.method.as_str(), self.path),
+    fn stop(&self, stop: ChainStop) -> Failure {
+        Failure::ChainStopped {
+            chain: format!("{} {API_ORIGIN}{}", self.method.as_str(), self.path),
+            stop,
         }
     }
 }
@@ -435,7 +445,7 @@ mod tests {
     }
 
     /// The JSON text of the records `endpoint` lists in `body`.
-    fn records<'a>(body: &'a str, endpoint: &Endpoint) -> Result<Vec<&'a str>, String> {
+    fn records<'a>(body: &'a str, endpoint: &Endpoint) -> Result<Vec<&'a str>, BodyFault> {
         let ranges = Page::parse(body)?.records(endpoint)?;
         Ok(ranges.into_iter().map(|r| &body[r]).collect())
     }
@@ -444,13 +454,13 @@ mod tests {
     fn data_is_a_list_except_for_the_org() {
         let users = Endpoint::UsersList(Segment::new("d-1").unwrap());
         let object = r#"{"data":{"id":"x"}}"#;
-        assert!(records(object, &users).is_err());
+        assert_eq!(records(object, &users), Err(BodyFault::NotAList));
         assert_eq!(records(object, &Endpoint::Org).unwrap(), [r#"{"id":"x"}"#]);
         let list = r#"{"data":[{"id":"a"}, 7]}"#;
         assert_eq!(records(list, &users).unwrap(), [r#"{"id":"a"}"#, "7"]);
-        assert!(records(list, &Endpoint::Org).is_err());
-        assert!(Page::parse("<html>").is_err());
-        assert!(records(r#"{"links":{}}"#, &users).is_err());
+        assert_eq!(records(list, &Endpoint::Org), Err(BodyFault::ListForObject));
+        assert!(matches!(Page::parse("<html>"), Err(BodyFault::NotAPage(_))));
+        assert_eq!(records(r#"{"links":{}}"#, &users), Err(BodyFault::NoData));
     }
 
     #[test]
@@ -473,12 +483,16 @@ mod tests {
                 r#"not a page: "links": invalid type: integer `7`, expected a string at line 1 column 9"#,
             ),
         ] {
-            assert_eq!(Page::parse(body).err().as_deref(), Some(why), "{body}");
+            assert_eq!(
+                Page::parse(body).err().map(|e| e.to_string()).as_deref(),
+                Some(why),
+                "{body}"
+            );
         }
         // `null` data, and envelope members the integration does not read.
         let page = Page::parse(r#"{"data":null,"links":null,"extra":[1,{"a":[]}]}"#).unwrap();
         assert_eq!(page.next(), None);
-        assert!(page.records(&Endpoint::Org).is_err());
+        assert_eq!(page.records(&Endpoint::Org), Err(BodyFault::NoData));
     }
 
     #[test]
@@ -609,17 +623,33 @@ mod tests {
 
     #[test]
     fn url_links_elsewhere_are_refused() {
-        for link in [
-            "https://evil.example.com/admin/v1/orgs/org-1/domains?cursor=a",
-            "https://api.atlassian.com/admin/v1/orgs/org-1/users?cursor=a",
-            "https://api.atlassian.com/admin/v1/orgs/org-1/domains/../users",
+        let elsewhere = |path: &str| LinkRefusal::OtherPath(path.to_owned());
+        for (link, refusal) in [
+            (
+                "https://evil.example.com/admin/v1/orgs/org-1/domains?cursor=a",
+                LinkRefusal::OtherOrigin("https://evil.example.com".into()),
+            ),
+            (
+                "https://api.atlassian.com/admin/v1/orgs/org-1/users?cursor=a",
+                elsewhere("/admin/v1/orgs/org-1/users"),
+            ),
+            (
+                "https://api.atlassian.com/admin/v1/orgs/org-1/domains/../users",
+                elsewhere("/admin/v1/orgs/org-1/domains/../users"),
+            ),
         ] {
             let mut pager = Pager::new(&Endpoint::Domains, &org(), vec![], 10);
             let err = pager
                 .request(Some(&Position::Url(link.into())))
                 .unwrap_err();
             assert!(
-                matches!(&err, Error::Upstream { status: 0, detail } if detail.contains("next link refused")),
+                matches!(
+                    &err,
+                    Failure::ChainStopped {
+                        stop: ChainStop::LinkRefused(why),
+                        ..
+                    } if *why == refusal
+                ),
                 "{link}: {err:?}"
             );
         }
@@ -633,7 +663,7 @@ mod tests {
         pager.request(Some(&a)).unwrap();
         let err = pager.request(Some(&a)).unwrap_err();
         assert!(
-            matches!(err, Error::Upstream { detail, .. } if detail.contains("cursor repeated"))
+            matches!(err, Failure::ChainStopped { stop: ChainStop::CursorRepeated(shown), .. } if shown == "a")
         );
         // The refusal took nothing: the third page is still allowed.
         pager.request(Some(&Position::Cursor("b".into()))).unwrap();
@@ -643,6 +673,12 @@ mod tests {
         let err = pager
             .request(Some(&Position::Cursor("2".into())))
             .unwrap_err();
-        assert!(matches!(err, Error::Upstream { detail, .. } if detail.contains("within 2 pages")));
+        assert!(matches!(
+            err,
+            Failure::ChainStopped {
+                stop: ChainStop::TooLong(2),
+                ..
+            }
+        ));
     }
 }

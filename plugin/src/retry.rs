@@ -3,8 +3,9 @@
 //! scheduler's, so a request that waits holds up no other.
 //!
 //! - 429: wait what `Retry-After` says (seconds or an HTTP date), else until
-//!   `X-RateLimit-Reset` (ISO 8601 in any form, minute precision included:
-//!   `2026-12-01T18:05Z`), else exponential backoff. A tripped limiter refuses
+//!   `X-RateLimit-Reset` (Unix seconds, or ISO 8601 in any form, minute
+//!   precision included: `2026-12-01T18:05Z`), else exponential backoff;
+//!   the SDK reads the headers ([`watchdog_sdk::retry`]). A tripped limiter refuses
 //!   every request until its reset (notes §0), so a wait until the announced
 //!   reset is not one of the quick retries: it does not count against the
 //!   attempts nor the single-wait cap, only against the run's time budget.
@@ -17,9 +18,12 @@
 //!   upstream ends the retries rather than being cut short, since retrying
 //!   early would only be refused again), and the total waited per request.
 
+use std::time::Duration;
+
+use watchdog_sdk::retry::{Backoff, rate_limit_reset_ms, retry_after};
+
 use crate::api::Endpoint;
-use crate::contract::Error;
-use crate::dates::{parse_http_date_ms, parse_iso_ms};
+use crate::failure::Failure;
 use crate::transport::{Request, Response, TransportError};
 use crate::upstream::status_error;
 
@@ -28,27 +32,25 @@ use crate::upstream::status_error;
 pub struct RetryPolicy {
     /// Sends per request, the first included.
     pub max_attempts: u32,
-    /// Backoff before the first retry; doubles with each further one.
-    pub base_delay_ms: u64,
-    /// The longest single wait.
-    pub max_delay_ms: u64,
+    /// The wait before a retry the upstream did not time, and the longest
+    /// single wait.
+    pub backoff: Backoff,
     /// The most one request may spend waiting, all retries together.
-    pub max_total_wait_ms: u64,
+    pub max_total_wait: Duration,
     /// How long a collection may run: a wait until a rate limit's reset is
     /// taken only if it ends within this time of the collection's start.
     /// The default stays under the host's default wall-clock limit of 30
     /// minutes.
-    pub run_budget_ms: u64,
+    pub run_budget: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 6,
-            base_delay_ms: 500,
-            max_delay_ms: 60_000,
-            max_total_wait_ms: 300_000,
-            run_budget_ms: 25 * 60_000,
+            backoff: Backoff::default(),
+            max_total_wait: Duration::from_secs(300),
+            run_budget: Duration::from_secs(25 * 60),
         }
     }
 }
@@ -57,7 +59,7 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Attempts {
     sent: u32,
-    waited_ms: u64,
+    waited: Duration,
     /// Sends answered by a tripped limiter that announced its reset.
     reset_waits: u32,
 }
@@ -65,13 +67,13 @@ pub struct Attempts {
 /// What to do after an answer.
 #[derive(Debug)]
 pub enum Verdict {
-    /// Final: a 2xx response, or the error to report.
-    Done(Result<Response, Error>),
-    /// Send the request again after this many milliseconds.
-    RetryIn(u64),
-    /// Rate limited: send it again when the limiter resets, at this time
-    /// (epoch milliseconds), this many milliseconds from now.
-    AwaitReset { ms: u64, at_ms: i64 },
+    /// Final: a 2xx response, or the failure to report.
+    Done(Result<Response, Failure>),
+    /// Send the request again after this wait.
+    RetryIn(Duration),
+    /// Rate limited: send it again when the limiter resets, at `at_ms`
+    /// (epoch milliseconds), `wait` from now.
+    AwaitReset { wait: Duration, at_ms: i64 },
 }
 
 impl RetryPolicy {
@@ -91,29 +93,29 @@ impl RetryPolicy {
         attempts.sent += 1;
         let what = format!("{} {}", request.method.as_str(), request.url);
         let tries = attempts.sent;
-        let (asked_ms, error) = match answer {
+        let (asked, error) = match answer {
             Ok(response) if (200..300).contains(&response.status) => {
                 return Verdict::Done(Ok(response));
             }
             Ok(response) if let Some(at_ms) = limiter_reset_ms(&response, now_ms) => {
-                let ms = u64::try_from(at_ms - now_ms).unwrap_or(0);
+                let wait = Duration::from_millis(u64::try_from(at_ms - now_ms).unwrap_or(0));
                 let budget_end = started_ms
-                    .saturating_add(i64::try_from(self.run_budget_ms).unwrap_or(i64::MAX));
+                    .saturating_add(i64::try_from(self.run_budget.as_millis()).unwrap_or(i64::MAX));
                 if at_ms > budget_end {
                     return Verdict::Done(Err(status_error(
                         endpoint,
                         request,
                         &response,
                         tries,
-                        Some(ms),
+                        Some(wait),
                     )));
                 }
                 attempts.reset_waits += 1;
-                attempts.waited_ms += ms;
-                return Verdict::AwaitReset { ms, at_ms };
+                attempts.waited += wait;
+                return Verdict::AwaitReset { wait, at_ms };
             }
             Ok(response) if response.status == 429 || response.status >= 500 => {
-                let asked = asked_wait_ms(&response, now_ms);
+                let asked = retry_after(&response, now_ms);
                 let error = status_error(endpoint, request, &response, tries, asked);
                 (asked, error)
             }
@@ -121,47 +123,29 @@ impl RetryPolicy {
                 return Verdict::Done(Err(status_error(endpoint, request, &response, tries, None)));
             }
             Err(TransportError::Denied(why)) => {
-                return Verdict::Done(Err(Error::Network(format!(
+                return Verdict::Done(Err(Failure::Network(format!(
                     "{what} was refused by the host's egress policy: {why}"
                 ))));
             }
             Err(TransportError::Timeout(why)) => (
                 None,
-                Error::Timeout(format!("{what}: {why} ({tries} attempts)")),
+                Failure::Timeout(format!("{what}: {why} ({tries} attempts)")),
             ),
             Err(TransportError::Network(why)) => (
                 None,
-                Error::Network(format!("{what}: {why} ({tries} attempts)")),
+                Failure::Network(format!("{what}: {why} ({tries} attempts)")),
             ),
         };
-        let wait = asked_ms.unwrap_or_else(|| self.backoff_ms(tries, random()));
+        let wait = asked.unwrap_or_else(|| self.backoff.wait(tries, random()));
         if tries - attempts.reset_waits >= self.max_attempts
-            || wait > self.max_delay_ms
-            || attempts.waited_ms + wait > self.max_total_wait_ms
+            || wait > self.backoff.max
+            || attempts.waited + wait > self.max_total_wait
         {
             return Verdict::Done(Err(error));
         }
-        attempts.waited_ms += wait;
+        attempts.waited += wait;
         Verdict::RetryIn(wait)
     }
-
-    /// Full jitter: uniform in `0..=min(max_delay, base · 2^(tries-1))`.
-    fn backoff_ms(&self, tries: u32, random: u64) -> u64 {
-        let ceiling = self
-            .base_delay_ms
-            .saturating_mul(1u64 << (tries - 1).min(32))
-            .min(self.max_delay_ms);
-        random % (ceiling + 1)
-    }
-}
-
-/// The wait `Retry-After` asks for (any retryable status).
-fn asked_wait_ms(response: &Response, now_ms: i64) -> Option<u64> {
-    let value = response.header("retry-after")?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(seconds.saturating_mul(1000));
-    }
-    parse_http_date_ms(value).map(|at| u64::try_from(at - now_ms).unwrap_or(0))
 }
 
 /// When a 429 without `Retry-After` says its limiter resets: its
@@ -171,10 +155,7 @@ fn limiter_reset_ms(response: &Response, now_ms: i64) -> Option<i64> {
     if response.status != 429 || response.header("retry-after").is_some() {
         return None;
     }
-    response
-        .header("x-ratelimit-reset")
-        .and_then(parse_iso_ms)
-        .filter(|at| *at > now_ms)
+    rate_limit_reset_ms(response).filter(|at| *at > now_ms)
 }
 
 #[cfg(test)]
@@ -218,13 +199,21 @@ mod tests {
         )
     }
 
+    /// The wait a final rate-limit failure reports.
+    fn final_wait(verdict: Verdict) -> Option<Duration> {
+        match verdict {
+            Verdict::Done(Err(Failure::RateLimited { retry_after, .. })) => retry_after,
+            other => panic!("not a final rate limit: {other:?}"),
+        }
+    }
+
     #[test]
     fn retry_after_seconds_and_dates_are_waited() {
         let p = RetryPolicy::default();
         let mut a = Attempts::default();
         assert!(matches!(
             judge(&p, &mut a, answer(429, &[("retry-after", "7")])),
-            Verdict::RetryIn(7000)
+            Verdict::RetryIn(wait) if wait == Duration::from_secs(7)
         ));
         // now is 1_000_000 ms = 00:16:40; the date asks for 00:17:00.
         assert!(matches!(
@@ -233,7 +222,7 @@ mod tests {
                 &mut a,
                 answer(429, &[("retry-after", "Thu, 01 Jan 1970 00:17:00 GMT")])
             ),
-            Verdict::RetryIn(20_000)
+            Verdict::RetryIn(wait) if wait == Duration::from_secs(20)
         ));
     }
 
@@ -244,9 +233,9 @@ mod tests {
         assert!(matches!(
             judge(&p, &mut Attempts::default(), answer(429, &[reset])),
             Verdict::AwaitReset {
-                ms: 5000,
+                wait,
                 at_ms: 1_005_000
-            }
+            } if wait == Duration::from_secs(5)
         ));
         assert!(matches!(
             judge(
@@ -254,7 +243,17 @@ mod tests {
                 &mut Attempts::default(),
                 answer(429, &[reset, ("retry-after", "2")])
             ),
-            Verdict::RetryIn(2000)
+            Verdict::RetryIn(wait) if wait == Duration::from_secs(2)
+        ));
+    }
+
+    #[test]
+    fn a_reset_in_unix_seconds_is_waited_for_as_the_sdk_reads_it() {
+        // now is 1_000_000 ms; the limiter resets at 1030 s.
+        let reset = ("x-ratelimit-reset", "1030");
+        assert!(matches!(
+            judge(&RetryPolicy::default(), &mut Attempts::default(), answer(429, &[reset])),
+            Verdict::AwaitReset { wait, at_ms: 1_030_000 } if wait == Duration::from_secs(30)
         ));
     }
 
@@ -267,7 +266,7 @@ mod tests {
         for _ in 0..2 * p.max_attempts {
             assert!(matches!(
                 judge(&p, &mut a, answer(429, &[reset])),
-                Verdict::AwaitReset { ms: 20_000, .. }
+                Verdict::AwaitReset { wait, .. } if wait == Duration::from_secs(20)
             ));
         }
         // Quick retries keep their own count.
@@ -280,17 +279,14 @@ mod tests {
     #[test]
     fn a_reset_beyond_the_run_budget_ends_the_retries() {
         let p = RetryPolicy {
-            run_budget_ms: 1_010_000,
+            run_budget: Duration::from_millis(1_010_000),
             ..RetryPolicy::default()
         };
         let reset = ("x-ratelimit-reset", "1970-01-01T00:17Z");
-        assert!(matches!(
-            judge(&p, &mut Attempts::default(), answer(429, &[reset])),
-            Verdict::Done(Err(Error::RateLimited {
-                retry_after_ms: Some(20_000),
-                ..
-            }))
-        ));
+        assert_eq!(
+            final_wait(judge(&p, &mut Attempts::default(), answer(429, &[reset]))),
+            Some(Duration::from_secs(20))
+        );
     }
 
     #[test]
@@ -300,11 +296,11 @@ mod tests {
         let mut waits = vec![];
         loop {
             match judge(&p, &mut a, answer(502, &[])) {
-                Verdict::RetryIn(ms) => waits.push(ms),
+                Verdict::RetryIn(wait) => waits.push(wait),
                 Verdict::Done(result) => {
                     assert!(matches!(
                         result,
-                        Err(Error::Upstream { status: 502, detail }) if detail.contains("after 6 attempts")
+                        Err(Failure::Status { status: 502, detail }) if detail.contains("after 6 attempts")
                     ));
                     break;
                 }
@@ -312,9 +308,9 @@ mod tests {
             }
         }
         // random = u64::MAX: u64::MAX % (ceiling + 1) for ceilings 500, 1000, 2000…
-        let ceilings: Vec<u64> = [500u64, 1000, 2000, 4000, 8000]
+        let ceilings: Vec<Duration> = [500u64, 1000, 2000, 4000, 8000]
             .iter()
-            .map(|c| u64::MAX % (c + 1))
+            .map(|c| Duration::from_millis(u64::MAX % (c + 1)))
             .collect();
         assert_eq!(waits, ceilings);
     }
@@ -327,13 +323,7 @@ mod tests {
             &mut Attempts::default(),
             answer(429, &[("retry-after", "3600")]),
         );
-        assert!(matches!(
-            v,
-            Verdict::Done(Err(Error::RateLimited {
-                retry_after_ms: Some(3_600_000),
-                ..
-            }))
-        ));
+        assert_eq!(final_wait(v), Some(Duration::from_secs(3600)));
     }
 
     #[test]
@@ -345,11 +335,11 @@ mod tests {
                 &mut Attempts::default(),
                 Err(TransportError::Denied("not declared".into()))
             ),
-            Verdict::Done(Err(Error::Network(m))) if m.contains("egress policy")
+            Verdict::Done(Err(Failure::Network(m))) if m.contains("egress policy")
         ));
         assert!(matches!(
             judge(&p, &mut Attempts::default(), answer(400, &[])),
-            Verdict::Done(Err(Error::Upstream { status: 400, .. }))
+            Verdict::Done(Err(Failure::Status { status: 400, .. }))
         ));
     }
 
@@ -364,7 +354,7 @@ mod tests {
         assert!(matches!(judge(&p, &mut a, reset()), Verdict::RetryIn(_)));
         assert!(matches!(
             judge(&p, &mut a, reset()),
-            Verdict::Done(Err(Error::Network(m))) if m.contains("2 attempts")
+            Verdict::Done(Err(Failure::Network(m))) if m.contains("2 attempts")
         ));
     }
 }

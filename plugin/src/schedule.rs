@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::api::Endpoint;
-use crate::contract::Error;
 use crate::dates::format_ms;
+use crate::failure::Failure;
 use crate::retry::{Attempts, RetryPolicy, Verdict};
 use crate::transport::{Request, Response, Transport};
 
@@ -25,7 +25,7 @@ pub struct Finished<K> {
     pub key: K,
     pub endpoint: Endpoint,
     pub request: Request,
-    pub outcome: Result<Response, Error>,
+    pub outcome: Result<Response, Failure>,
 }
 
 /// What one round produced.
@@ -125,7 +125,7 @@ impl<K> Scheduler<K> {
                     key: p.key,
                     endpoint: p.endpoint,
                     request: p.request,
-                    outcome: Err(Error::Internal(bug.clone())),
+                    outcome: Err(Failure::Internal(bug.clone())),
                 })
                 .collect();
             return round;
@@ -149,21 +149,23 @@ impl<K> Scheduler<K> {
                     request: pending.request,
                     outcome,
                 }),
-                Verdict::RetryIn(ms) => {
+                Verdict::RetryIn(wait) => {
                     round.retrying.push(format!(
-                        "{} {}: retrying in {ms} ms",
+                        "{} {}: retrying in {} ms",
                         pending.request.method.as_str(),
-                        pending.request.url
+                        pending.request.url,
+                        wait.as_millis()
                     ));
-                    pending.ready_at_ms = now.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX));
+                    pending.ready_at_ms =
+                        now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                     self.queue.push_back(pending);
                 }
-                Verdict::AwaitReset { ms, at_ms } => {
+                Verdict::AwaitReset { wait, at_ms } => {
                     round.retrying.push(format!(
                         "{} {}: rate limited; waiting {} s for the limit to reset at {}",
                         pending.request.method.as_str(),
                         pending.request.url,
-                        ms.div_ceil(1000),
+                        wait.as_millis().div_ceil(1000),
                         format_ms(at_ms)
                     ));
                     pending.ready_at_ms = at_ms;

@@ -8,8 +8,11 @@
 
 use serde::Deserialize;
 
+use std::time::Duration;
+
 use crate::api::{Endpoint, Permission};
-use crate::contract::Error;
+use crate::failure::{Failure, Refusal};
+use crate::pagination::BodyFault;
 use crate::transport::{Request, Response};
 
 /// Longest upstream text quoted in a message.
@@ -80,7 +83,7 @@ pub fn describe_body(body: &[u8]) -> String {
 
 /// Makes upstream text safe for one log line: control characters become
 /// spaces, runs of spaces collapse, and the length is capped.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let cleaned = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -96,15 +99,15 @@ fn quote(text: &str) -> String {
     line
 }
 
-/// The error for a final non-2xx answer. `attempts` is how many times the
-/// request was sent; `retry_after_ms` the last wait the upstream asked for.
+/// The failure for a final non-2xx answer. `attempts` is how many times the
+/// request was sent; `retry_after` the last wait the upstream asked for.
 pub fn status_error(
     endpoint: &Endpoint,
     request: &Request,
     response: &Response,
     attempts: u32,
-    retry_after_ms: Option<u64>,
-) -> Error {
+    retry_after: Option<Duration>,
+) -> Failure {
     let status = response.status;
     let said = describe_body(&response.body);
     let what = format!("{} {}", request.method.as_str(), request.url);
@@ -114,31 +117,27 @@ pub fn status_error(
         format!(" after {attempts} attempts")
     };
     match status {
-        401 => Error::Unauthorized(format!(
+        401 => Failure::Unauthorized(format!(
             "{UNAUTHORIZED_REMEDY} ({what} answered 401: {said})"
         )),
         403 => forbidden(endpoint, &what, &said),
-        404 if *endpoint == Endpoint::Org => Error::NotFound(format!(
+        404 if *endpoint == Endpoint::Org => Failure::NotFound(format!(
             "this organization ID is not reachable with this API key ({what} answered 404: {said})"
         )),
-        404 => Error::NotFound(format!(
+        404 => Failure::NotFound(format!(
             "{}: {what} answered 404: {said}",
             endpoint.resource()
         )),
-        429 => Error::RateLimited {
-            retry_after_ms,
+        429 => Failure::RateLimited {
+            retry_after,
             detail: format!("{what}: still rate limited{tries}: {said}"),
         },
-        _ => Error::Upstream {
+        _ => Failure::Status {
             status,
             detail: format!("{what} answered {status}{tries}: {said}"),
         },
     }
 }
-
-/// How a 403 that names the organization's plan is told apart in an
-/// error's detail, for [`remedy`] and [`refused_by_plan`].
-const PLAN_REFUSAL: &str = "the organization's plan does not include this";
 
 /// Words with which a refusal names a plan rather than a permission. What
 /// the API answers without the plan is undocumented (notes §0 "Audit log
@@ -156,25 +155,30 @@ const PLAN_WORDS: &[&str] = &[
 
 /// A 403: refused by the organization's plan when the endpoint is one a
 /// plan gates and the answer says so, else for want of a permission.
-fn forbidden(endpoint: &Endpoint, what: &str, said: &str) -> Error {
+fn forbidden(endpoint: &Endpoint, what: &str, said: &str) -> Failure {
     let plan = endpoint.plan();
     let lower = said.to_lowercase();
     if let Some(plan) = plan
         && PLAN_WORDS.iter().any(|w| lower.contains(w))
     {
-        return Error::Forbidden {
+        return Failure::Forbidden {
             resource: endpoint.resource(),
-            missing: None,
-            detail: format!("{what} answered 403: {said}; {PLAN_REFUSAL}: it needs {plan}"),
+            refusal: Refusal::Plan(plan),
+            detail: format!(
+                "{what} answered 403: {said}; the organization's plan does not include this: it needs {plan}"
+            ),
         };
     }
-    let (missing, mut hint) = match endpoint.permission() {
+    let (refusal, mut hint) = match endpoint.permission() {
         Permission::Scope(scope) => (
-            Some(scope.to_owned()),
+            Refusal::Scope {
+                scope: scope.to_owned(),
+                plan,
+            },
             format!("the key needs the scope {scope}"),
         ),
         Permission::UnscopedKey => (
-            None,
+            Refusal::UnscopedKey { plan },
             "this endpoint is not documented for API keys with scopes: use an API key without scopes".to_owned(),
         ),
     };
@@ -183,62 +187,48 @@ fn forbidden(endpoint: &Endpoint, what: &str, said: &str) -> Error {
             "; if it has that, the organization's plan may lack {plan}"
         ));
     }
-    Error::Forbidden {
+    Failure::Forbidden {
         resource: endpoint.resource(),
-        missing,
+        refusal,
         detail: format!("{what} answered 403: {said}; {hint}"),
     }
 }
 
-/// Whether a 403 named the organization's plan: what was refused is a
-/// control the plan does not offer, not a key to fix.
-pub fn refused_by_plan(error: &Error) -> bool {
-    matches!(error, Error::Forbidden { detail, .. } if detail.contains(PLAN_REFUSAL))
-}
-
-/// The error for a 2xx answer whose body is not what the endpoint returns.
-pub fn malformed(request: &Request, problem: &str) -> Error {
-    Error::Upstream {
-        status: 0,
-        detail: format!(
-            "{} {} answered an unusable body: {}",
-            request.method.as_str(),
-            request.url,
-            quote(problem)
-        ),
+/// The failure for a 2xx answer whose body is not what the endpoint returns.
+pub fn malformed(request: &Request, fault: BodyFault) -> Failure {
+    Failure::Unusable {
+        request: format!("{} {}", request.method.as_str(), request.url),
+        fault,
     }
 }
 
-/// What the operator should do about an error, in one sentence.
-pub fn remedy(error: &Error) -> String {
-    match error {
-        Error::InvalidConfig(_) => "Correct the configuration fields named above.".into(),
-        Error::Unauthorized(_) => UNAUTHORIZED_REMEDY.into(),
-        Error::Forbidden { detail, .. } if refused_by_plan(error) => {
-            let needs = detail.rsplit("it needs ").next().unwrap_or_default();
-            format!("Nothing to change in the API key: the organization's plan does not include this ({needs}); subscribe to it to have the control checked.")
-        }
-        Error::Forbidden {
-            missing: Some(scope),
-            detail,
-            ..
-        } if detail.contains("plan may lack") => format!(
+/// What the operator should do about a failure, in one sentence.
+pub fn remedy(failure: &Failure) -> String {
+    match failure {
+        Failure::InvalidConfig(_) => "Correct the configuration fields named above.".into(),
+        Failure::Unauthorized(_) => UNAUTHORIZED_REMEDY.into(),
+        Failure::Forbidden { refusal, .. } => forbidden_remedy(refusal),
+        Failure::NotFound(_) => "Check the Organization ID (admin.atlassian.com → Settings → API keys shows it) and that the API key was created in that organization.".into(),
+        Failure::RateLimited { .. } => "Atlassian kept rate limiting the requests: run again later, or when other clients of this organization's Admin APIs are idle.".into(),
+        Failure::Status { .. } | Failure::Unusable { .. } | Failure::ChainStopped { .. } => "Atlassian answered with an error: run again later; if it persists, report the request id above to Atlassian support.".into(),
+        Failure::Network(_) | Failure::Timeout(_) => "Check that the host allows and can reach https://api.atlassian.com, then run again.".into(),
+        Failure::Host(_) | Failure::Internal(_) => "This is a bug in the integration: report it with the run's log.".into(),
+    }
+}
+
+/// What the operator should do about a 403.
+fn forbidden_remedy(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::Plan(needs) => format!("Nothing to change in the API key: the organization's plan does not include this ({needs}); subscribe to it to have the control checked."),
+        Refusal::Scope { scope, plan: Some(_) } => format!(
             "Add the scope {scope} to the API key (admin.atlassian.com → Settings → API keys), or use an API key without scopes; if the key already has it, the organization's plan does not include this."
         ),
-        Error::Forbidden {
-            missing: Some(scope),
-            ..
-        } => format!(
+        Refusal::Scope { scope, plan: None } => format!(
             "Add the scope {scope} to the API key (admin.atlassian.com → Settings → API keys), or use an API key without scopes."
         ),
-        Error::Forbidden { missing: None, .. } => {
+        Refusal::UnscopedKey { .. } => {
             "Use an API key without scopes (admin.atlassian.com → Settings → API keys): this endpoint does not accept scoped keys.".into()
         }
-        Error::NotFound(_) => "Check the Organization ID (admin.atlassian.com → Settings → API keys shows it) and that the API key was created in that organization.".into(),
-        Error::RateLimited { .. } => "Atlassian kept rate limiting the requests: run again later, or when other clients of this organization's Admin APIs are idle.".into(),
-        Error::Upstream { .. } => "Atlassian answered with an error: run again later; if it persists, report the request id above to Atlassian support.".into(),
-        Error::Network(_) | Error::Timeout(_) => "Check that the host allows and can reach https://api.atlassian.com, then run again.".into(),
-        Error::Internal(_) => "This is a bug in the integration: report it with the run's log.".into(),
     }
 }
 
@@ -305,23 +295,23 @@ mod tests {
         let r = request();
         assert!(matches!(
             status_error(&users, &r, &response(401, ""), 1, None),
-            Error::Unauthorized(m) if m.contains("create a new key")
+            Failure::Unauthorized(m) if m.contains("create a new key")
         ));
         assert!(matches!(
             status_error(&Endpoint::Org, &r, &response(404, ""), 1, None),
-            Error::NotFound(m) if m.contains("not reachable with this API key")
+            Failure::NotFound(m) if m.contains("not reachable with this API key")
         ));
         assert!(matches!(
-            status_error(&users, &r, &response(429, ""), 6, Some(2000)),
-            Error::RateLimited { retry_after_ms: Some(2000), detail } if detail.contains("after 6 attempts")
+            status_error(&users, &r, &response(429, ""), 6, Some(Duration::from_secs(2))),
+            Failure::RateLimited { retry_after: Some(wait), detail } if wait == Duration::from_secs(2) && detail.contains("after 6 attempts")
         ));
         assert!(matches!(
             status_error(&users, &r, &response(503, "busy"), 6, None),
-            Error::Upstream { status: 503, detail } if detail.contains("busy")
+            Failure::Status { status: 503, detail } if detail.contains("busy")
         ));
         assert!(matches!(
             status_error(&Endpoint::UsersSearch(dir), &r, &response(403, ""), 1, None),
-            Error::Forbidden { missing: None, detail, .. } if detail.contains("without scopes")
+            Failure::Forbidden { refusal: Refusal::UnscopedKey { plan: None }, detail, .. } if detail.contains("without scopes")
         ));
     }
 
@@ -330,17 +320,20 @@ mod tests {
         let r = request();
         let guard = r#"{"errors":[{"status":"403","title":"Forbidden","detail":"The organization audit log requires Atlassian Guard."}]}"#;
         let by_plan = status_error(&Endpoint::EventsStream, &r, &response(403, guard), 1, None);
-        assert!(refused_by_plan(&by_plan), "{by_plan:?}");
-        assert!(matches!(&by_plan, Error::Forbidden { missing: None, .. }));
+        assert!(
+            matches!(&by_plan, Failure::Forbidden { refusal: Refusal::Plan(plan), .. } if plan.contains("Atlassian Guard")),
+            "{by_plan:?}"
+        );
+        assert!(by_plan.refused_by_plan());
         assert!(remedy(&by_plan).contains("Nothing to change in the API key"));
         assert!(remedy(&by_plan).contains("Atlassian Guard"));
 
         // The gateway's usual refusal names no plan: a scope, perhaps the plan.
         let spring = r#"{"status":403,"error":"Forbidden","message":"User has no permission to access resource."}"#;
         let by_scope = status_error(&Endpoint::EventsStream, &r, &response(403, spring), 1, None);
-        assert!(!refused_by_plan(&by_scope));
+        assert!(!by_scope.refused_by_plan());
         assert!(
-            matches!(&by_scope, Error::Forbidden { missing: Some(s), .. } if s == "read:events:admin")
+            matches!(&by_scope, Failure::Forbidden { refusal: Refusal::Scope { scope, plan: Some(_) }, .. } if scope == "read:events:admin")
         );
         let advice = remedy(&by_scope);
         assert!(
@@ -350,6 +343,30 @@ mod tests {
 
         // An endpoint no plan gates never reads as refused by a plan.
         let tokens = status_error(&Endpoint::ApiTokens, &r, &response(403, guard), 1, None);
-        assert!(!refused_by_plan(&tokens));
+        assert!(!tokens.refused_by_plan());
+    }
+
+    #[test]
+    fn an_answer_quoting_the_plan_refusal_text_is_still_a_scope_refusal() {
+        // Whether a 403 named the plan is a variant, not text found in the
+        // message: an upstream body cannot make a missing scope read as a
+        // plan the organization lacks.
+        let body = r#"{"errors":[{"title":"Forbidden","detail":"x; the organization's plan does not include this: it needs nothing"}]}"#;
+        let refused = status_error(
+            &Endpoint::ApiTokens,
+            &request(),
+            &response(403, body),
+            1,
+            None,
+        );
+        assert!(!refused.refused_by_plan(), "{refused:?}");
+        assert!(matches!(
+            &refused,
+            Failure::Forbidden {
+                refusal: Refusal::Scope { plan: None, .. },
+                ..
+            }
+        ));
+        assert!(remedy(&refused).starts_with("Add the scope"));
     }
 }

@@ -1,57 +1,58 @@
 //! URL text handling for the one origin the integration talks to: percent
-//! encoding, and a strict reader for absolute URLs that the API hands back
-//! (v1 `links.next`). Strict on purpose: a link the API returns is followed
-//! only when it provably stays on `https://api.atlassian.com`, so anything a
-//! general URL parser would tolerate (user info, backslashes, whitespace,
-//! fragments) is refused rather than interpreted.
+//! encoding (`percent-encoding`), and a strict reader for absolute URLs that
+//! the API hands back (v1 `links.next`). Strict on purpose: a link the API
+//! returns is followed only when it provably stays on
+//! `https://api.atlassian.com`, so anything a general URL parser would
+//! tolerate (backslashes, whitespace, fragments, a missing path) is refused
+//! before `url` reads the origin, rather than interpreted.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use url::Url;
 
 /// The origin every request goes to, and the only one the host lets through.
 pub const API_ORIGIN: &str = "https://api.atlassian.com";
 
 const API_HOST: &str = "api.atlassian.com";
 
+/// Everything but RFC 3986 unreserved characters.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// As [`QUERY`], with `:` kept (see [`encode_segment`]).
+const SEGMENT: &AsciiSet = &QUERY.remove(b':');
+
 /// Percent-encodes everything but RFC 3986 unreserved characters, for query
 /// names and values (opaque cursors often hold `+`, `/` and `=`).
 pub fn encode_query(value: &str) -> String {
-    encode(value, |_| false)
+    utf8_percent_encode(value, QUERY).to_string()
 }
 
 /// Percent-encodes a path segment. `:` stays literal (it is allowed in a
 /// segment, and Atlassian account ids such as `712020:1f2e…` hold it) so that
 /// sources read naturally; `/`, `?`, `#` and `%` are always encoded.
 pub fn encode_segment(value: &str) -> String {
-    encode(value, |b| b == b':')
+    utf8_percent_encode(value, SEGMENT).to_string()
 }
 
-fn encode(value: &str, keep: impl Fn(u8) -> bool) -> String {
-    let mut out = String::with_capacity(value.len());
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || keep(b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// Decodes `%XX` escapes; `None` when an escape is broken or the result is not
+/// Decodes `%XX` escapes; `None` when an escape is broken (which
+/// `percent-encoding` would pass through as text) or the result is not
 /// UTF-8. `+` is left alone: these are RFC 3986 URLs, not form bodies.
 pub fn decode(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = value.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let escapes_whole = value.split('%').skip(1).all(|after| {
+        after
+            .get(..2)
+            .is_some_and(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))
+    });
+    if !escapes_whole {
+        return None;
     }
-    String::from_utf8(out).ok()
+    percent_decode_str(value)
+        .decode_utf8()
+        .ok()
+        .map(|text| text.into_owned())
 }
 
 /// An absolute URL on the API origin, split into path and raw query.
@@ -61,39 +62,73 @@ pub struct ApiUrl<'a> {
     pub query: &'a str,
 }
 
+/// Why a link the API handed back is not followed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkRefusal {
+    /// It holds a character outside printable ASCII, or a backslash.
+    #[error("the link holds the character {0:?}")]
+    Character(char),
+    /// It holds a fragment.
+    #[error("the link holds a fragment")]
+    Fragment,
+    /// It is not an absolute URL.
+    #[error("the link is not absolute")]
+    NotAbsolute,
+    /// It cannot be read as a URL.
+    #[error("the link is not a URL ({0})")]
+    Malformed(url::ParseError),
+    /// It leads to another origin (shown).
+    #[error("the link leaves {API_ORIGIN} (origin {0})")]
+    OtherOrigin(String),
+    /// It names a user (and perhaps a password) before the host.
+    #[error("the link holds user info")]
+    UserInfo,
+    /// It has no path.
+    #[error("the link has no path")]
+    NoPath,
+    /// It leads to another path (shown) than the chain's.
+    #[error("it leads to another path ({0})")]
+    OtherPath(String),
+    /// It holds no cursor, which a chain paging by request body needs.
+    #[error("it holds no cursor")]
+    NoCursor,
+}
+
 /// Reads an absolute URL and accepts it only if its origin (scheme, host and
-/// port) is [`API_ORIGIN`]. The reason for a refusal is returned for the
-/// error message.
-pub fn split_api_url(url: &str) -> Result<ApiUrl<'_>, String> {
-    if let Some(c) = url.chars().find(|c| !c.is_ascii_graphic() || *c == '\\') {
-        return Err(format!("the link holds the character {c:?}"));
+/// port, with no user info) is [`API_ORIGIN`].
+pub fn split_api_url(link: &str) -> Result<ApiUrl<'_>, LinkRefusal> {
+    if let Some(c) = link.chars().find(|c| !c.is_ascii_graphic() || *c == '\\') {
+        return Err(LinkRefusal::Character(c));
     }
-    if url.contains('#') {
-        return Err("the link holds a fragment".into());
+    if link.contains('#') {
+        return Err(LinkRefusal::Fragment);
     }
-    let scheme_end = url.find("://").ok_or("the link is not absolute")?;
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, path_and_query) = rest.split_at(authority_end);
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (authority, None),
+    let parsed = match Url::parse(link) {
+        Ok(parsed) => parsed,
+        Err(url::ParseError::RelativeUrlWithoutBase) => return Err(LinkRefusal::NotAbsolute),
+        Err(e) => return Err(LinkRefusal::Malformed(e)),
     };
-    let same_origin = url[..scheme_end].eq_ignore_ascii_case("https")
-        && !authority.contains('@')
-        && host.eq_ignore_ascii_case(API_HOST)
-        && matches!(port, None | Some("443"));
+    let same_origin = parsed.scheme() == "https"
+        && parsed.host_str() == Some(API_HOST)
+        && parsed.port_or_known_default() == Some(443);
     if !same_origin {
-        return Err(format!(
-            "the link leaves {API_ORIGIN} (origin {}://{authority})",
-            &url[..scheme_end]
+        return Err(LinkRefusal::OtherOrigin(
+            parsed.origin().ascii_serialization(),
         ));
     }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(LinkRefusal::UserInfo);
+    }
+    // The path and query as written: `url` would resolve dot segments and
+    // supply a missing path, and a link is followed only as written.
+    let after_scheme = &link[link.find("://").ok_or(LinkRefusal::NotAbsolute)? + 3..];
+    let path_and_query =
+        &after_scheme[after_scheme.find(['/', '?']).unwrap_or(after_scheme.len())..];
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
     if !path.starts_with('/') {
-        return Err("the link has no path".into());
+        return Err(LinkRefusal::NoPath);
     }
     Ok(ApiUrl { path, query })
 }
@@ -171,5 +206,26 @@ mod tests {
         ] {
             assert!(split_api_url(url).is_err(), "{url} accepted");
         }
+    }
+
+    #[test]
+    fn a_refusal_says_why() {
+        assert_eq!(
+            split_api_url("https://api.atlassian.com@evil.example.com/admin"),
+            Err(LinkRefusal::OtherOrigin("https://evil.example.com".into()))
+        );
+        assert_eq!(
+            split_api_url("https://user:pw@api.atlassian.com/admin"),
+            Err(LinkRefusal::UserInfo)
+        );
+        assert_eq!(
+            split_api_url("https://api.atlassian.com?cursor=x"),
+            Err(LinkRefusal::NoPath)
+        );
+        assert_eq!(split_api_url("/admin"), Err(LinkRefusal::NotAbsolute));
+        assert_eq!(
+            split_api_url("https://api.atlassian.com:99999/admin"),
+            Err(LinkRefusal::Malformed(url::ParseError::InvalidPort))
+        );
     }
 }

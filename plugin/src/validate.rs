@@ -13,15 +13,16 @@
 use crate::api::{Endpoint, Segment};
 use crate::collect::{Limits, record_id};
 use crate::config::Config;
-use crate::contract::{Check, CheckStatus, Error};
+use crate::contract::{Check, CheckStatus};
+use crate::failure::{Failure, Refusal};
 use crate::keys::{EXPIRY_NOTICE_DAYS, Expiring};
-use crate::pagination::{NOT_UTF8, Page, Pager};
+use crate::pagination::{BodyFault, Page, Pager};
 use crate::schedule::Scheduler;
 use crate::transport::Transport;
-use crate::upstream::{malformed, refused_by_plan, remedy};
+use crate::upstream::{malformed, remedy};
 
 /// The records on a probe's first page (id and JSON text), or why it failed.
-type Probe = Result<Vec<(String, String)>, Error>;
+type Probe = Result<Vec<(String, String)>, Failure>;
 
 /// Sends the first-page request of each endpoint, concurrently.
 fn probe(
@@ -43,7 +44,7 @@ fn probe(
             let endpoint = &finished.endpoint;
             results[finished.key] = finished.outcome.and_then(|response| {
                 std::str::from_utf8(&response.body)
-                    .map_err(|_| NOT_UTF8.to_owned())
+                    .map_err(|_| BodyFault::NotUtf8)
                     .and_then(|body| {
                         let records = Page::parse(body)?.records(endpoint)?;
                         Ok(records
@@ -54,7 +55,7 @@ fn probe(
                             })
                             .collect())
                     })
-                    .map_err(|why| malformed(&finished.request, &why))
+                    .map_err(|fault| malformed(&finished.request, fault))
             });
         }
     }
@@ -86,7 +87,7 @@ fn simple(id: &str, title: &str, probe: &Probe, what: &str) -> Check {
     }
 }
 
-fn failed(id: &str, title: &str, error: &Error) -> Check {
+fn failed(id: &str, title: &str, error: &Failure) -> Check {
     check(
         id,
         title,
@@ -101,10 +102,35 @@ pub fn validate(
     config: &Config,
     limits: &Limits,
     transport: &mut impl Transport,
-) -> Result<Vec<Check>, Error> {
-    let all = Segment::all_directories;
+) -> Result<Vec<Check>, Failure> {
     let org_probe = probe(config, limits, transport, vec![(Endpoint::Org, Vec::new())]).remove(0);
-    let org_check = match &org_probe {
+    let org_check = org_check(config, &org_probe)?;
+    let first = FirstRound::probe(config, limits, transport)?;
+    let (role_results, auth_policies) = second_round(config, limits, transport, &first);
+    Ok(vec![
+        org_check,
+        users_check(&first),
+        groups_check(&first),
+        roles_check(&role_results),
+        auth_policies_check(auth_policies.as_ref()),
+        simple("domains", "Domains", &first.domains, "Domains"),
+        policies_check(&first.control_policies, &first.policies),
+        audit_check(&first.audit),
+        simple(
+            "api-tokens",
+            "User API tokens",
+            &first.tokens,
+            "User API tokens",
+        ),
+        simple("workspaces", "Workspaces", &first.workspaces, "Workspaces"),
+        api_keys_check(transport.now_ms(), &first.api_keys),
+    ])
+}
+
+/// The org and key. A failure beside which no other check could say
+/// anything (see the module documentation) is returned as the error.
+fn org_check(config: &Config, org_probe: &Probe) -> Result<Check, Failure> {
+    Ok(match org_probe {
         Ok(_) => check(
             "org",
             "Organization and API key",
@@ -116,62 +142,110 @@ pub fn validate(
             String::new(),
         ),
         Err(
-            e @ (Error::Unauthorized(_)
-            | Error::NotFound(_)
-            | Error::Network(_)
-            | Error::Timeout(_)),
+            e @ (Failure::Unauthorized(_)
+            | Failure::NotFound(_)
+            | Failure::Network(_)
+            | Failure::Timeout(_)),
         ) => {
             return Err(e.clone());
         }
         Err(e) => failed("org", "Organization and API key", e),
-    };
+    })
+}
 
-    let [
-        directories,
-        users_search,
-        users_list,
-        groups_search,
-        groups_list,
-        domains,
-        control_policies,
-        policies,
-        audit,
-        tokens,
-        workspaces,
-        api_keys,
-    ]: [Probe; 12] = probe(
-        config,
-        limits,
-        transport,
-        vec![
-            (Endpoint::Directories, Vec::new()),
-            (Endpoint::UsersSearch(all()), Vec::new()),
-            (Endpoint::UsersList(all()), Vec::new()),
-            (Endpoint::GroupsSearch(all()), Vec::new()),
-            (Endpoint::GroupsList(all()), Vec::new()),
-            (Endpoint::Domains, Vec::new()),
-            (Endpoint::ControlPolicies, Vec::new()),
-            (Endpoint::Policies, Vec::new()),
-            (Endpoint::EventsStream, vec![]),
-            (Endpoint::ApiTokens, Vec::new()),
-            (Endpoint::Workspaces, Vec::new()),
-            (Endpoint::ApiKeys, Vec::new()),
-        ],
-    )
-    .try_into()
-    .map_err(|_| Error::Internal("a probe went missing".into()))?;
+/// The probes that need nothing but the organization, sent together.
+struct FirstRound {
+    directories: Probe,
+    users_search: Probe,
+    users_list: Probe,
+    groups_search: Probe,
+    groups_list: Probe,
+    domains: Probe,
+    control_policies: Probe,
+    policies: Probe,
+    audit: Probe,
+    tokens: Probe,
+    workspaces: Probe,
+    api_keys: Probe,
+}
 
-    let mut role_probes = Vec::new();
-    let first = |p: &Probe| {
-        p.as_ref()
-            .ok()
-            .and_then(|ids| ids.first().map(|(id, _)| id.clone()))
-    };
-    if let Some(account) = first(&users_search)
-        .or_else(|| first(&users_list))
-        .and_then(|a| Segment::new(&a).ok())
-    {
-        role_probes.push((
+impl FirstRound {
+    fn probe(
+        config: &Config,
+        limits: &Limits,
+        transport: &mut impl Transport,
+    ) -> Result<FirstRound, Failure> {
+        let all = Segment::all_directories;
+        // In the order of the fields below, which take the results in turn.
+        let endpoints = [
+            Endpoint::Directories,
+            Endpoint::UsersSearch(all()),
+            Endpoint::UsersList(all()),
+            Endpoint::GroupsSearch(all()),
+            Endpoint::GroupsList(all()),
+            Endpoint::Domains,
+            Endpoint::ControlPolicies,
+            Endpoint::Policies,
+            Endpoint::EventsStream,
+            Endpoint::ApiTokens,
+            Endpoint::Workspaces,
+            Endpoint::ApiKeys,
+        ];
+        let first_pages = endpoints.into_iter().map(|e| (e, Vec::new())).collect();
+        let mut results = probe(config, limits, transport, first_pages).into_iter();
+        let mut next = || {
+            results
+                .next()
+                .ok_or_else(|| Failure::Internal("a probe went missing".into()))
+        };
+        Ok(FirstRound {
+            directories: next()?,
+            users_search: next()?,
+            users_list: next()?,
+            groups_search: next()?,
+            groups_list: next()?,
+            domains: next()?,
+            control_policies: next()?,
+            policies: next()?,
+            audit: next()?,
+            tokens: next()?,
+            workspaces: next()?,
+            api_keys: next()?,
+        })
+    }
+
+    /// The id of the first user read, through the search or else the list.
+    fn first_account(&self) -> Option<String> {
+        first(&self.users_search).or_else(|| first(&self.users_list))
+    }
+
+    /// The id of the first group read, through the search or else the list.
+    fn first_group(&self) -> Option<String> {
+        first(&self.groups_search).or_else(|| first(&self.groups_list))
+    }
+}
+
+/// The id of a probe's first record.
+fn first(probe: &Probe) -> Option<String> {
+    probe
+        .as_ref()
+        .ok()
+        .and_then(|ids| ids.first().map(|(id, _)| id.clone()))
+}
+
+/// The probes that need a user or group id from the first round: the role
+/// assignments of the first user and group, and the authentication policy
+/// of the first user (`None` when no user was read), in one round.
+fn second_round(
+    config: &Config,
+    limits: &Limits,
+    transport: &mut impl Transport,
+    first: &FirstRound,
+) -> (Vec<Probe>, Option<Probe>) {
+    let all = Segment::all_directories;
+    let mut probes = Vec::new();
+    if let Some(account) = first.first_account().and_then(|a| Segment::new(&a).ok()) {
+        probes.push((
             Endpoint::UserRoles {
                 directory: all(),
                 account,
@@ -179,11 +253,8 @@ pub fn validate(
             Vec::new(),
         ));
     }
-    if let Some(group) = first(&groups_search)
-        .or_else(|| first(&groups_list))
-        .and_then(|g| Segment::new(&g).ok())
-    {
-        role_probes.push((
+    if let Some(group) = first.first_group().and_then(|g| Segment::new(&g).ok()) {
+        probes.push((
             Endpoint::GroupRoles {
                 directory: all(),
                 group,
@@ -191,16 +262,25 @@ pub fn validate(
             Vec::new(),
         ));
     }
-    // The authentication policy of the first user goes in the same round.
-    let account = first(&users_search).or_else(|| first(&users_list));
-    let mut second_round = role_probes;
+    let account = first.first_account();
     if let Some(account) = &account {
-        second_round.push((Endpoint::AuthPolicies(vec![account.clone()]), Vec::new()));
+        probes.push((Endpoint::AuthPolicies(vec![account.clone()]), Vec::new()));
     }
-    let mut role_results = probe(config, limits, transport, second_round);
+    let mut role_results = probe(config, limits, transport, probes);
     let auth_policies = account.and_then(|_| role_results.pop());
+    (role_results, auth_policies)
+}
 
-    let users = match (&directories, &users_search, &users_list) {
+/// Users pass through the search; through the list alone they lack product
+/// access and groups.
+fn users_check(first: &FirstRound) -> Check {
+    let FirstRound {
+        directories,
+        users_search,
+        users_list,
+        ..
+    } = first;
+    match (&directories, &users_search, &users_list) {
         (Err(e), _, _) => failed("users", "Directories and users", e),
         (Ok(dirs), Ok(_), _) => check(
             "users",
@@ -222,9 +302,19 @@ pub fn validate(
             choice(search),
         ),
         (Ok(_), Err(_), Err(list)) => failed("users", "Directories and users", list),
-    };
-    let groups = match (&groups_search, &groups_list) {
-        (Ok(_), _) => simple("groups", "Groups", &groups_search, "Groups"),
+    }
+}
+
+/// Groups pass through the search; through the deprecated list alone they
+/// warn.
+fn groups_check(first: &FirstRound) -> Check {
+    let FirstRound {
+        groups_search,
+        groups_list,
+        ..
+    } = first;
+    match (&groups_search, &groups_list) {
+        (Ok(_), _) => simple("groups", "Groups", groups_search, "Groups"),
         (Err(search), Ok(_)) => check(
             "groups",
             "Groups",
@@ -235,8 +325,12 @@ pub fn validate(
             choice(search),
         ),
         (Err(_), Err(list)) => failed("groups", "Groups", list),
-    };
-    let roles = match role_results.iter().find_map(|r| r.as_ref().err()) {
+    }
+}
+
+/// Role assignments, which say who is an org admin.
+fn roles_check(role_results: &[Probe]) -> Check {
+    match role_results.iter().find_map(|r| r.as_ref().err()) {
         Some(e) => failed("role-assignments", "Role assignments", e),
         None if role_results.is_empty() => check(
             "role-assignments",
@@ -252,8 +346,12 @@ pub fn validate(
             "Role assignments of users and groups are readable.".into(),
             String::new(),
         ),
-    };
-    let auth_policies = match &auth_policies {
+    }
+}
+
+/// Authentication policies, which say who is under single sign-on.
+fn auth_policies_check(auth_policies: Option<&Probe>) -> Check {
+    match auth_policies {
         None => check(
             "auth-policies",
             "Authentication policies",
@@ -275,9 +373,13 @@ pub fn validate(
             "Which accounts are under single sign-on or enforced two-step verification is readable.".into(),
             String::new(),
         ),
-    };
-    let audit = match &audit {
-        Err(e) if refused_by_plan(e) => check(
+    }
+}
+
+/// The audit log: a plan without it, or a log with no events at all, warns.
+fn audit_check(audit: &Probe) -> Check {
+    match audit {
+        Err(e) if e.refused_by_plan() => check(
             "audit-log",
             "Audit log",
             CheckStatus::Warn,
@@ -291,30 +393,20 @@ pub fn validate(
             "The audit log returned no events at all: the organization audit log needs Atlassian Guard.".to_owned(),
             "Subscribe the organization to Atlassian Guard (formerly Atlassian Access) to get the audit log.".into(),
         ),
-        _ => simple("audit-log", "Audit log", &audit, "Audit-log events"),
-    };
-    Ok(vec![
-        org_check,
-        users,
-        groups,
-        roles,
-        auth_policies,
-        simple("domains", "Domains", &domains, "Domains"),
-        policies_check(&control_policies, &policies),
-        audit,
-        simple("api-tokens", "User API tokens", &tokens, "User API tokens"),
-        simple("workspaces", "Workspaces", &workspaces, "Workspaces"),
-        api_keys_check(transport.now_ms(), &api_keys),
-    ])
+        _ => simple("audit-log", "Audit log", audit, "Audit-log events"),
+    }
 }
 
 /// The remedy of a capability the key cannot read: the choice between
 /// accepting what is lost and a key that reads it. A search refused for
 /// want of a documented scope is a key-kind question; anything else has
 /// the error's own remedy.
-fn choice(error: &Error) -> String {
+fn choice(error: &Failure) -> String {
     match error {
-        Error::Forbidden { missing: None, .. } => "Either accept this, or create an API key without scopes (admin.atlassian.com → Settings → API keys → Create API key → API key without scopes) and use it instead; Atlassian documents no scope for this endpoint.".into(),
+        Failure::Forbidden {
+            refusal: Refusal::Plan(_) | Refusal::UnscopedKey { .. },
+            ..
+        } => "Either accept this, or create an API key without scopes (admin.atlassian.com → Settings → API keys → Create API key → API key without scopes) and use it instead; Atlassian documents no scope for this endpoint.".into(),
         other => remedy(other),
     }
 }
@@ -350,7 +442,7 @@ fn api_keys_check(now_ms: i64, probe: &Probe) -> Check {
                 None => check("api-keys", title, CheckStatus::Pass, format!("No organization API key expires within {EXPIRY_NOTICE_DAYS} days."), String::new()),
             }
         }
-        Err(Error::NotFound(_)) => check(
+        Err(Failure::NotFound(_)) => check(
             "api-keys",
             title,
             CheckStatus::Warn,

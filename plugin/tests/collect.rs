@@ -6,6 +6,7 @@ mod support;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::rc::Rc;
+use std::time::Duration;
 
 use atlassian_cloud_admin::{
     Error, Evidence, FindingStatus, Integration, Level, Limits, Method, Request, Response,
@@ -883,7 +884,7 @@ fn retries_stop_at_the_total_wait_budget() {
     );
     let limits = Limits {
         retry: RetryPolicy {
-            max_total_wait_ms: 45_000,
+            max_total_wait: Duration::from_secs(45),
             ..RetryPolicy::default()
         },
         ..Limits::default()

@@ -43,8 +43,10 @@
 
 #![deny(missing_docs)]
 
+pub mod dates;
 pub mod emit;
 pub mod http;
+pub mod retry;
 pub mod status;
 
 /// Bindings generated from the contract (`wit/`), for what the re-exports at

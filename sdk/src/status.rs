@@ -6,10 +6,11 @@
 //! | 401 | `unauthorized` |
 //! | 403 | `forbidden`, with the missing scope when the body names one |
 //! | 404 | `not-found` |
-//! | 429 | `rate-limited`, with the wait from `Retry-After` or `X-RateLimit-Reset` |
+//! | 429 | `rate-limited`, with the wait from `Retry-After` or `X-RateLimit-Reset` ([`crate::retry::asked_wait`]) |
 //! | other | `upstream` with the status |
 
 use crate::http::{Request, Response};
+use crate::retry::asked_wait;
 use crate::{Error, Forbidden, RateLimited, UpstreamFailure};
 
 /// The typed error for a response that is not a success. `resource` names
@@ -29,7 +30,8 @@ pub fn error_for(resource: &str, response: &Response, now_ms: i64) -> Error {
         }),
         404 => Error::NotFound(detail),
         429 => Error::RateLimited(RateLimited {
-            retry_after_ms: asked_wait_ms(response, now_ms),
+            retry_after_ms: asked_wait(response, now_ms)
+                .map(|wait| u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
             detail,
         }),
         status => Error::Upstream(UpstreamFailure { status, detail }),
@@ -40,29 +42,6 @@ pub fn error_for(resource: &str, response: &Response, now_ms: i64) -> Error {
 pub(crate) fn request_error(request: &Request, response: &Response, now_ms: i64) -> Error {
     let what = format!("{} {}", request.method.as_str(), request.url);
     error_for(&what, response, now_ms)
-}
-
-/// The wait the upstream asked for: `Retry-After` (delta-seconds), else the
-/// time left until `X-RateLimit-Reset` (Unix seconds or an RFC 3339 time).
-/// A reset already past says nothing useful.
-pub fn asked_wait_ms(response: &Response, now_ms: i64) -> Option<u64> {
-    if let Some(seconds) = response
-        .header("retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        return Some(seconds.saturating_mul(1000));
-    }
-    let reset = response.header("x-ratelimit-reset")?.trim();
-    let at_ms = match reset.parse::<i64>() {
-        Ok(seconds) => seconds.saturating_mul(1000),
-        Err(_) => {
-            let at =
-                time::OffsetDateTime::parse(reset, &time::format_description::well_known::Rfc3339)
-                    .ok()?;
-            (at.unix_timestamp_nanos() / 1_000_000) as i64
-        }
-    };
-    u64::try_from(at_ms - now_ms).ok().filter(|ms| *ms > 0)
 }
 
 /// The scope a 403 body names as missing, in the forms APIs use: a
@@ -168,5 +147,14 @@ mod tests {
         );
         assert_eq!(wait(&[("x-ratelimit-reset", "900")]), None);
         assert_eq!(wait(&[]), None);
+        // An HTTP date, and the minute precision the Atlassian gateway writes.
+        assert_eq!(
+            wait(&[("retry-after", "Thu, 01 Jan 1970 00:17:00 GMT")]),
+            Some(20_000)
+        );
+        assert_eq!(
+            wait(&[("x-ratelimit-reset", "1970-01-01T00:17Z")]),
+            Some(20_000)
+        );
     }
 }

@@ -7,7 +7,8 @@
 //! puts its links. The page itself is read whole during the next round,
 //! while that next page is on its way: its envelope is checked, which
 //! confirms the guess (a wrong guess is dropped and the right page asked
-//! for), and its records (ids, findings, evidence) are processed. A long
+//! for: [`chains`] keeps that bookkeeping and its invariant), and its
+//! records (ids, findings, evidence) are processed. A long
 //! chain such as the audit log then costs the network's time or the
 //! processing's a page, whichever is longer, not both. Pages whose records
 //! open chains (directories, users, groups) are read whole on arrival
@@ -35,22 +36,25 @@
 //! emit end the run with an error.
 
 mod audit;
+mod chains;
 mod records;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::api::{Cost, EVENTS_MIN_LIMIT, Endpoint, Fallback, Segment};
 use crate::checkpoint::Checkpoint;
 use crate::checks::{Area, Tally};
 use crate::config::Config;
-use crate::contract::{Error, Level, Summary};
+use crate::contract::{Level, Summary};
 use crate::dates::format_ms;
-use crate::pagination::{NOT_UTF8, Pager, Position, guess_next};
+use crate::failure::Failure;
+use crate::pagination::{BodyFault, Pager, Position, guess_next};
 use crate::retry::RetryPolicy;
 use crate::schedule::{Finished, Scheduler};
 use crate::transport::{Request, Sink, Transport};
-use crate::upstream::{malformed, refused_by_plan, remedy};
+use crate::upstream::{malformed, remedy};
 use audit::{Audit, OVERLAP_MS};
+use chains::{Asked, ChainId, Chains, Ticket, is_role_chain};
 use records::{Checked, Gap, Read, Received, Records};
 
 pub(crate) use records::record_id;
@@ -79,33 +83,11 @@ impl Default for Limits {
     }
 }
 
-type ChainId = u64;
-
-/// A request's key in the scheduler: its chain, and the chain's generation
-/// when it was asked. A wrong guess at a next page starts a new generation;
-/// what was asked on the guess is dropped when it arrives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Ticket {
-    chain: ChainId,
-    generation: u32,
-}
-
-/// One list being paged.
-struct Chain {
-    endpoint: Endpoint,
-    pager: Pager,
-    /// The position of the page in flight; `None` for a list's first page.
-    at: Option<Position>,
-    generation: u32,
-    pages: u32,
-    records: u64,
-}
-
 /// What to do with a chain after a page.
 enum Flow {
     Next(Position),
     End,
-    Failed(Error),
+    Failed(Failure),
 }
 
 /// Which findings an endpoint's records feed.
@@ -129,13 +111,6 @@ fn area(endpoint: &Endpoint) -> Option<Area> {
         | Endpoint::GroupRoles { .. }
         | Endpoint::Workspaces => None,
     }
-}
-
-fn is_role_chain(endpoint: &Endpoint) -> bool {
-    matches!(
-        endpoint,
-        Endpoint::UserRoles { .. } | Endpoint::GroupRoles { .. }
-    )
 }
 
 /// Chains whose records open other chains.
@@ -163,17 +138,14 @@ pub fn collect(
     transport: &mut impl Transport,
     sink: &mut impl Sink,
     checkpoint: Option<String>,
-) -> Result<Summary, Error> {
+) -> Result<Summary, Failure> {
     let now_ms = transport.now_ms();
     let mut run = Run {
         org: &config.org,
         limits,
         transport,
         scheduler: Scheduler::new(limits.max_in_flight, limits.retry.clone()),
-        chains: HashMap::new(),
-        next_id: 0,
-        role_chains: 0,
-        superseded: HashSet::new(),
+        chains: Chains::default(),
         pages_taken: 0,
         refused: HashMap::new(),
         records: Records::new(sink, Tally::new(now_ms, config.max_org_admins), now_ms),
@@ -216,17 +188,13 @@ struct Run<'a, T: Transport, S: Sink> {
     limits: &'a Limits,
     transport: &'a mut T,
     scheduler: Scheduler<Ticket>,
-    chains: HashMap<ChainId, Chain>,
-    next_id: ChainId,
-    role_chains: usize,
-    /// Requests asked on a wrong guess, dropped when they arrive.
-    superseded: HashSet<Ticket>,
+    chains: Chains,
     /// Pages taken into a chain (queued or processed at once): each must be
     /// processed before the run ends.
     pages_taken: u64,
     /// Why each list read through a fallback left its preferred endpoint,
     /// by resource: a list neither reads is reported with both causes.
-    refused: HashMap<String, Error>,
+    refused: HashMap<String, Failure>,
     records: Records<'a, S>,
 }
 
@@ -238,34 +206,11 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         extra: Vec<(&'static str, String)>,
         at: Option<Position>,
     ) {
-        let mut pager = Pager::new(&endpoint, self.org, extra, self.limits.max_pages_per_chain);
-        match pager.request(at.as_ref()) {
-            Ok(request) => {
-                let id = self.next_id;
-                self.next_id += 1;
-                if is_role_chain(&endpoint) {
-                    self.role_chains += 1;
-                }
-                let ticket = Ticket {
-                    chain: id,
-                    generation: 0,
-                };
-                self.scheduler.submit(ticket, endpoint.clone(), request);
-                self.chains.insert(
-                    id,
-                    Chain {
-                        endpoint,
-                        pager,
-                        at,
-                        generation: 0,
-                        pages: 0,
-                        records: 0,
-                    },
-                );
-            }
-            Err(error) if endpoint == Endpoint::EventsStream && at.is_some() => {
-                self.audit_gap(error)
-            }
+        let pager = Pager::new(&endpoint, self.org, extra, self.limits.max_pages_per_chain);
+        let resuming = at.is_some();
+        match self.chains.open(endpoint.clone(), pager, at) {
+            Ok(asked) => self.submit(asked),
+            Err(error) if endpoint == Endpoint::EventsStream && resuming => self.audit_gap(error),
             Err(error) => self.incomplete(&endpoint, 0, error),
         }
     }
@@ -302,7 +247,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
 
     /// The checkpoint's position was refused: say from when events may be
     /// missing, and read everything retained instead.
-    fn audit_gap(&mut self, cause: Error) {
+    fn audit_gap(&mut self, cause: Failure) {
         let records = &mut self.records;
         let since = records
             .audit
@@ -327,7 +272,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// while the next round's requests are in flight (see the module
     /// documentation). A batch the host refuses still ends the run, one
     /// round later.
-    fn drain(&mut self) -> Result<(), Error> {
+    fn drain(&mut self) -> Result<(), Failure> {
         loop {
             self.check_guesses();
             for endpoint in std::mem::take(&mut self.records.opened) {
@@ -343,7 +288,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 continue;
             }
             let chains = &self.chains;
-            let roles_full = self.role_chains >= self.limits.max_role_chains;
+            let roles_full = self.chains.role_chains() >= self.limits.max_role_chains;
             let records = &mut self.records;
             let mut refused = Ok(());
             let round = self.scheduler.round(
@@ -351,7 +296,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 |ticket| {
                     !roles_full
                         || !chains
-                            .get(&ticket.chain)
+                            .get(ticket.chain())
                             .is_some_and(|c| opens_role_chains(&c.endpoint))
                 },
                 &mut || refused = records.process_received(),
@@ -371,7 +316,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// The end-of-run invariant: every page a chain took was processed and
     /// its evidence handed to the host, and no chain is left open. A run
     /// that breaks it is an internal error, never a complete run.
-    fn settled(&self) -> Result<(), Error> {
+    fn settled(&self) -> Result<(), Failure> {
         let processed = self.records.pages_processed();
         let mut broken = Vec::new();
         if processed != self.pages_taken {
@@ -389,24 +334,24 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         if broken.is_empty() {
             Ok(())
         } else {
-            Err(Error::Internal(format!(
+            Err(Failure::Internal(format!(
                 "the collection ended with pages not processed: {}",
                 broken.join("; ")
             )))
         }
     }
 
-    fn finished(&mut self, finished: Finished<Ticket>) -> Result<(), Error> {
+    fn finished(&mut self, finished: Finished<Ticket>) -> Result<(), Failure> {
         let Finished {
             key: ticket,
             endpoint,
             request,
             outcome,
         } = finished;
-        if self.superseded.remove(&ticket) {
+        if !self.chains.is_current(&ticket) {
             return Ok(());
         }
-        let id = ticket.chain;
+        let id = ticket.chain();
         match outcome {
             Ok(response) => match self.receive(id, endpoint, request, response.body)? {
                 None => {}
@@ -425,12 +370,12 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         &mut self,
         id: ChainId,
         endpoint: &Endpoint,
-        error: Error,
-    ) -> Result<(), Error> {
-        let first_page = self.chains.get(&id).is_some_and(|c| c.pages == 0);
+        error: Failure,
+    ) -> Result<(), Failure> {
+        let first_page = self.chains.get(id).is_some_and(|c| c.pages == 0);
         if first_page {
             if *endpoint == Endpoint::Org
-                && matches!(error, Error::Unauthorized(_) | Error::NotFound(_))
+                && matches!(error, Failure::Unauthorized(_) | Failure::NotFound(_))
             {
                 return Err(error);
             }
@@ -441,17 +386,17 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             // notes do not give). Rate limits are the key's, not the
             // endpoint's: they do not move it.
             if let Some(fallback) = endpoint.fallback()
-                && (matches!(error, Error::Forbidden { .. } | Error::NotFound(_))
-                    || (fallback.cost == Cost::Nothing && matches!(error, Error::Upstream { .. })))
+                && (matches!(error, Failure::Forbidden { .. } | Failure::NotFound(_))
+                    || (fallback.cost == Cost::Nothing && error.is_upstream()))
             {
-                self.remove(id);
+                self.chains.close(id);
                 self.fall_back(endpoint, fallback, error);
                 return Ok(());
             }
-            if *endpoint == Endpoint::ApiKeys && matches!(error, Error::NotFound(_)) {
+            if *endpoint == Endpoint::ApiKeys && matches!(error, Failure::NotFound(_)) {
                 // The key list's path is unconfirmed: its absence costs the
                 // expiry notice, not evidence any finding needs.
-                self.remove(id);
+                self.chains.close(id);
                 self.records.warn(
                     &endpoint.resource(),
                     format!("the API-key list is not available ({error}), so key expiry cannot be checked: note the expiry date of the key WatchDog uses and renew it before then."),
@@ -462,14 +407,14 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
             }
             if *endpoint == Endpoint::EventsStream
                 && self.records.audit.resuming_at_position
-                && matches!(error, Error::Upstream { status: 400, .. })
+                && matches!(error, Failure::Status { status: 400, .. })
             {
-                self.remove(id);
+                self.chains.close(id);
                 self.audit_gap(error);
                 return Ok(());
             }
             if *endpoint == Endpoint::EventsStream
-                && matches!(error, Error::Upstream { status: 400, .. })
+                && matches!(error, Failure::Status { status: 400, .. })
                 && self.smaller_pages(id, &error)
             {
                 return Ok(());
@@ -483,25 +428,15 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// size, whose maximum is undocumented (notes §0). The chain starts
     /// again asking for half as many, down to [`EVENTS_MIN_LIMIT`]; whether
     /// it did is returned.
-    fn smaller_pages(&mut self, id: ChainId, cause: &Error) -> bool {
-        let Some(chain) = self.chains.get_mut(&id) else {
-            return false;
-        };
-        let Some(size) = chain.pager.page_size().filter(|s| *s > EVENTS_MIN_LIMIT) else {
+    fn smaller_pages(&mut self, id: ChainId, cause: &Failure) -> bool {
+        let Some(size) = self.chains.page_size(id).filter(|s| *s > EVENTS_MIN_LIMIT) else {
             return false;
         };
         let smaller = (size / 2).max(EVENTS_MIN_LIMIT);
-        let mut pager = chain.pager.with_page_size(smaller);
-        let Ok(request) = pager.request(None) else {
+        let Some(asked) = self.chains.restart_with_page_size(id, smaller) else {
             return false;
         };
-        chain.pager = pager;
-        let ticket = Ticket {
-            chain: id,
-            generation: chain.generation,
-        };
-        self.scheduler
-            .submit(ticket, Endpoint::EventsStream, request);
+        self.submit(asked);
         self.records.sink.log(
             Level::Warn,
             &format!("audit log: a page size of {size} was refused ({cause}); asking for {smaller} a page"),
@@ -511,7 +446,7 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
 
     /// Moves a list whose preferred endpoint refused the key to the next
     /// endpoint of the capability map, saying what that costs.
-    fn fall_back(&mut self, refused: &Endpoint, fallback: Fallback, cause: Error) {
+    fn fall_back(&mut self, refused: &Endpoint, fallback: Fallback, cause: Failure) {
         let resource = refused.resource();
         match fallback.cost {
             Cost::Nothing => self.records.sink.log(
@@ -544,33 +479,21 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     }
 
     fn advance(&mut self, id: ChainId, position: Position) {
-        let Some(chain) = self.chains.get_mut(&id) else {
-            return;
-        };
-        match chain.pager.request(Some(&position)) {
-            Ok(request) => {
-                chain.at = Some(position);
-                let ticket = Ticket {
-                    chain: id,
-                    generation: chain.generation,
-                };
-                self.scheduler
-                    .submit(ticket, chain.endpoint.clone(), request);
-            }
-            Err(error) => self.fail(id, error),
+        match self.chains.ask(id, position) {
+            None => {}
+            Some(Ok(asked)) => self.submit(asked),
+            Some(Err(error)) => self.fail(id, error),
         }
     }
 
-    fn remove(&mut self, id: ChainId) -> Option<Chain> {
-        let chain = self.chains.remove(&id)?;
-        if is_role_chain(&chain.endpoint) {
-            self.role_chains -= 1;
-        }
-        Some(chain)
+    /// Hands a chain's request to the scheduler.
+    fn submit(&mut self, asked: Asked) {
+        self.scheduler
+            .submit(asked.ticket, asked.endpoint, asked.request);
     }
 
     fn end(&mut self, id: ChainId) {
-        if let Some(chain) = self.remove(id) {
+        if let Some(chain) = self.chains.close(id) {
             let level = if is_role_chain(&chain.endpoint) {
                 Level::Debug
             } else {
@@ -588,8 +511,8 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         }
     }
 
-    fn fail(&mut self, id: ChainId, error: Error) {
-        if let Some(chain) = self.remove(id) {
+    fn fail(&mut self, id: ChainId, error: Failure) {
+        if let Some(chain) = self.chains.close(id) {
             self.incomplete(&chain.endpoint, chain.records, error);
         }
     }
@@ -597,9 +520,9 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
     /// Reports a list that could not be read to its end. One the
     /// organization's plan does not offer is no gap: its findings do not
     /// apply.
-    fn incomplete(&mut self, endpoint: &Endpoint, records: u64, error: Error) {
+    fn incomplete(&mut self, endpoint: &Endpoint, records: u64, error: Failure) {
         if records == 0
-            && refused_by_plan(&error)
+            && error.refused_by_plan()
             && let Some(area) = area(endpoint)
         {
             self.records.tally.not_offered(area);
@@ -640,31 +563,24 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         endpoint: Endpoint,
         request: Request,
         body: Vec<u8>,
-    ) -> Result<Option<Flow>, Error> {
+    ) -> Result<Option<Flow>, Failure> {
         let Ok(body) = String::from_utf8(body) else {
-            return Ok(Some(Flow::Failed(malformed(&request, NOT_UTF8))));
+            return Ok(Some(Flow::Failed(malformed(&request, BodyFault::NotUtf8))));
         };
-        let Some(chain) = self.chains.get_mut(&id) else {
-            return Err(Error::Internal(format!(
+        let Some(at) = self.chains.took_page(id) else {
+            return Err(Failure::Internal(format!(
                 "a page arrived for a closed chain ({})",
                 request.url
             )));
         };
-        chain.pages += 1;
-        let at = chain.at.clone();
         if endpoint != Endpoint::Org
             && !opens_chains(&endpoint)
             && let Some(guess) = guess_next(&body)
             // A guess the chain refuses (a repeat, a foreign link) is not
             // asked for: the page is read now and says what is wrong.
-            && let Ok(next) = chain.pager.request(Some(&guess))
+            && let Some(asked) = self.chains.guess(id, &guess)
         {
-            chain.at = Some(guess.clone());
-            let ticket = Ticket {
-                chain: id,
-                generation: chain.generation,
-            };
-            self.scheduler.submit(ticket, endpoint.clone(), next);
+            self.submit(asked);
             self.pages_taken += 1;
             self.records.received.push(Received {
                 chain: id,
@@ -679,7 +595,9 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         if matches!(flow, Flow::Failed(_)) {
             return Ok(Some(flow));
         }
-        chain.records += records.len() as u64;
+        if let Some(chain) = self.chains.get_mut(id) {
+            chain.records += records.len() as u64;
+        }
         self.pages_taken += 1;
         let page = Received {
             chain: id,
@@ -700,10 +618,9 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
         Ok(Some(flow))
     }
 
-    /// Confirms or corrects the guesses that processing checked. A wrong
-    /// guess starts the chain's next generation, so that what was asked on
-    /// it is dropped when it arrives, and the chain goes on as the page
-    /// really says.
+    /// Confirms or corrects the guesses that processing checked: after a
+    /// wrong one, what was asked on it is superseded (see [`chains`]) and
+    /// the chain goes on as the page really says.
     fn check_guesses(&mut self) {
         for checked in std::mem::take(&mut self.records.checked) {
             let Checked {
@@ -712,18 +629,14 @@ impl<T: Transport, S: Sink> Run<'_, T, S> {
                 flow,
                 records,
             } = checked;
-            let Some(chain) = self.chains.get_mut(&id) else {
+            let Some(chain) = self.chains.get_mut(id) else {
                 continue;
             };
             chain.records += records;
             if matches!(&flow, Flow::Next(next) if *next == guess) {
                 continue;
             }
-            self.superseded.insert(Ticket {
-                chain: id,
-                generation: chain.generation,
-            });
-            chain.generation += 1;
+            self.chains.supersede(id);
             match flow {
                 Flow::Next(position) => self.advance(id, position),
                 Flow::End => self.end(id),

@@ -12,9 +12,10 @@ use super::audit::Audit;
 use super::{ChainId, Flow, area};
 use crate::api::{Endpoint, KIND_USER, Segment};
 use crate::checkpoint::Checkpoint;
-use crate::checks::{Area, Tally};
-use crate::contract::{Error, Evidence, KindCount, Level, Source, Summary, Warning};
-use crate::dates::parse_iso_ms;
+use crate::checks::{Access, Area, Tally};
+use crate::contract::{Evidence, KindCount, Level, Source, Summary, Warning};
+use crate::dates::parse_iso8601_ms;
+use crate::failure::Failure;
 use crate::fields;
 use crate::fingerprint::fingerprint;
 use crate::keys::Expiring;
@@ -61,7 +62,7 @@ fn identify(endpoint: &Endpoint, record: &str) -> (Option<String>, Option<i64>) 
             &["attributes", "time"],
         ],
     );
-    let time = processed_at.or(time).and_then(|t| parse_iso_ms(&t));
+    let time = processed_at.or(time).and_then(|t| parse_iso8601_ms(&t));
     (id.filter(|id| !id.is_empty()).map(Cow::into_owned), time)
 }
 
@@ -78,6 +79,16 @@ impl Gap {
     /// [`Gap::Incomplete`] when `missing`, else [`Gap::Note`].
     pub(super) fn when(missing: bool) -> Gap {
         if missing { Gap::Incomplete } else { Gap::Note }
+    }
+}
+
+/// Whether the user listing `endpoint` reports product access: every one
+/// but the deprecated user list.
+fn access(endpoint: &Endpoint) -> Access {
+    if matches!(endpoint, Endpoint::UsersList(_)) {
+        Access::Unreported
+    } else {
+        Access::Reported
     }
 }
 
@@ -207,13 +218,19 @@ impl<'a, S: Sink> Records<'a, S> {
         self.processed
     }
 
-    pub(super) fn warn(&mut self, resource: &str, message: String, cause: Option<Error>, gap: Gap) {
+    pub(super) fn warn(
+        &mut self,
+        resource: &str,
+        message: String,
+        cause: Option<Failure>,
+        gap: Gap,
+    ) {
         self.sink
             .log(Level::Warn, &format!("{resource}: {message}"));
         self.warnings.push(Warning {
             resource: resource.to_owned(),
             message,
-            cause,
+            cause: cause.map(Into::into),
             incomplete: gap == Gap::Incomplete,
         });
     }
@@ -233,7 +250,7 @@ impl<'a, S: Sink> Records<'a, S> {
             Ok((page.records(endpoint)?, next))
         });
         match read {
-            Err(why) => (Vec::new(), Flow::Failed(malformed(request, &why))),
+            Err(fault) => (Vec::new(), Flow::Failed(malformed(request, fault))),
             Ok((records, next)) => {
                 let flow = match endpoint {
                     Endpoint::Org => Flow::End,
@@ -247,12 +264,12 @@ impl<'a, S: Sink> Records<'a, S> {
 
     /// Processes every received page, then hands their evidence to the
     /// host, in order, until a batch is refused.
-    pub(super) fn process_received(&mut self) -> Result<(), Error> {
+    pub(super) fn process_received(&mut self) -> Result<(), Failure> {
         for page in std::mem::take(&mut self.received) {
             self.process(page);
         }
         for page in self.unsent.drain(..) {
-            self.sink.emit(page.evidence())?;
+            self.sink.emit(page.evidence()).map_err(Failure::Host)?;
         }
         Ok(())
     }
@@ -301,8 +318,7 @@ impl<'a, S: Sink> Records<'a, S> {
             } else if kind == KIND_USER {
                 // The same account in another directory: one subject, with
                 // this directory's data too (never emitted twice).
-                self.tally
-                    .user(&id, record, !matches!(endpoint, Endpoint::UsersList(_)));
+                self.tally.user(&id, record, access(&endpoint));
             }
         }
         if !self.auth_batch.is_empty() {
@@ -358,11 +374,10 @@ impl<'a, S: Sink> Records<'a, S> {
                 }
             },
             Endpoint::OrgAdminsSearch => {
-                self.user(&Segment::all_directories(), endpoint, id, record, true)
+                self.user(&Segment::all_directories(), endpoint, id, record)
             }
             Endpoint::UsersSearch(directory) | Endpoint::UsersList(directory) => {
-                let expanded = matches!(endpoint, Endpoint::UsersSearch(_));
-                self.user(directory, endpoint, id, record, expanded)
+                self.user(directory, endpoint, id, record)
             }
             Endpoint::GroupsSearch(directory) | Endpoint::GroupsList(directory) => {
                 match Segment::new(id) {
@@ -397,15 +412,8 @@ impl<'a, S: Sink> Records<'a, S> {
     /// to the findings, to the page's authentication-policy batch when it
     /// is an active managed account seen first, and its role assignments
     /// read when it holds an admin role.
-    fn user(
-        &mut self,
-        directory: &Segment,
-        endpoint: &Endpoint,
-        id: &str,
-        record: &str,
-        expanded: bool,
-    ) {
-        let seen = self.tally.user(id, record, expanded);
+    fn user(&mut self, directory: &Segment, endpoint: &Endpoint, id: &str, record: &str) {
+        let seen = self.tally.user(id, record, access(endpoint));
         if seen.needs_auth_policy {
             self.auth_batch.push(id.to_owned());
         }

@@ -1,7 +1,10 @@
 //! [`Client`]: requests with typed errors, bounded retries and paging.
 
+use std::time::Duration;
+
 use super::{Request, Response, TransportError};
 use crate::Error;
+use crate::retry::{Backoff, asked_wait};
 use crate::status::request_error;
 
 /// Sends a batch and returns one answer per request, in order.
@@ -14,18 +17,17 @@ type Transport = dyn Fn(&[Request]) -> Vec<Result<Response, TransportError>>;
 /// 2xx becomes the contract's typed [`Error`] (see [`crate::status`]).
 /// 429, 5xx, timeouts and network errors are retried up to
 /// [`Client::max_attempts`] sends, waiting what `Retry-After` or
-/// `X-RateLimit-Reset` ask, else an exponential backoff with full jitter;
-/// a wait longer than [`Client::max_wait_ms`] ends the retries instead, as
+/// `X-RateLimit-Reset` ask, else [`Client::backoff`]; a wait longer than
+/// the backoff's `max` ends the retries instead, as
 /// retrying early would only be refused again. A refusal by the host's
 /// egress policy is final at once.
 pub struct Client {
     headers: Vec<(String, String)>,
     /// Sends per request, the first included.
     pub max_attempts: u32,
-    /// Backoff before the first retry; doubles with each further one.
-    pub base_delay_ms: u64,
-    /// The longest single wait.
-    pub max_wait_ms: u64,
+    /// The wait before a retry the upstream did not time, and the longest
+    /// single wait.
+    pub backoff: Backoff,
     transport: Box<Transport>,
 }
 
@@ -49,8 +51,7 @@ impl Client {
         Client {
             headers: Vec::new(),
             max_attempts: 4,
-            base_delay_ms: 500,
-            max_wait_ms: 60_000,
+            backoff: Backoff::default(),
             transport: Box::new(transport),
         }
     }
@@ -84,7 +85,7 @@ impl Client {
         for attempt in 1..=self.max_attempts.max(1) {
             let batch: Vec<Request> = pending.iter().map(|&i| requests[i].clone()).collect();
             let answers = (self.transport)(&batch);
-            let mut wait_ms = 0;
+            let mut longest = Duration::ZERO;
             let mut retry = Vec::new();
             for (&i, answer) in pending.iter().zip(answers) {
                 let (error, asked) = match judge(&requests[i], answer) {
@@ -98,11 +99,11 @@ impl Client {
                     }
                     Err(Judged::Retryable(error, asked)) => (error, asked),
                 };
-                let wait = asked.unwrap_or_else(|| self.backoff_ms(attempt));
-                if attempt == self.max_attempts || wait > self.max_wait_ms {
+                let wait = asked.unwrap_or_else(|| self.backoff.wait(attempt, random()));
+                if attempt == self.max_attempts || wait > self.backoff.max {
                     results[i] = Some(Err(error));
                 } else {
-                    wait_ms = wait_ms.max(wait);
+                    longest = longest.max(wait);
                     results[i] = Some(Err(error));
                     retry.push(i);
                 }
@@ -110,7 +111,7 @@ impl Client {
             if retry.is_empty() {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+            std::thread::sleep(longest);
             pending = retry;
         }
         requests
@@ -159,19 +160,15 @@ impl Client {
         }
         request
     }
+}
 
-    /// Full jitter: uniform in `0..=min(max_wait, base · 2^(attempt-1))`.
-    fn backoff_ms(&self, attempt: u32) -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let ceiling = self
-            .base_delay_ms
-            .saturating_mul(1u64 << (attempt - 1).min(32))
-            .min(self.max_wait_ms);
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        random % (ceiling + 1)
-    }
+/// A random number for the backoff's jitter: the standard library's
+/// randomly keyed hasher, finished at once.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 /// Pages of a list, as [`Client::pages`] fetches them: each item is a page
@@ -204,7 +201,7 @@ where
 enum Judged {
     Final(Error),
     /// With the wait the upstream asked for, if it did.
-    Retryable(Error, Option<u64>),
+    Retryable(Error, Option<Duration>),
 }
 
 fn judge(request: &Request, answer: Result<Response, TransportError>) -> Result<Response, Judged> {
@@ -215,7 +212,7 @@ fn judge(request: &Request, answer: Result<Response, TransportError>) -> Result<
             let now = now_ms();
             let error = request_error(request, &response, now);
             if response.status == 429 || response.status >= 500 {
-                let asked = crate::status::asked_wait_ms(&response, now);
+                let asked = asked_wait(&response, now);
                 Err(Judged::Retryable(error, asked))
             } else {
                 Err(Judged::Final(error))
@@ -287,7 +284,7 @@ mod tests {
                 })
                 .collect()
         });
-        client.base_delay_ms = 0;
+        client.backoff.base = Duration::ZERO;
         (client, sent)
     }
 
