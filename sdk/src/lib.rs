@@ -58,6 +58,16 @@ pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
         world: "watchdog:integration/plugin",
+        // The wasi:* interfaces are the `wasip2` crate's, the standard
+        // bindings every Rust guest shares, not a copy generated here.
+        with: {
+            "wasi:http/types@0.2.12": wasip2::http::types,
+            "wasi:http/outgoing-handler@0.2.12": wasip2::http::outgoing_handler,
+            "wasi:io/error@0.2.12": wasip2::io::error,
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+            "wasi:io/streams@0.2.12": wasip2::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": wasip2::clocks::monotonic_clock,
+        },
         generate_all,
         pub_export_macro: true,
         export_macro_name: "export",

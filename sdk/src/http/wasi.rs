@@ -1,13 +1,13 @@
 //! The transport over `wasi:http`; see the parent module.
 
 use super::{Method, Request, Response, TransportError};
-use crate::bindings::wasi;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
     ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method as WasiMethod, OutgoingBody,
     OutgoingRequest, Scheme,
 };
 use wasi::io::streams::{InputStream, StreamError};
+use wasip2 as wasi;
 
 /// One request of a batch on its way.
 enum InFlight {
