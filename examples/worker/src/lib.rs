@@ -8,8 +8,9 @@
 //! ```
 //!
 //! `secrets` stands in for a vault: a real worker holds secret references
-//! and implements [`SecretSource`] over its vault; this example reads the
-//! values from the file ([`TenantSecrets`]). Each tenant's bundle goes to
+//! and implements [`watchdog_host::secrets::SecretSource`] over its vault,
+//! asked per run; this example reads the values from the file
+//! ([`SecretMap`]). Each tenant's bundle goes to
 //! `OUT/<tenant>/`; each finished run is one JSON line ([`RunLine`]), then a
 //! summary ([`Summary`]).
 
@@ -20,9 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use watchdog_host::bundle::Outcome;
 use watchdog_host::egress::{EgressError, Reroutes};
-use watchdog_host::embed::{Host, Report, Run};
+use watchdog_host::embed::{Host, Report, Run, SecretMap};
 use watchdog_host::run::Loaded;
-use watchdog_host::secrets::{Secret, SecretSource, SourceError};
 use watchdog_host::sink::FolderSink;
 
 /// One tenant's line of the tenants file.
@@ -113,33 +113,6 @@ pub fn read_tenants(path: &Path) -> Result<Vec<(Tenant, Reroutes)>, TenantsError
         tenants.push((tenant, reroutes));
     }
     Ok(tenants)
-}
-
-/// A tenant's secrets as the example holds them: in the tenants file. A
-/// real worker asks its vault here, per run, with the tenant's reference.
-pub struct TenantSecrets {
-    tenant: String,
-    values: BTreeMap<String, String>,
-}
-
-impl TenantSecrets {
-    /// The secrets of `tenant`.
-    pub fn of(tenant: &Tenant) -> TenantSecrets {
-        TenantSecrets {
-            tenant: tenant.tenant.clone(),
-            values: tenant.secrets.clone(),
-        }
-    }
-}
-
-impl SecretSource for TenantSecrets {
-    fn secret(&self, _integration: &str, field: &str) -> Option<Result<Secret, SourceError>> {
-        let value = self.values.get(field)?;
-        Some(Secret::new(value.as_str()).map_err(|why| SourceError {
-            place: format!("tenant {}'s secret `{field}`", self.tenant),
-            why,
-        }))
-    }
 }
 
 /// A finished run as one stdout line.
@@ -281,7 +254,8 @@ pub async fn run_all(
     for (tenant, reroutes) in tenants {
         let run = Run {
             values: tenant.config.clone(),
-            secrets: Box::new(TenantSecrets::of(&tenant)),
+            // The example's vault is the tenants file.
+            secrets: Box::new(SecretMap::new(&tenant.tenant, tenant.secrets.clone())),
             reroutes,
             sink: Box::new(FolderSink::new(out.join(&tenant.tenant))),
             ..Run::new(component.clone(), host.limits())

@@ -51,7 +51,7 @@ use crate::progress::Progress;
 use crate::run::{Collected, Failure, Loaded, Options};
 use crate::runtime::{LoadError, Runtime};
 use crate::sandbox::Limits;
-use crate::secrets::{Scrubber, SecretSource};
+use crate::secrets::{Scrubber, Secret, SecretSource, SourceError};
 use crate::sink::{BundleSink, FolderSink};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -121,16 +121,31 @@ pub struct Run {
     pub sink: Box<dyn BundleSink>,
 }
 
-/// A source with no secrets, the default of [`Run::new`].
-struct NoSecrets;
+/// Secrets a worker already holds for one run, by field name: what its
+/// vault returned for the tenant. [`SecretMap::default`] holds none.
+#[derive(Default)]
+pub struct SecretMap {
+    owner: String,
+    values: BTreeMap<String, String>,
+}
 
-impl SecretSource for NoSecrets {
-    fn secret(
-        &self,
-        _: &str,
-        _: &str,
-    ) -> Option<Result<crate::secrets::Secret, crate::secrets::SourceError>> {
-        None
+impl SecretMap {
+    /// The secrets of `owner` (a tenant, named in errors about a value).
+    pub fn new(owner: impl Into<String>, values: BTreeMap<String, String>) -> SecretMap {
+        SecretMap {
+            owner: owner.into(),
+            values,
+        }
+    }
+}
+
+impl SecretSource for SecretMap {
+    fn secret(&self, _integration: &str, field: &str) -> Option<Result<Secret, SourceError>> {
+        let value = self.values.get(field)?;
+        Some(Secret::new(value.as_str()).map_err(|why| SourceError {
+            place: format!("{}'s secret `{field}`", self.owner),
+            why,
+        }))
     }
 }
 
@@ -142,7 +157,7 @@ impl Run {
         Run {
             component,
             values: BTreeMap::new(),
-            secrets: Box::new(NoSecrets),
+            secrets: Box::<SecretMap>::default(),
             limits,
             reroutes: Reroutes::default(),
             checkpoint: None,
