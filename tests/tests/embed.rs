@@ -57,8 +57,7 @@ fn probe_run(probe: &Arc<Loaded>, server: &ProbeServer, behaviour: &str, dir: &P
             [("token".to_owned(), PROBE_TOKEN.to_owned())].into(),
         )),
         reroutes: server.reroutes(),
-        sink: Box::new(FolderSink::new(dir)),
-        ..Run::new(probe.clone(), limits)
+        ..Run::new(probe.clone(), limits, Box::new(FolderSink::new(dir)))
     }
 }
 
@@ -194,8 +193,11 @@ fn atlassian_run(host: &Host, plugin: &Arc<Loaded>, sim: &SimHandle, key: &str, 
             [("api-key".to_owned(), key.to_owned())].into(),
         )),
         reroutes: Reroutes::parse([route.as_str()]).unwrap(),
-        sink: Box::new(FolderSink::new(dir)),
-        ..Run::new(plugin.clone(), host.limits())
+        ..Run::new(
+            plugin.clone(),
+            host.limits(),
+            Box::new(FolderSink::new(dir)),
+        )
     }
 }
 

@@ -252,13 +252,13 @@ pub async fn run_all(
     let mut runs = tokio::task::JoinSet::new();
     let mut names = std::collections::HashMap::new();
     for (tenant, reroutes) in tenants {
+        let sink = FolderSink::new(out.join(&tenant.tenant));
         let run = Run {
             values: tenant.config.clone(),
             // The example's vault is the tenants file.
             secrets: Box::new(SecretMap::new(&tenant.tenant, tenant.secrets.clone())),
             reroutes,
-            sink: Box::new(FolderSink::new(out.join(&tenant.tenant))),
-            ..Run::new(component.clone(), host.limits())
+            ..Run::new(component.clone(), host.limits(), Box::new(sink))
         };
         let host = host.clone();
         let id = tenant.tenant.clone();

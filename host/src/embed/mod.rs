@@ -27,8 +27,7 @@
 //!     .run(Run {
 //!         values: [("org-id".to_owned(), "o-1".to_owned())].into(),
 //!         secrets: vault,
-//!         sink: Box::new(FolderSink::new("bundles/t0001")),
-//!         ..Run::new(component, host.limits())
+//!         ..Run::new(component, host.limits(), Box::new(FolderSink::new("bundles/t0001")))
 //!     })
 //!     .await;
 //! println!("{:?} in {:?}", report.outcome, report.timings.wall);
@@ -52,7 +51,7 @@ use crate::run::{Collected, Failure, Loaded, Options};
 use crate::runtime::{LoadError, Runtime};
 use crate::sandbox::Limits;
 use crate::secrets::{Scrubber, Secret, SecretSource, SourceError};
-use crate::sink::{BundleSink, FolderSink};
+use crate::sink::BundleSink;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -150,10 +149,10 @@ impl SecretSource for SecretMap {
 }
 
 impl Run {
-    /// A run of `component` with `limits`, no values, no secrets, no
-    /// reroutes, no checkpoint, its bundle in the folder `bundle`: set the
-    /// rest with struct update syntax.
-    pub fn new(component: Arc<Loaded>, limits: Limits) -> Run {
+    /// A run of `component` with `limits`, its bundle into `sink`, and no
+    /// values, secrets, reroutes or checkpoint: set those with struct
+    /// update syntax.
+    pub fn new(component: Arc<Loaded>, limits: Limits, sink: Box<dyn BundleSink>) -> Run {
         Run {
             component,
             values: BTreeMap::new(),
@@ -161,7 +160,7 @@ impl Run {
             limits,
             reroutes: Reroutes::default(),
             checkpoint: None,
-            sink: Box::new(FolderSink::new("bundle")),
+            sink,
         }
     }
 }
