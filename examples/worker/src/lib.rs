@@ -278,3 +278,61 @@ pub async fn run_all(
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `text` as a tenants file, each call from a file of its own.
+    fn read(text: &str) -> Result<Vec<(Tenant, Reroutes)>, TenantsError> {
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "watchdog-worker-tenants-{}-{n}.jsonl",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let read = read_tenants(&path);
+        std::fs::remove_file(path).unwrap();
+        read
+    }
+
+    #[test]
+    fn a_tenant_id_that_is_not_one_folder_name_is_refused() {
+        for id in ["../escape", "a/b", ".hidden", "", "t 1"] {
+            let line = serde_json::json!({ "tenant": id }).to_string();
+            let Err(TenantsError::Id { line: 1, tenant }) = read(&line) else {
+                panic!("`{id}` was accepted as a folder name");
+            };
+            assert_eq!(tenant, id);
+        }
+        assert_eq!(read(r#"{"tenant":"t-0001.a_b"}"#).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_tenant_listed_twice_or_routed_off_loopback_is_refused() {
+        let twice = "{\"tenant\":\"t1\"}\n\n{\"tenant\":\"t1\"}";
+        assert!(matches!(
+            read(twice),
+            Err(TenantsError::Duplicate { line: 3, .. })
+        ));
+        let remote =
+            r#"{"tenant":"t1","routes":{"https://api.atlassian.com":"http://203.0.113.9"}}"#;
+        assert!(matches!(
+            read(remote),
+            Err(TenantsError::Route {
+                line: 1,
+                source: EgressError::NonLoopbackTarget { .. }
+            })
+        ));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50), Some(50.0));
+        assert_eq!(percentile(&values, 99), Some(99.0));
+        assert_eq!(percentile(&[7.0], 99), Some(7.0));
+        assert_eq!(percentile(&[], 99), None);
+    }
+}
