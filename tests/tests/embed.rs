@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use watchdog_components::ATLASSIAN_CLOUD_ADMIN;
 use watchdog_components::fixtures::PROBE;
 use watchdog_e2e::{PROBE_TOKEN, ProbeServer, ledger_entries};
@@ -85,7 +86,7 @@ fn assert_complete_and_verified(report: &Report, dir: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_trap_and_a_memory_bomb_end_their_own_runs_and_the_concurrent_runs_complete() {
+async fn a_trap_a_memory_bomb_and_a_spin_end_their_own_runs_and_the_concurrent_runs_complete() {
     let server = ProbeServer::start(0).await;
     let host = host(8);
     let probe = host.component(Path::new(PROBE)).await.unwrap();
@@ -95,11 +96,13 @@ async fn a_trap_and_a_memory_bomb_end_their_own_runs_and_the_concurrent_runs_com
         "well-behaved",
         "memory-bomb",
         "well-behaved",
+        "loop",
         "well-behaved",
     ];
-    let runs = (behaviours.iter().enumerate())
+    let mut runs: Vec<Run> = (behaviours.iter().enumerate())
         .map(|(i, b)| probe_run(&probe, &server, b, &dir.join(i.to_string())))
         .collect();
+    runs[4].limits.cpu_per_call = Duration::from_millis(300);
     let reports = run_all(&host, runs).await;
 
     let Some(RunError::Run(Failure::Call(CallError::Trap(Crash::Panic(panic))))) =
@@ -119,12 +122,23 @@ async fn a_trap_and_a_memory_bomb_end_their_own_runs_and_the_concurrent_runs_com
         "{:?}",
         reports[2].error
     );
-    for failed in [0, 2] {
+    // A spinning plugin yields at each epoch tick and is stopped at its
+    // own CPU limit, while the others run.
+    assert!(
+        matches!(
+            &reports[4].error,
+            Some(RunError::Run(Failure::Call(CallError::Sandbox(Violation::Cpu { limit }))))
+                if *limit == Duration::from_millis(300)
+        ),
+        "{:?}",
+        reports[4].error
+    );
+    for failed in [0, 2, 4] {
         assert_eq!(reports[failed].outcome, Outcome::Failed);
         let seal = &reports[failed].run.as_ref().unwrap().seal.hash;
         bundle::verify(&dir.join(failed.to_string()), Some(seal)).expect("a failed run's bundle");
     }
-    for ok in [1, 3, 4] {
+    for ok in [1, 3, 5] {
         assert_complete_and_verified(&reports[ok], &dir.join(ok.to_string()));
         assert_eq!(reports[ok].run.as_ref().unwrap().counts["test.item"], 4);
     }
