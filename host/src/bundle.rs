@@ -14,7 +14,7 @@
 //! checks that every record cites an exchange the ledger holds.
 
 use crate::contract::{Evidence, Finding, PluginError, Warning};
-use crate::outbound::{Outbound, Traffic};
+use crate::outbound::{CitationIndex, Traffic};
 use crate::provenance::{Citations, Unproven};
 use crate::sandbox::Limits;
 use crate::seal::{FileHashes, Seal};
@@ -89,7 +89,8 @@ pub struct EvidenceWriter {
     /// Hashes of `(kind, id)`: 8 bytes a record keeps duplicate detection
     /// flat enough for a million events.
     seen: Keys,
-    outbound: Arc<Outbound>,
+    /// The bodies records may cite, and the progress display.
+    citations: CitationIndex,
     rejected: u64,
     /// Why the first refused record was refused.
     first_refusal: Option<Refused>,
@@ -112,7 +113,7 @@ impl EvidenceWriter {
     pub fn create(
         file: File,
         kinds: BTreeSet<String>,
-        outbound: Arc<Outbound>,
+        citations: CitationIndex,
         scrubber: Scrubber,
     ) -> std::io::Result<EvidenceWriter> {
         let (records, batches) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
@@ -126,7 +127,7 @@ impl EvidenceWriter {
             kinds,
             counts: BTreeMap::new(),
             seen: Keys::default(),
-            outbound,
+            citations,
             rejected: 0,
             first_refusal: None,
         })
@@ -154,7 +155,7 @@ impl EvidenceWriter {
         // Counted before the records move to the writer; a batch it cannot
         // take ends the run without a `run.json`, so no count is wrong.
         for cited in accepted.chunk_by(|a, b| Arc::ptr_eq(&a.source, &b.source)) {
-            self.outbound
+            self.citations
                 .count_records(&cited[0].source.url, cited.len() as u64);
         }
         for record in &accepted {
@@ -231,7 +232,7 @@ impl EvidenceWriter {
         }
         let derived = crate::provenance::is_derived(&kind);
         let cites = citations.prove(
-            self.outbound.window(),
+            self.citations.window(),
             &source.method,
             &source.url,
             data.as_bytes(),

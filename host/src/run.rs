@@ -475,7 +475,7 @@ impl Loaded {
             EvidenceWriter::create(
                 files.evidence,
                 grant.evidence_kinds.clone(),
-                outbound.clone(),
+                outbound.citation_index(),
                 grant.scrubber.clone(),
             )
             .map_err(WriteError::at(&dir.join(bundle::EVIDENCE_FILE)))?,
