@@ -5,11 +5,12 @@
 //! remaining time, and holds the request's place under the cap on requests
 //! in flight.
 
-use super::{Carried, NotCarried};
+use super::{Carried, NotCarried, Refused};
 use crate::connect::{Connections, Timeouts, Unanswered};
 use crate::egress::{Denial, Origin, forbidden_address_class};
 use crate::encoding;
 use crate::grant::Grant;
+use crate::ledger::Refusal;
 use crate::sandbox::Limits;
 use rustls::pki_types::CertificateDer;
 use std::net::SocketAddr;
@@ -59,7 +60,7 @@ impl Carrier {
     /// Resolves the origin a request will really reach and approves its
     /// addresses for the pool; a public origin resolving to an address the
     /// plugin must not reach is refused.
-    pub(super) async fn approve(&self, origin: &Origin) -> Result<(), Unanswered> {
+    pub(super) async fn approve(&self, origin: &Origin) -> Result<(), Refused> {
         match self.grant.reroutes.target(origin) {
             // A developer's reroute goes where it says, loopback included.
             Some(target) => {
@@ -76,15 +77,17 @@ impl Carrier {
     }
 
     /// The addresses `origin`'s name resolves to.
-    async fn resolve(&self, origin: &Origin) -> Result<Vec<SocketAddr>, Unanswered> {
+    async fn resolve(&self, origin: &Origin) -> Result<Vec<SocketAddr>, Refused> {
         let lookup = tokio::net::lookup_host((origin.host(), origin.port()));
         let addresses = tokio::time::timeout(self.limits.connect_timeout, lookup)
             .await
-            .map_err(|_| Unanswered {
+            .map_err(|_| Refused {
+                kind: Refusal::Dns,
                 code: HttpError::DnsTimeout,
                 detail: "DNS lookup timed out".to_owned(),
             })?
-            .map_err(|e| Unanswered {
+            .map_err(|e| Refused {
+                kind: Refusal::Dns,
                 code: HttpError::DnsError {
                     rcode: None,
                     info_code: None,
@@ -177,17 +180,13 @@ impl Carrier {
 
 /// Refuses a public origin whose name resolves to an address the plugin
 /// must not reach (a metadata service, the LAN, this machine).
-fn refuse_forbidden(origin: &Origin, addresses: &[SocketAddr]) -> Result<(), Unanswered> {
+fn refuse_forbidden(origin: &Origin, addresses: &[SocketAddr]) -> Result<(), Denial> {
     for address in addresses {
         if let Some(class) = forbidden_address_class(address.ip()) {
-            let denial = Denial::ForbiddenAddress {
+            return Err(Denial::ForbiddenAddress {
                 origin: origin.clone(),
                 address: address.ip(),
                 class,
-            };
-            return Err(Unanswered {
-                code: HttpError::DestinationIpProhibited,
-                detail: denial.to_string(),
             });
         }
     }
@@ -220,7 +219,12 @@ mod tests {
     async fn a_declared_origin_resolving_to_loopback_is_refused() {
         let carrier = carrier("http://localhost:9", Reroutes::default());
         let origin = Origin::parse("http://localhost:9").unwrap();
-        let Unanswered { detail: why, code } = carrier.approve(&origin).await.unwrap_err();
+        let Refused {
+            kind,
+            detail: why,
+            code,
+        } = carrier.approve(&origin).await.unwrap_err();
+        assert_eq!(kind, Refusal::ForbiddenAddress);
         assert!(
             matches!(code, HttpError::DestinationIpProhibited),
             "{code:?}"

@@ -2,7 +2,7 @@
 //! the grant's egress policy. Pure policy: nothing here touches the network,
 //! so a refusal costs nothing and is decided the same way live or replayed.
 
-use crate::connect::Unanswered;
+use super::Refused;
 use crate::egress::{Denial, Origin, ReadMethod, check_framing};
 use crate::grant::Grant;
 use crate::request::{self, Prepared};
@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+use wasmtime_wasi_http::WasiBody;
 
 /// The admission gate of a run: its grant and what the host says it is.
 pub(super) struct Gate {
@@ -25,7 +25,7 @@ pub(super) struct Gate {
 pub(super) struct Framed {
     /// The SHA-256 of its body, kept in the ledger even for a refusal.
     pub request_sha256: Option<String>,
-    pub ready: Result<Prepared, Unanswered>,
+    pub ready: Result<Prepared, Refused>,
 }
 
 impl Gate {
@@ -47,14 +47,8 @@ impl Gate {
         let prepared = request::prepare(request, &self.user_agent).await;
         let request_sha256 = prepared.as_ref().ok().and_then(|p| p.body_sha256.clone());
         let ready = match (screened, prepared) {
-            (Err(denial), _) => Err(Unanswered {
-                code: HttpError::HttpRequestDenied,
-                detail: denial.to_string(),
-            }),
-            (Ok(()), Err(refused)) => Err(Unanswered {
-                detail: refused.to_string(),
-                code: refused.code(),
-            }),
+            (Err(denial), _) => Err(denial.into()),
+            (Ok(()), Err(refused)) => Err(refused.into()),
             (Ok(()), Ok(prepared)) => Ok(prepared),
         };
         Framed {
@@ -65,14 +59,8 @@ impl Gate {
 
     /// Decides whether the egress policy lets `method` reach `uri`, and for
     /// which origin.
-    pub(super) fn admit(&self, method: &str, uri: &http::Uri) -> Result<Origin, Unanswered> {
-        self.grant
-            .egress
-            .check(method, uri)
-            .map_err(|d| Unanswered {
-                code: HttpError::HttpRequestDenied,
-                detail: d.to_string(),
-            })?;
+    pub(super) fn admit(&self, method: &str, uri: &http::Uri) -> Result<Origin, Refused> {
+        self.grant.egress.check(method, uri)?;
         Ok(Origin::of_uri(uri).expect("the policy admitted an absolute URI"))
     }
 }

@@ -4,8 +4,8 @@
 //! from it, caps its size, counts it, and has the ledger hash it and write
 //! the entry when the exchange ends.
 
+use super::Refused;
 use super::intercept::Keep;
-use crate::connect::Unanswered;
 use crate::ledger::{Exchange, LedgerThread, Outcome};
 use crate::log::{Level, RunLog};
 use crate::progress::Progress;
@@ -77,7 +77,7 @@ impl Meter {
     }
 
     /// Logs and chains a request refused before anything was sent.
-    pub(super) fn denied(&self, mut entry: Exchange, refused: Unanswered) -> HttpError {
+    pub(super) fn denied(&self, mut entry: Exchange, refused: Refused) -> HttpError {
         self.counters.denied.fetch_add(1, Ordering::Relaxed);
         self.progress.denied.fetch_add(1, Ordering::Relaxed);
         self.log.host(
@@ -88,6 +88,7 @@ impl Meter {
             ),
         );
         entry.outcome = Outcome::Denied;
+        entry.refusal = Some(refused.kind);
         entry.detail = Some(refused.detail);
         self.ledger.append(entry);
         refused.code

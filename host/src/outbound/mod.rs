@@ -28,12 +28,13 @@ mod meter;
 
 pub use meter::Traffic;
 
+use crate::egress::Denial;
 use crate::grant::Grant;
-use crate::ledger::{Exchange, Outcome};
+use crate::ledger::{Exchange, Outcome, Refusal};
 use crate::log::RunLog;
 use crate::progress::Progress;
 use crate::provenance::{self, Window};
-use crate::request::Prepared;
+use crate::request::{Prepared, RequestRefused};
 use crate::sandbox::Limits;
 use crate::tape::{OpenTape, TapeError};
 use carrier::Carrier;
@@ -64,6 +65,41 @@ struct Carried {
     /// The request's place under the cap on requests in flight, held until
     /// its body is consumed or dropped (none for a replay).
     slot: Option<OwnedSemaphorePermit>,
+}
+
+/// Why the host refused a request before it left: the kind the ledger
+/// files it under, the wasi-http error code the plugin sees, and the detail
+/// the ledger and log keep (which may name what the plugin must not learn,
+/// such as a resolved address).
+#[derive(Debug)]
+struct Refused {
+    kind: Refusal,
+    code: HttpError,
+    detail: String,
+}
+
+impl From<Denial> for Refused {
+    fn from(denial: Denial) -> Refused {
+        let code = match denial {
+            Denial::ForbiddenAddress { .. } => HttpError::DestinationIpProhibited,
+            _ => HttpError::HttpRequestDenied,
+        };
+        Refused {
+            kind: denial.refusal(),
+            code,
+            detail: denial.to_string(),
+        }
+    }
+}
+
+impl From<RequestRefused> for Refused {
+    fn from(refused: RequestRefused) -> Refused {
+        Refused {
+            kind: Refusal::RequestBody,
+            detail: refused.to_string(),
+            code: refused.code(),
+        }
+    }
 }
 
 /// Why an admitted request got no response.
@@ -186,6 +222,7 @@ impl Outbound {
             duration_ms: 0,
             bytes: 0,
             body_sha256: None,
+            refusal: None,
             detail: None,
         };
         let timed = |mut entry: Exchange| {
