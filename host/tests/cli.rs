@@ -628,9 +628,9 @@ fn help_documents_the_exit_codes() {
     let output = host(&["--help"], None, &scratch("help"));
     // Every code, with the start of its meaning (help text wraps).
     let help = text(&output);
-    for (code, meaning) in watchdog_host::run::exit::MEANINGS {
-        let start: String = meaning.chars().take(30).collect();
-        let line = format!("{code:>3}  {start}");
+    for exit in watchdog_host::run::exit::Exit::ALL {
+        let start: String = exit.meaning().chars().take(30).collect();
+        let line = format!("{:>3}  {start}", *exit as u8);
         assert!(help.contains(&line), "{line}");
     }
 }
