@@ -9,6 +9,7 @@ use crate::ledger::Outcome;
 use crate::log::{Level, RunLog};
 use crate::tape::{OpenTape, Recorded, Recorder, Recording, Replay, TapeError};
 use bytes::Bytes;
+use http::response::Parts;
 use http_body_util::{BodyExt, Full};
 use std::sync::Mutex;
 use wasmtime_wasi_http::Error as HttpError;
@@ -19,6 +20,8 @@ const FRAMING_HEADERS: &[&str] = &["content-length", "transfer-encoding", "conne
 
 /// A request as a recording keeps it.
 pub(super) struct Asked<'a> {
+    /// The request's number in the run.
+    pub seq: u64,
     pub method: &'a str,
     /// As the ledger spells it.
     pub url: &'a str,
@@ -28,24 +31,25 @@ pub(super) struct Asked<'a> {
     pub body_sha256: Option<&'a str>,
 }
 
-/// Sees admitted requests before the network and responses after it.
+/// Sees admitted requests before the network and responses after it; by
+/// default it does neither.
 pub(super) trait Interceptor: Send + Sync {
     /// A finished response (or why there is none) instead of the network's,
     /// or `None` to let the request go.
-    fn intercept(&self, asked: &Asked<'_>) -> Option<Result<Carried, NotCarried>>;
+    fn intercept(&self, _asked: &Asked<'_>) -> Option<Result<Carried, NotCarried>> {
+        None
+    }
 
-    /// Starts keeping the response to request `seq` as the plugin reads it.
-    fn keep(
-        &self,
-        seq: u64,
-        asked: &Asked<'_>,
-        status: u16,
-        headers: &http::HeaderMap,
-    ) -> Option<Box<dyn Keep>>;
+    /// Starts keeping the response with head `head` as the plugin reads it.
+    fn keep(&self, _asked: &Asked<'_>, _head: &Parts) -> Option<Box<dyn Keep>> {
+        None
+    }
 
     /// The first request it could not answer: such a run did not see what
     /// the recorded one saw.
-    fn take_miss(&self) -> Option<TapeError>;
+    fn take_miss(&self) -> Option<TapeError> {
+        None
+    }
 }
 
 /// A response body being kept as the plugin reads it.
@@ -74,19 +78,7 @@ pub(super) fn for_tape(tape: OpenTape, log: RunLog) -> Box<dyn Interceptor> {
 /// Neither answers nor keeps anything.
 struct Live;
 
-impl Interceptor for Live {
-    fn intercept(&self, _: &Asked<'_>) -> Option<Result<Carried, NotCarried>> {
-        None
-    }
-
-    fn keep(&self, _: u64, _: &Asked<'_>, _: u16, _: &http::HeaderMap) -> Option<Box<dyn Keep>> {
-        None
-    }
-
-    fn take_miss(&self) -> Option<TapeError> {
-        None
-    }
-}
+impl Interceptor for Live {}
 
 /// Answers every admitted request from a recording, with no network.
 struct Replaying {
@@ -99,10 +91,6 @@ struct Replaying {
 impl Interceptor for Replaying {
     fn intercept(&self, asked: &Asked<'_>) -> Option<Result<Carried, NotCarried>> {
         Some(self.replayed(asked))
-    }
-
-    fn keep(&self, _: u64, _: &Asked<'_>, _: u16, _: &http::HeaderMap) -> Option<Box<dyn Keep>> {
-        None
     }
 
     fn take_miss(&self) -> Option<TapeError> {
@@ -168,21 +156,11 @@ struct Keeping {
 }
 
 impl Interceptor for Keeping {
-    fn intercept(&self, _: &Asked<'_>) -> Option<Result<Carried, NotCarried>> {
-        None
-    }
-
     /// Records the request body, if any, and opens the body file of the
     /// response. A recording that cannot be written is logged and the run
     /// goes on: the evidence and the ledger are what the run is for.
-    fn keep(
-        &self,
-        seq: u64,
-        asked: &Asked<'_>,
-        status: u16,
-        headers: &http::HeaderMap,
-    ) -> Option<Box<dyn Keep>> {
-        let recorder = &self.recorder;
+    fn keep(&self, asked: &Asked<'_>, head: &Parts) -> Option<Box<dyn Keep>> {
+        let (recorder, seq) = (&self.recorder, asked.seq);
         let files = asked
             .body_sha256
             .map(|_| recorder.request_file(seq, asked.body))
@@ -198,8 +176,9 @@ impl Interceptor for Keeping {
                         url: asked.key.to_string(),
                         request_sha256: asked.body_sha256.map(str::to_owned),
                         request_body,
-                        status,
-                        headers: headers
+                        status: head.status.as_u16(),
+                        headers: head
+                            .headers
                             .iter()
                             .filter_map(|(k, v)| {
                                 Some((k.to_string(), v.to_str().ok()?.to_string()))
@@ -222,10 +201,6 @@ impl Interceptor for Keeping {
                 None
             }
         }
-    }
-
-    fn take_miss(&self) -> Option<TapeError> {
-        None
     }
 }
 
@@ -277,6 +252,7 @@ mod tests {
             RunLog::new(None, Scrubber::default()),
         );
         let asked = Asked {
+            seq: 0,
             method: "GET",
             url,
             key: url,

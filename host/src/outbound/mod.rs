@@ -246,6 +246,7 @@ impl Outbound {
         };
         let key = normalize_url(&url).unwrap_or_else(|| url.clone());
         let asked = Asked {
+            seq,
             method: &method,
             url: &url,
             key: &key,
@@ -300,7 +301,7 @@ impl Outbound {
         self.meter
             .progress
             .answered(request_path(asked.url), status, &parts.headers);
-        let kept = self.interceptor.keep(seq, asked, status, &parts.headers);
+        let kept = self.interceptor.keep(asked, &parts);
         exchange.status = Some(status);
         exchange.routed_to = routed_to;
         let delivery = Delivery {
