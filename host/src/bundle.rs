@@ -640,8 +640,8 @@ mod tests {
 
     #[test]
     fn a_second_run_into_the_same_folder_is_refused_before_it_writes() {
-        let dir = std::env::temp_dir().join(format!("watchdog-one-writer-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("bundle");
         let first = create_dir(&dir).unwrap();
         let Err(second) = create_dir(&dir) else {
             panic!("two runs were given the same folder");
@@ -654,7 +654,6 @@ mod tests {
             "{second}"
         );
         drop(first);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -671,8 +670,8 @@ mod tests {
 
     #[test]
     fn run_json_never_holds_a_secret_even_if_the_plugin_wrote_one() {
-        let dir = std::env::temp_dir().join(format!("watchdog-run-json-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
         let secret = Secret::new("s3cr3t-value-99").unwrap();
         let run = RunRecord {
             format: FORMAT.into(),
@@ -718,7 +717,7 @@ mod tests {
             evidence_sha256: String::new(),
             log_sha256: String::new(),
         };
-        let written = write_run(&dir, run, &files, &Scrubber::new([&secret])).unwrap();
+        let written = write_run(dir, run, &files, &Scrubber::new([&secret])).unwrap();
         let text = std::fs::read_to_string(dir.join(RUN_FILE)).unwrap();
         assert!(!text.contains("s3cr3t-value-99"));
         assert!(text.contains("Bearer [REDACTED] is wrong"));
@@ -726,6 +725,5 @@ mod tests {
             written.warnings[0].message,
             "upstream said: Bearer [REDACTED] is wrong"
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

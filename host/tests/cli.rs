@@ -10,10 +10,11 @@ use watchdog_e2e::{PROBE_TOKEN, ProbeServer};
 use watchdog_host::checkpoint::Envelope;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("watchdog-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    tempfile::Builder::new()
+        .prefix(&format!("watchdog-cli-{name}-"))
+        .tempdir()
+        .unwrap()
+        .keep()
 }
 
 fn host(args: &[&str], token: Option<&str>, cache: &Path) -> Output {
