@@ -304,7 +304,7 @@ pub fn manifest_gaps(manifest: &Manifest) -> Vec<String> {
             gaps.push(format!("the manifest has no {what}"));
         }
     }
-    if !is_semver(&manifest.version) {
+    if semver::Version::parse(&manifest.version).is_err() {
         gaps.push(format!(
             "version `{}` is not MAJOR.MINOR.PATCH",
             manifest.version
@@ -344,15 +344,6 @@ pub fn manifest_gaps(manifest: &Manifest) -> Vec<String> {
         }
     }
     gaps
-}
-
-fn is_semver(version: &str) -> bool {
-    let core = version.split(['-', '+']).next().unwrap_or_default();
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Collects the outcomes, and what the runs saw for the checks judged at
