@@ -39,10 +39,11 @@ pub struct Cache {
     dir: PathBuf,
 }
 
-/// How a component was obtained.
+/// How a component was obtained: compiled now, or read from the cache.
+/// (Not an origin in the egress sense, hence not named one.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Origin {
+pub enum Compilation {
     Compiled,
     Cached,
 }
@@ -80,7 +81,7 @@ impl Cache {
         engine: &Engine,
         bytes: &[u8],
         component_sha256: &str,
-    ) -> wasmtime::Result<(Component, Origin)> {
+    ) -> wasmtime::Result<(Component, Compilation)> {
         let path = self.path_for(engine, component_sha256);
         if path.exists() {
             // SAFETY: the artifact was written by `store` below into a folder
@@ -93,12 +94,12 @@ impl Cache {
                     .write(true)
                     .open(&path)
                     .and_then(|file| file.set_modified(SystemTime::now()));
-                return Ok((component, Origin::Cached));
+                return Ok((component, Compilation::Cached));
             }
         }
         let component = Component::new(engine, bytes)?;
         let _ = self.store(&path, &component);
-        Ok((component, Origin::Compiled))
+        Ok((component, Compilation::Compiled))
     }
 
     fn store(&self, path: &Path, component: &Component) -> std::io::Result<()> {

@@ -138,7 +138,7 @@ pub enum Verdict {
 
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
+pub struct CheckOutcome {
     pub check: CheckId,
     pub verdict: Verdict,
     /// What was observed; for a failure, what to fix.
@@ -150,7 +150,7 @@ pub struct Outcome {
 pub struct Report {
     /// `id version` of the plugin, when its manifest could be read.
     pub plugin: Option<String>,
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: Vec<CheckOutcome>,
 }
 
 impl Report {
@@ -177,7 +177,7 @@ impl Report {
             .collect()
     }
 
-    pub fn outcome(&self, check: CheckId) -> &Outcome {
+    pub fn outcome(&self, check: CheckId) -> &CheckOutcome {
         self.outcomes
             .iter()
             .find(|o| o.check == check)
@@ -351,7 +351,7 @@ pub fn manifest_gaps(manifest: &Manifest) -> Vec<String> {
 #[derive(Default)]
 struct Judge {
     plugin: Option<String>,
-    outcomes: Vec<Outcome>,
+    outcomes: Vec<CheckOutcome>,
     /// Requests the grant's policy refused, over every run.
     denied: u64,
     /// The first refusal the ledgers explain.
@@ -367,7 +367,7 @@ struct Judge {
 
 impl Judge {
     fn record(&mut self, check: CheckId, verdict: Verdict, detail: impl Into<String>) {
-        self.outcomes.push(Outcome {
+        self.outcomes.push(CheckOutcome {
             check,
             verdict,
             detail: detail.into(),
@@ -904,17 +904,17 @@ mod tests {
         let report = Report {
             plugin: None,
             outcomes: vec![
-                Outcome {
+                CheckOutcome {
                     check: CheckId::Contract,
                     verdict: Verdict::Pass,
                     detail: String::new(),
                 },
-                Outcome {
+                CheckOutcome {
                     check: CheckId::Collect,
                     verdict: Verdict::Skip,
                     detail: String::new(),
                 },
-                Outcome {
+                CheckOutcome {
                     check: CheckId::Egress,
                     verdict: Verdict::Fail,
                     detail: String::new(),
