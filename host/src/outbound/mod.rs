@@ -139,7 +139,7 @@ impl CitationIndex {
 
     /// Counts records written from `url`, for progress displays.
     pub fn count_records(&self, url: &str, n: u64) {
-        self.progress.recorded(request_path(url), n);
+        self.progress.recorded(&request_path(url), n);
     }
 }
 
@@ -300,7 +300,7 @@ impl Outbound {
         self.scrub_headers(&mut parts.headers);
         self.meter
             .progress
-            .answered(request_path(asked.url), status, &parts.headers);
+            .answered(&request_path(asked.url), status, &parts.headers);
         let kept = self.interceptor.keep(asked, &parts);
         exchange.status = Some(status);
         exchange.routed_to = routed_to;
@@ -329,10 +329,8 @@ impl Outbound {
 
 /// The path of a URL: the list its pages belong to (the cursor is in the
 /// query or the body).
-fn request_path(url: &str) -> &str {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
-    path.split(['?', '#']).next().unwrap_or(path)
+fn request_path(url: &str) -> String {
+    url::Url::parse(url).map_or_else(|_| "/".to_owned(), |url| url.path().to_owned())
 }
 
 /// One spelling per URL, so evidence sources match ledger entries.
@@ -388,6 +386,18 @@ pub(crate) mod tests {
             integration: None,
             scrubber: Scrubber::new([&secret]),
         })
+    }
+
+    #[test]
+    fn pages_of_a_list_share_its_path_whatever_their_cursor() {
+        for url in [
+            "https://api.example.com/v1/users",
+            "https://api.example.com/v1/users?cursor=abc",
+            "https://api.example.com:8443/v1/users#top",
+        ] {
+            assert_eq!(request_path(url), "/v1/users", "{url}");
+        }
+        assert_eq!(request_path("https://api.example.com"), "/");
     }
 
     #[test]
