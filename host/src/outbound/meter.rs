@@ -25,10 +25,16 @@ use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 /// Counters for `run.json`.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize, Clone, Copy)]
 pub struct Traffic {
+    /// Every request the plugin made, refused ones included.
     pub requests: u64,
+    /// Refused before anything left the host (each with a ledger
+    /// [`Refusal`](crate::ledger::Refusal)).
     pub denied: u64,
+    /// Admitted but unanswered, or cut off mid-body by a failure.
     pub failed: u64,
+    /// Cut at the response size cap.
     pub truncated: u64,
+    /// Response body bytes the plugin was given, after scrubbing.
     pub response_bytes: u64,
 }
 

@@ -185,6 +185,7 @@ impl Outbound {
         }
     }
 
+    /// What the run's requests have come to so far, for `run.json`.
     pub fn traffic(&self) -> Traffic {
         self.meter.traffic()
     }
@@ -340,6 +341,7 @@ pub(crate) fn normalize_url(url: &str) -> Option<String> {
 
 /// The hooks object that lives in the store; all state is shared.
 pub struct Hooks {
+    /// The traffic state every request from this store goes through.
     pub outbound: Arc<Outbound>,
 }
 
