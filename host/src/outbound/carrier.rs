@@ -81,18 +81,16 @@ impl Carrier {
         let lookup = tokio::net::lookup_host((origin.host(), origin.port()));
         let addresses = tokio::time::timeout(self.limits.connect_timeout, lookup)
             .await
-            .map_err(|_| Refused {
-                kind: Refusal::Dns,
-                code: HttpError::DnsTimeout,
-                detail: "DNS lookup timed out".to_owned(),
+            .map_err(|_| {
+                let detail = "DNS lookup timed out".to_owned();
+                Refused::new(Refusal::Dns, HttpError::DnsTimeout, detail)
             })?
-            .map_err(|e| Refused {
-                kind: Refusal::Dns,
-                code: HttpError::DnsError {
+            .map_err(|e| {
+                let code = HttpError::DnsError {
                     rcode: None,
                     info_code: None,
-                },
-                detail: format!("DNS lookup failed: {e}"),
+                };
+                Refused::new(Refusal::Dns, code, format!("DNS lookup failed: {e}"))
             })?;
         Ok(addresses.collect())
     }
@@ -135,8 +133,10 @@ impl Carrier {
                 slot: Some(slot),
             }),
             Err(Unanswered { code, detail }) => Err(NotCarried {
-                detail: self.grant.scrubber.text(&detail).into_owned(),
-                code,
+                why: Unanswered {
+                    detail: self.grant.scrubber.text(&detail).into_owned(),
+                    code,
+                },
                 routed_to,
             }),
         }
@@ -221,8 +221,7 @@ mod tests {
         let origin = Origin::parse("http://localhost:9").unwrap();
         let Refused {
             kind,
-            detail: why,
-            code,
+            why: Unanswered { detail: why, code },
         } = carrier.approve(&origin).await.unwrap_err();
         assert_eq!(kind, Refusal::ForbiddenAddress);
         assert!(

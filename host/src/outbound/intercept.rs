@@ -4,6 +4,7 @@
 //! (a recording). Live runs use one that does neither.
 
 use super::{Carried, NotCarried};
+use crate::connect::Unanswered;
 use crate::encoding;
 use crate::ledger::Outcome;
 use crate::log::{Level, RunLog};
@@ -104,9 +105,11 @@ impl Replaying {
     fn replayed(&self, asked: &Asked<'_>) -> Result<Carried, NotCarried> {
         let Asked { method, url, .. } = *asked;
         let routed_to = Some(self.replay.label());
-        let not_carried = |detail: String| NotCarried {
-            code: HttpError::InternalError(Some(detail.clone())),
-            detail,
+        let not_carried = |code: Option<HttpError>, detail: String| NotCarried {
+            why: Unanswered {
+                code: code.unwrap_or_else(|| HttpError::InternalError(Some(detail.clone()))),
+                detail,
+            },
             routed_to: routed_to.clone(),
         };
         let (recorded, body) = match self.replay.take(method, asked.key, asked.body_sha256) {
@@ -118,7 +121,7 @@ impl Replaying {
                     .lock()
                     .expect("replay miss lock")
                     .get_or_insert(miss);
-                return Err(not_carried(detail));
+                return Err(not_carried(None, detail));
             }
         };
         let mut response = http::Response::builder().status(recorded.status);
@@ -134,12 +137,15 @@ impl Replaying {
             .boxed_unsync();
         let response = response
             .body(body)
-            .map_err(|e| not_carried(format!("recorded response for {method} {url}: {e}")))?;
+            .map_err(|e| not_carried(None, format!("recorded response for {method} {url}: {e}")))?;
         // A recording made before the host owned content encoding may hold
         // an encoded body, which must not reach the plugin now either.
-        encoding::check_response(response.headers()).map_err(|encoded| NotCarried {
-            code: HttpError::HttpResponseContentCoding(Some(encoded.coding.clone())),
-            ..not_carried(format!("recorded response for {method} {url}: {encoded}"))
+        encoding::check_response(response.headers()).map_err(|encoded| {
+            let code = HttpError::HttpResponseContentCoding(Some(encoded.coding.clone()));
+            not_carried(
+                Some(code),
+                format!("recorded response for {method} {url}: {encoded}"),
+            )
         })?;
         Ok(Carried {
             response,
@@ -263,9 +269,9 @@ mod tests {
             panic!("an encoded body was replayed")
         };
         assert!(
-            matches!(&refused.code, HttpError::HttpResponseContentCoding(Some(c)) if c == "gzip"),
+            matches!(&refused.why.code, HttpError::HttpResponseContentCoding(Some(c)) if c == "gzip"),
             "{:?}",
-            refused.code
+            refused.why.code
         );
     }
 }

@@ -84,20 +84,21 @@ impl Meter {
 
     /// Logs and chains a request refused before anything was sent.
     pub(super) fn denied(&self, mut entry: Exchange, refused: Refused) -> HttpError {
+        let Refused { kind, why } = refused;
         self.counters.denied.fetch_add(1, Ordering::Relaxed);
         self.progress.denied.fetch_add(1, Ordering::Relaxed);
         self.log.host(
             Level::Warn,
             &format!(
                 "egress denied: {} {}: {}",
-                entry.method, entry.url, refused.detail
+                entry.method, entry.url, why.detail
             ),
         );
         entry.outcome = Outcome::Denied;
-        entry.refusal = Some(refused.kind);
-        entry.detail = Some(refused.detail);
+        entry.refusal = Some(kind);
+        entry.detail = Some(why.detail);
         self.ledger.append(entry);
-        refused.code
+        why.code
     }
 
     /// Logs and chains an admitted request that got no response. The log

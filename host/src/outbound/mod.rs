@@ -28,6 +28,7 @@ mod meter;
 
 pub use meter::Traffic;
 
+use crate::connect::Unanswered;
 use crate::egress::Denial;
 use crate::grant::Grant;
 use crate::ledger::{Exchange, Outcome, Refusal};
@@ -68,14 +69,20 @@ struct Carried {
 }
 
 /// Why the host refused a request before it left: the kind the ledger
-/// files it under, the wasi-http error code the plugin sees, and the detail
-/// the ledger and log keep (which may name what the plugin must not learn,
-/// such as a resolved address).
+/// files it under, and what the plugin is told and the ledger keeps.
 #[derive(Debug)]
 struct Refused {
     kind: Refusal,
-    code: HttpError,
-    detail: String,
+    why: Unanswered,
+}
+
+impl Refused {
+    fn new(kind: Refusal, code: HttpError, detail: String) -> Refused {
+        Refused {
+            kind,
+            why: Unanswered { code, detail },
+        }
+    }
 }
 
 impl From<Denial> for Refused {
@@ -84,29 +91,21 @@ impl From<Denial> for Refused {
             Denial::ForbiddenAddress { .. } => HttpError::DestinationIpProhibited,
             _ => HttpError::HttpRequestDenied,
         };
-        Refused {
-            kind: denial.refusal(),
-            code,
-            detail: denial.to_string(),
-        }
+        Refused::new(denial.refusal(), code, denial.to_string())
     }
 }
 
 impl From<RequestRefused> for Refused {
     fn from(refused: RequestRefused) -> Refused {
-        Refused {
-            kind: Refusal::RequestBody,
-            detail: refused.to_string(),
-            code: refused.code(),
-        }
+        let detail = refused.to_string();
+        Refused::new(Refusal::RequestBody, refused.code(), detail)
     }
 }
 
-/// Why an admitted request got no response.
+/// Why an admitted request got no response (its detail scrubbed of
+/// secrets), and where it was sent.
 struct NotCarried {
-    code: HttpError,
-    /// For the ledger, secrets scrubbed.
-    detail: String,
+    why: Unanswered,
     routed_to: Option<String>,
 }
 
@@ -266,8 +265,8 @@ impl Outbound {
             Err(not) => {
                 let mut failed = timed(entry.clone());
                 failed.routed_to = not.routed_to;
-                self.meter.failed(failed, not.detail);
-                return Err(not.code);
+                self.meter.failed(failed, not.why.detail);
+                return Err(not.why.code);
             }
         };
         let response = self.deliver(carried, &asked, timed(entry.clone()), started);
