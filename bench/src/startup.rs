@@ -10,7 +10,7 @@ use crate::scratch::Scratch;
 use anyhow::ensure;
 use serde::Serialize;
 use std::time::Instant;
-use watchdog_host::cache::Origin;
+use watchdog_host::cache::Compilation;
 use watchdog_host::run::Loaded;
 
 const TARGET_MS: f64 = 20.0;
@@ -39,14 +39,14 @@ pub fn run(host: &tokio::runtime::Runtime, scratch: &Scratch, n: usize) -> anyho
     };
     let (first, loaded) = open()?;
     ensure!(
-        loaded.plugin.origin == Origin::Compiled,
+        loaded.plugin.origin == Compilation::Compiled,
         "the first start did not compile"
     );
     let (mut total, mut load, mut instantiate) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..n {
         let (elapsed, loaded) = open()?;
         ensure!(
-            loaded.plugin.origin == Origin::Cached,
+            loaded.plugin.origin == Compilation::Cached,
             "a later start missed the cache"
         );
         total.push(millis(elapsed));

@@ -14,7 +14,7 @@
 //! checks that every record cites an exchange the ledger holds.
 
 use crate::contract::{Evidence, Finding, PluginError, Warning};
-use crate::outbound::{Outbound, Traffic};
+use crate::outbound::{CitationIndex, Traffic};
 use crate::provenance::{Citations, Unproven};
 use crate::sandbox::Limits;
 use crate::seal::{FileHashes, Seal};
@@ -89,7 +89,8 @@ pub struct EvidenceWriter {
     /// Hashes of `(kind, id)`: 8 bytes a record keeps duplicate detection
     /// flat enough for a million events.
     seen: Keys,
-    outbound: Arc<Outbound>,
+    /// The bodies records may cite, and the progress display.
+    citations: CitationIndex,
     rejected: u64,
     /// Why the first refused record was refused.
     first_refusal: Option<Refused>,
@@ -113,7 +114,7 @@ impl EvidenceWriter {
     pub fn create(
         file: Box<dyn Write + Send>,
         kinds: BTreeSet<String>,
-        outbound: Arc<Outbound>,
+        citations: CitationIndex,
         scrubber: Scrubber,
     ) -> std::io::Result<EvidenceWriter> {
         let (records, batches) = std::sync::mpsc::sync_channel(QUEUED_BATCHES);
@@ -127,7 +128,7 @@ impl EvidenceWriter {
             kinds,
             counts: BTreeMap::new(),
             seen: Keys::default(),
-            outbound,
+            citations,
             rejected: 0,
             first_refusal: None,
         })
@@ -155,7 +156,7 @@ impl EvidenceWriter {
         // Counted before the records move to the writer; a batch it cannot
         // take ends the run without a `run.json`, so no count is wrong.
         for cited in accepted.chunk_by(|a, b| Arc::ptr_eq(&a.source, &b.source)) {
-            self.outbound
+            self.citations
                 .count_records(&cited[0].source.url, cited.len() as u64);
         }
         for record in &accepted {
@@ -232,7 +233,7 @@ impl EvidenceWriter {
         }
         let derived = crate::provenance::is_derived(&kind);
         let cites = citations.prove(
-            self.outbound.window(),
+            self.citations.window(),
             &source.method,
             &source.url,
             data.as_bytes(),
@@ -654,8 +655,8 @@ mod tests {
 
     #[test]
     fn a_second_run_into_the_same_folder_is_refused_before_it_writes() {
-        let dir = std::env::temp_dir().join(format!("watchdog-one-writer-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("bundle");
         let first = create_dir(&dir).unwrap();
         let Err(second) = create_dir(&dir) else {
             panic!("two runs were given the same folder");
@@ -668,7 +669,6 @@ mod tests {
             "{second}"
         );
         drop(first);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -685,8 +685,8 @@ mod tests {
 
     #[test]
     fn run_json_never_holds_a_secret_even_if_the_plugin_wrote_one() {
-        let dir = std::env::temp_dir().join(format!("watchdog-run-json-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
         let secret = Secret::new("s3cr3t-value-99").unwrap();
         let run = RunRecord {
             format: FORMAT.into(),
@@ -732,7 +732,7 @@ mod tests {
             evidence_sha256: String::new(),
             log_sha256: String::new(),
         };
-        let written = write_run(&dir, run, &files, &Scrubber::new([&secret])).unwrap();
+        let written = write_run(dir, run, &files, &Scrubber::new([&secret])).unwrap();
         let text = std::fs::read_to_string(dir.join(RUN_FILE)).unwrap();
         assert!(!text.contains("s3cr3t-value-99"));
         assert!(text.contains("Bearer [REDACTED] is wrong"));
@@ -740,6 +740,5 @@ mod tests {
             written.warnings[0].message,
             "upstream said: Bearer [REDACTED] is wrong"
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

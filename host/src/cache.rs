@@ -39,10 +39,11 @@ pub struct Cache {
     dir: PathBuf,
 }
 
-/// How a component was obtained.
+/// How a component was obtained: compiled now, or read from the cache.
+/// (Not an origin in the egress sense, hence not named one.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Origin {
+pub enum Compilation {
     Compiled,
     Cached,
 }
@@ -80,7 +81,7 @@ impl Cache {
         engine: &Engine,
         bytes: &[u8],
         component_sha256: &str,
-    ) -> wasmtime::Result<(Component, Origin)> {
+    ) -> wasmtime::Result<(Component, Compilation)> {
         let path = self.path_for(engine, component_sha256);
         if path.exists() {
             // SAFETY: the artifact was written by `store` below into a folder
@@ -93,12 +94,12 @@ impl Cache {
                     .write(true)
                     .open(&path)
                     .and_then(|file| file.set_modified(SystemTime::now()));
-                return Ok((component, Origin::Cached));
+                return Ok((component, Compilation::Cached));
             }
         }
         let component = Component::new(engine, bytes)?;
         let _ = self.store(&path, &component);
-        Ok((component, Origin::Compiled))
+        Ok((component, Compilation::Compiled))
     }
 
     fn store(&self, path: &Path, component: &Component) -> std::io::Result<()> {
@@ -177,22 +178,20 @@ mod tests {
 
     #[test]
     fn the_cache_drops_crash_leftovers_and_its_least_recently_used_artifacts() {
-        let dir = std::env::temp_dir().join(format!("watchdog-cache-tidy-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
         let now = SystemTime::now();
-        let old_leftover = file(&dir, ".tmpA1b2C3", 10, 7200, now);
-        let fresh_leftover = file(&dir, ".tmpD4e5F6", 10, 5, now);
-        let least_used = file(&dir, "a-1.cwasm", 400, 300, now);
-        let used = file(&dir, "b-1.cwasm", 400, 200, now);
-        let just_written = file(&dir, "c-1.cwasm", 400, 400, now);
+        let old_leftover = file(dir, ".tmpA1b2C3", 10, 7200, now);
+        let fresh_leftover = file(dir, ".tmpD4e5F6", 10, 5, now);
+        let least_used = file(dir, "a-1.cwasm", 400, 300, now);
+        let used = file(dir, "b-1.cwasm", 400, 200, now);
+        let just_written = file(dir, "c-1.cwasm", 400, 400, now);
 
-        tidy(&dir, 1000, &just_written, now).unwrap();
+        tidy(dir, 1000, &just_written, now).unwrap();
 
         assert!(!old_leftover.exists(), "a crashed write's file is removed");
         assert!(fresh_leftover.exists(), "a write in progress is left alone");
         assert!(!least_used.exists(), "over the bound, the least used goes");
         assert!(used.exists() && just_written.exists());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -193,17 +193,10 @@ mod tests {
         BTreeMap::from([("org-id".to_owned(), org.to_owned())])
     }
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("watchdog-checkpoint-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn a_saved_checkpoint_is_read_back_by_the_same_integration_and_organization() {
-        let dir = scratch("round-trip");
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
         let path = dir.join("state.tmp");
         assert_eq!(load(&path, "p", &config("o-1")).unwrap(), Loaded::None);
         save(&path, &Envelope::new("p", &config("o-1"), "cursor-9")).unwrap();
@@ -214,12 +207,11 @@ mod tests {
         // A path ending in `.tmp` is replaced, not truncated in place, and
         // no temporary file is left beside it.
         save(&path, &Envelope::new("p", &config("o-1"), "cursor-10")).unwrap();
-        let names: Vec<_> = std::fs::read_dir(&dir)
+        let names: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["state.tmp"]);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -247,12 +239,12 @@ mod tests {
 
     #[test]
     fn a_checkpoint_in_a_missing_folder_is_refused_before_any_work() {
-        let dir = scratch("missing-folder");
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path();
         let error = check_place(&dir.join("nowhere/state")).unwrap_err();
         assert_eq!(error.source.kind(), std::io::ErrorKind::NotFound);
         assert!(error.to_string().contains("nowhere"), "{error}");
         check_place(&dir.join("state")).unwrap();
         check_place(Path::new("state")).unwrap();
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -138,7 +138,7 @@ pub enum Verdict {
 
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
+pub struct CheckOutcome {
     pub check: CheckId,
     pub verdict: Verdict,
     /// What was observed; for a failure, what to fix.
@@ -150,7 +150,7 @@ pub struct Outcome {
 pub struct Report {
     /// `id version` of the plugin, when its manifest could be read.
     pub plugin: Option<String>,
-    pub outcomes: Vec<Outcome>,
+    pub outcomes: Vec<CheckOutcome>,
 }
 
 impl Report {
@@ -177,7 +177,7 @@ impl Report {
             .collect()
     }
 
-    pub fn outcome(&self, check: CheckId) -> &Outcome {
+    pub fn outcome(&self, check: CheckId) -> &CheckOutcome {
         self.outcomes
             .iter()
             .find(|o| o.check == check)
@@ -304,7 +304,7 @@ pub fn manifest_gaps(manifest: &Manifest) -> Vec<String> {
             gaps.push(format!("the manifest has no {what}"));
         }
     }
-    if !is_semver(&manifest.version) {
+    if semver::Version::parse(&manifest.version).is_err() {
         gaps.push(format!(
             "version `{}` is not MAJOR.MINOR.PATCH",
             manifest.version
@@ -346,22 +346,13 @@ pub fn manifest_gaps(manifest: &Manifest) -> Vec<String> {
     gaps
 }
 
-fn is_semver(version: &str) -> bool {
-    let core = version.split(['-', '+']).next().unwrap_or_default();
-    let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// Collects the outcomes, and what the runs saw for the checks judged at
 /// the end (egress, evidence, limits).
 #[derive(Default)]
 struct Judge {
     plugin: Option<String>,
-    outcomes: Vec<Outcome>,
-    /// Requests the egress policy refused, over every run.
+    outcomes: Vec<CheckOutcome>,
+    /// Requests the grant's policy refused, over every run.
     denied: u64,
     /// The first refusal the ledgers explain.
     denial: Option<String>,
@@ -379,7 +370,7 @@ struct Judge {
 
 impl Judge {
     fn record(&mut self, check: CheckId, verdict: Verdict, detail: impl Into<String>) {
-        self.outcomes.push(Outcome {
+        self.outcomes.push(CheckOutcome {
             check,
             verdict,
             detail: detail.into(),
@@ -604,9 +595,14 @@ impl Judge {
     ) -> Result<Option<Failure>, Failure> {
         let collected = collected?;
         let run = &collected.run;
-        self.denied += run.traffic.denied;
-        if self.denial.is_none() && run.traffic.denied > 0 {
-            self.denial = first_denial(&collected.dir);
+        if run.traffic.denied > 0 {
+            // A ledger that cannot be read still counts every refusal.
+            let refusals = policy_refusals(&collected.dir).unwrap_or(PolicyRefusals {
+                count: run.traffic.denied,
+                first: None,
+            });
+            self.denied += refusals.count;
+            self.denial = self.denial.take().or(refusals.first);
         }
         self.records += run.evidence_records;
         if run.evidence_rejected > 0 {
@@ -719,15 +715,31 @@ fn counts_agree(reported: &BTreeMap<String, u64>, received: &BTreeMap<String, u6
     nonzero(reported) == nonzero(received)
 }
 
-/// Why the ledger says the first refused request was refused.
-fn first_denial(bundle: &Path) -> Option<String> {
+/// The requests a bundle's ledger says the host refused on the grant's
+/// account ([`ledger::Refusal::is_policy`]); a name that did not resolve or
+/// a request body over the cap is not the plugin reaching beyond its
+/// manifest.
+struct PolicyRefusals {
+    count: u64,
+    /// The first, in words.
+    first: Option<String>,
+}
+
+/// The policy refusals in `bundle`'s ledger, if it can be read and verified.
+fn policy_refusals(bundle: &Path) -> Option<PolicyRefusals> {
     let file = std::fs::File::open(bundle.join(crate::bundle::LEDGER_FILE)).ok()?;
     let chain = ledger::verify(std::io::BufReader::new(file)).ok()?;
-    chain
+    let mut refused = chain
         .entries
         .into_iter()
-        .find(|e| e.outcome == ledger::Outcome::Denied)
-        .map(|e| format!("{} {}: {}", e.method, e.url, e.detail.unwrap_or_default()))
+        .filter(|e| e.refusal.is_some_and(ledger::Refusal::is_policy));
+    let first = refused
+        .next()
+        .map(|e| format!("{} {}: {}", e.method, e.url, e.detail.unwrap_or_default()));
+    Some(PolicyRefusals {
+        count: u64::from(first.is_some()) + refused.count() as u64,
+        first,
+    })
 }
 
 /// A loopback server that answers every request with 401, the way an API
@@ -879,21 +891,50 @@ mod tests {
     }
 
     #[test]
+    fn only_policy_refusals_fail_the_egress_check() {
+        let bundle = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(bundle.path().join(crate::bundle::LEDGER_FILE)).unwrap();
+        let mut ledger = ledger::LedgerWriter::new(file);
+        let denied = |seq, refusal, detail: &str| ledger::Exchange {
+            outcome: ledger::Outcome::Denied,
+            status: None,
+            bytes: 0,
+            body_sha256: None,
+            refusal: Some(refusal),
+            detail: Some(detail.into()),
+            ..ledger::tests::exchange(seq, 200)
+        };
+        ledger
+            .append(denied(0, ledger::Refusal::Dns, "DNS lookup failed"))
+            .unwrap();
+        ledger.append(ledger::tests::exchange(1, 200)).unwrap();
+        ledger
+            .append(denied(2, ledger::Refusal::Egress, "origin not declared"))
+            .unwrap();
+        let refused = policy_refusals(bundle.path()).unwrap();
+        assert_eq!(refused.count, 1);
+        assert_eq!(
+            refused.first.as_deref(),
+            Some("GET https://api.example.com/items?page=2: origin not declared")
+        );
+    }
+
+    #[test]
     fn a_report_with_one_failure_exits_as_a_plugin_error() {
         let report = Report {
             plugin: None,
             outcomes: vec![
-                Outcome {
+                CheckOutcome {
                     check: CheckId::Contract,
                     verdict: Verdict::Pass,
                     detail: String::new(),
                 },
-                Outcome {
+                CheckOutcome {
                     check: CheckId::Collect,
                     verdict: Verdict::Skip,
                     detail: String::new(),
                 },
-                Outcome {
+                CheckOutcome {
                     check: CheckId::Egress,
                     verdict: Verdict::Fail,
                     detail: String::new(),

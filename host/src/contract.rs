@@ -93,17 +93,10 @@ pub fn contract_version(
     })
 }
 
-/// True for the versions of the series this host speaks: `0.1.x`.
+/// True for the versions of the series this host speaks: `0.1.x`,
+/// pre-releases included.
 pub fn is_accepted(version: &str) -> bool {
-    let mut parts = version.split(['.', '-', '+']);
-    matches!(
-        (
-            parts.next(),
-            parts.next(),
-            parts.next().map(str::parse::<u64>)
-        ),
-        (Some("0"), Some("1"), Some(Ok(_)))
-    )
+    semver::Version::parse(version).is_ok_and(|v| v.major == 0 && v.minor == 1)
 }
 
 /// The names a component imports, for `inspect`.

@@ -17,6 +17,7 @@ mod path;
 pub use address::{AddressClass, forbidden_address_class};
 pub use path::PathFlaw;
 
+use crate::ledger::Refusal;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -421,6 +422,21 @@ pub enum Denial {
         address: IpAddr,
         class: &'static str,
     },
+}
+
+impl Denial {
+    /// The kind of refusal the ledger files this under.
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            Denial::HostOwnedHeader { .. } | Denial::BodyOnRead { .. } => Refusal::Framing,
+            Denial::ForbiddenAddress { .. } => Refusal::ForbiddenAddress,
+            Denial::UndeclaredOrigin { .. }
+            | Denial::WriteMethod { .. }
+            | Denial::UndeclaredRoute { .. }
+            | Denial::UnsafePath { .. }
+            | Denial::MalformedUrl { .. } => Refusal::Egress,
+        }
+    }
 }
 
 /// A malformed declaration or flag.

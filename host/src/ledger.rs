@@ -36,6 +36,36 @@ pub enum Outcome {
     Failed,
 }
 
+/// Why the host refused a request before it left: what a
+/// [`Outcome::Denied`] entry's `detail` explains, as a reader can match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    /// The grant's egress policy: an undeclared origin or route, a write
+    /// method, a URL or path a server could read as another.
+    Egress,
+    /// The plugin set a header the host owns, or wrote a body on a read.
+    Framing,
+    /// A declared public origin resolved to an address the plugin must not
+    /// reach (a metadata service, the LAN, this machine).
+    ForbiddenAddress,
+    /// The request body exceeded the host's cap or failed while read.
+    RequestBody,
+    /// The origin's name did not resolve in time, or at all.
+    Dns,
+}
+
+impl Refusal {
+    /// Whether the plugin asked for something its manifest does not grant,
+    /// as opposed to a request the host could not send.
+    pub fn is_policy(self) -> bool {
+        matches!(
+            self,
+            Refusal::Egress | Refusal::Framing | Refusal::ForbiddenAddress
+        )
+    }
+}
+
 /// One exchange. Field order is the canonical order hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -64,6 +94,9 @@ pub struct Entry {
     /// SHA-256 of those bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_sha256: Option<String>,
+    /// Why a denied request was refused, for readers that match it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
     /// Why a request was denied or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -99,6 +132,7 @@ pub struct Exchange {
     pub duration_ms: u64,
     pub bytes: u64,
     pub body_sha256: Option<String>,
+    pub refusal: Option<Refusal>,
     pub detail: Option<String>,
 }
 
@@ -132,6 +166,7 @@ impl<W: Write> LedgerWriter<W> {
             duration_ms: exchange.duration_ms,
             bytes: exchange.bytes,
             body_sha256: exchange.body_sha256,
+            refusal: exchange.refusal,
             detail: exchange.detail,
             prev: self.head.clone(),
             hash: String::new(),
@@ -391,10 +426,11 @@ fn is_sha256_hex(text: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn exchange(seq: u64, status: u16) -> Exchange {
+    /// A complete exchange of `seq` with `status`.
+    pub(crate) fn exchange(seq: u64, status: u16) -> Exchange {
         Exchange {
             seq,
             time: "2026-11-01T00:00:00Z".into(),
@@ -407,6 +443,7 @@ mod tests {
             duration_ms: 3,
             bytes: 10,
             body_sha256: Some("ab".repeat(32)),
+            refusal: None,
             detail: None,
         }
     }

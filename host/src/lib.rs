@@ -48,6 +48,7 @@ pub mod grant;
 pub mod jsonl;
 pub mod ledger;
 pub mod log;
+#[warn(missing_docs)]
 pub mod outbound;
 pub mod pooling;
 pub mod progress;

@@ -60,64 +60,97 @@ pub enum Failure {
 
 /// The exit codes, one per kind of outcome. Documented in `--help` and README.
 pub mod exit {
-    pub const OK: u8 = 0;
-    pub const FINDINGS_FAILED: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const AUTH: u8 = 3;
-    pub const SANDBOX: u8 = 4;
-    pub const PLUGIN: u8 = 5;
-    pub const HOST: u8 = 6;
-    pub const PARTIAL: u8 = 7;
-    pub const VERIFY: u8 = 8;
-    /// A second signal ended the process before the bundle was finished.
-    pub const STOPPED: u8 = 130;
+    /// Declares [`Exit`] once: each code's doc comment is its meaning, which
+    /// `--help` prints, so the codes and their description cannot drift.
+    macro_rules! codes {
+        ($($(#[doc = $doc:literal])+ $variant:ident = $code:literal as $constant:ident,)+) => {
+            /// How a run ended, as the process's exit code.
+            #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+            #[repr(u8)]
+            pub enum Exit {
+                $($(#[doc = $doc])+ $variant = $code,)+
+            }
 
-    /// Every code with what it means, in order: the one description of
-    /// them, which `watchdog-host --help` prints ([`help`]).
-    pub const MEANINGS: &[(u8, &str)] = &[
-        (OK, "success: the run completed and no finding failed"),
-        (
-            FINDINGS_FAILED,
-            "the run completed and at least one finding failed",
-        ),
-        (
-            USAGE,
-            "invalid configuration or usage (also: the configured object was not found, or a replayed recording lacks a request)",
-        ),
-        (
-            AUTH,
-            "unauthorized or forbidden: the credential was rejected or lacks a permission",
-        ),
-        (
-            SANDBOX,
-            "sandbox violation: memory, CPU or time limit, or a request the egress policy refused",
-        ),
-        (
-            PLUGIN,
-            "plugin error: not an integration, bad manifest, crash, upstream failure, invalid evidence",
-        ),
-        (HOST, "host error: I/O or the runtime itself"),
-        (
-            PARTIAL,
-            "partial: the run finished but some resources could not be read (see warnings), or it was interrupted (SIGINT, SIGTERM, SIGHUP): the bundle is finished and says so, the checkpoint is left as it was",
-        ),
-        (
-            VERIFY,
-            "verification failed: the bundle (or a replayed recording) was edited or is incomplete",
-        ),
-        (
-            STOPPED,
-            "stopped at once by a second signal: the bundle is unfinished (no run.json)",
-        ),
-    ];
+            impl Exit {
+                /// Every code, in order.
+                pub const ALL: &[Exit] = &[$(Exit::$variant,)+];
+
+                /// What the code means, as its doc comment says.
+                pub fn meaning(self) -> String {
+                    let lines: &[&str] = match self {
+                        $(Exit::$variant => &[$($doc),+],)+
+                    };
+                    lines.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
+                }
+            }
+
+            $(
+                #[doc = concat!("The code of [`Exit::", stringify!($variant), "`].")]
+                pub const $constant: u8 = Exit::$variant as u8;
+            )+
+        };
+    }
+
+    codes! {
+        /// success: the run completed and no finding failed
+        Ok = 0 as OK,
+        /// the run completed and at least one finding failed
+        FindingsFailed = 1 as FINDINGS_FAILED,
+        /// invalid configuration or usage (also: the configured object was
+        /// not found, or a replayed recording lacks a request)
+        Usage = 2 as USAGE,
+        /// unauthorized or forbidden: the credential was rejected or lacks
+        /// a permission
+        Auth = 3 as AUTH,
+        /// sandbox violation: memory, CPU or time limit, or a request the
+        /// egress policy refused
+        Sandbox = 4 as SANDBOX,
+        /// plugin error: not an integration, bad manifest, crash, upstream
+        /// failure, invalid evidence
+        Plugin = 5 as PLUGIN,
+        /// host error: I/O or the runtime itself
+        Host = 6 as HOST,
+        /// partial: the run finished but some resources could not be read
+        /// (see warnings), or it was interrupted (SIGINT, SIGTERM, SIGHUP):
+        /// the bundle is finished and says so, the checkpoint is left as it
+        /// was
+        Partial = 7 as PARTIAL,
+        /// verification failed: the bundle (or a replayed recording) was
+        /// edited or is incomplete
+        Verify = 8 as VERIFY,
+        /// stopped at once by a second signal: the bundle is unfinished (no
+        /// run.json)
+        Stopped = 130 as STOPPED,
+    }
+
+    impl From<Exit> for u8 {
+        fn from(exit: Exit) -> u8 {
+            exit as u8
+        }
+    }
 
     /// The exit codes as `--help` lists them.
     pub fn help() -> String {
         let mut text = String::from("Exit codes:");
-        for (code, meaning) in MEANINGS {
-            text.push_str(&format!("\n{code:>3}  {meaning}"));
+        for exit in Exit::ALL {
+            text.push_str(&format!("\n{:>3}  {}", *exit as u8, exit.meaning()));
         }
         text
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_codes_are_the_documented_numbers() {
+            let codes: Vec<u8> = Exit::ALL.iter().map(|e| *e as u8).collect();
+            assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 130]);
+            assert_eq!(
+                Exit::Partial.meaning(),
+                "partial: the run finished but some resources could not be read (see warnings), or it was interrupted (SIGINT, SIGTERM, SIGHUP): the bundle is finished and says so, the checkpoint is left as it was"
+            );
+        }
     }
 }
 
@@ -489,7 +522,7 @@ impl Loaded {
             EvidenceWriter::create(
                 streams.evidence,
                 grant.evidence_kinds.clone(),
-                outbound.clone(),
+                outbound.citation_index(),
                 grant.scrubber.clone(),
             )
             .map_err(WriteError::at(&dir.join(bundle::EVIDENCE_FILE)))?,

@@ -63,7 +63,7 @@ pub struct Plugin {
     pub component_sha256: String,
     pub contract_version: String,
     pub imports: Vec<String>,
-    pub origin: cache::Origin,
+    pub origin: cache::Compilation,
     pub load_time: std::time::Duration,
 }
 
@@ -203,7 +203,7 @@ impl Runtime {
         let sha = cache::sha256_hex(&bytes);
         let (component, origin) = match &self.cache {
             Some(cache) => cache.load(&self.engine, &bytes, &sha),
-            None => Component::new(&self.engine, &bytes).map(|c| (c, cache::Origin::Compiled)),
+            None => Component::new(&self.engine, &bytes).map(|c| (c, cache::Compilation::Compiled)),
         }
         .map_err(|e| LoadError::Invalid {
             path: display,

@@ -305,10 +305,12 @@ impl Recording {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("watchdog-tape-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
+    /// A folder for a recording, not yet created, in a temporary folder
+    /// removed with the returned guard.
+    fn scratch() -> (tempfile::TempDir, PathBuf) {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("tape");
+        (root, dir)
     }
 
     fn record(recorder: &Recorder, seq: u64, url: &str, body: &[u8]) {
@@ -345,7 +347,7 @@ mod tests {
 
     #[test]
     fn a_url_asked_twice_replays_its_responses_in_order_then_misses() {
-        let dir = scratch("order");
+        let (_root, dir) = scratch();
         let recorder = Recorder::create(&dir).unwrap();
         record(&recorder, 1, "https://api.example.com/a", b"second");
         record(&recorder, 0, "https://api.example.com/a", b"first");
@@ -367,7 +369,7 @@ mod tests {
 
     #[test]
     fn pages_sharing_a_url_replay_by_their_request_body_and_another_body_misses() {
-        let dir = scratch("bodies");
+        let (_root, dir) = scratch();
         let recorder = Recorder::create(&dir).unwrap();
         let url = "https://api.example.com/search";
         record_answer(&recorder, 0, url, Some(b"{\"page\":1}"), b"first page");
@@ -394,7 +396,7 @@ mod tests {
 
     #[test]
     fn an_edited_body_is_refused() {
-        let dir = scratch("edited");
+        let (_root, dir) = scratch();
         let recorder = Recorder::create(&dir).unwrap();
         record(
             &recorder,
@@ -413,7 +415,7 @@ mod tests {
 
     #[test]
     fn a_folder_holding_a_recording_is_not_recorded_over() {
-        let dir = scratch("exists");
+        let (_root, dir) = scratch();
         drop(Recorder::create(&dir).unwrap());
         assert!(matches!(
             Recorder::create(&dir),
@@ -423,7 +425,7 @@ mod tests {
 
     #[test]
     fn a_cut_body_is_not_kept() {
-        let dir = scratch("cut");
+        let (_root, dir) = scratch();
         let recorder = Recorder::create(&dir).unwrap();
         let (file, body) = recorder.body_file(0).unwrap();
         let recording = Recording::new(
@@ -453,7 +455,7 @@ mod tests {
 
     #[test]
     fn a_body_path_outside_the_folder_is_refused() {
-        let dir = scratch("escape");
+        let (_root, dir) = scratch();
         std::fs::create_dir_all(&dir).unwrap();
         let line = serde_json::to_string(&Recorded {
             seq: 0,

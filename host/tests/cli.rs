@@ -10,10 +10,11 @@ use watchdog_e2e::{PROBE_TOKEN, ProbeServer};
 use watchdog_host::checkpoint::Envelope;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("watchdog-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    tempfile::Builder::new()
+        .prefix(&format!("watchdog-cli-{name}-"))
+        .tempdir()
+        .unwrap()
+        .keep()
 }
 
 fn host(args: &[&str], token: Option<&str>, cache: &Path) -> Output {
@@ -73,6 +74,33 @@ fn write_config(dir: &Path, body: &str) -> String {
     let path = dir.join("config.toml");
     std::fs::write(&path, body).unwrap();
     path.display().to_string()
+}
+
+/// Runs `collect` on the probe doing `behaviour`, its API routed to
+/// `server`, into `dir/bundle`, with `extra` flags and the probe's token if
+/// `token` is given.
+fn collect_probe(
+    dir: &Path,
+    behaviour: &str,
+    server: &ProbeServer,
+    extra: &[&str],
+    token: Option<&str>,
+) -> Output {
+    let config = write_config(dir, &format!("behaviour = \"{behaviour}\"\n"));
+    let route = format!("https://api.example.com=http://{}", server.addr);
+    let out = dir.join("bundle");
+    let mut args = vec![
+        "collect",
+        PROBE,
+        "--config",
+        &config,
+        "--route",
+        &route,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    host(&args, token, dir)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -253,25 +281,7 @@ async fn a_ca_file_without_certificates_is_a_usage_error() {
 async fn a_sandbox_violation_exits_4() {
     let server = ProbeServer::start(0).await;
     let dir = scratch("violation");
-    let config = write_config(&dir, "behaviour = \"loop\"\n");
-    let route = format!("https://api.example.com=http://{}", server.addr);
-    let out = dir.join("bundle");
-    let output = host(
-        &[
-            "collect",
-            PROBE,
-            "--config",
-            &config,
-            "--route",
-            &route,
-            "--out",
-            out.to_str().unwrap(),
-            "--cpu-secs",
-            "1",
-        ],
-        None,
-        &dir,
-    );
+    let output = collect_probe(&dir, "loop", &server, &["--cpu-secs", "1"], None);
     assert_eq!(code(&output), 4, "{}", text(&output));
     assert!(
         text(&output).contains(
@@ -287,23 +297,7 @@ async fn a_sandbox_violation_exits_4() {
 async fn a_plugin_panic_prints_its_own_message_and_location() {
     let server = ProbeServer::start(0).await;
     let dir = scratch("panic");
-    let config = write_config(&dir, "behaviour = \"panic\"\n");
-    let route = format!("https://api.example.com=http://{}", server.addr);
-    let out = dir.join("bundle");
-    let output = host(
-        &[
-            "collect",
-            PROBE,
-            "--config",
-            &config,
-            "--route",
-            &route,
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        None,
-        &dir,
-    );
+    let output = collect_probe(&dir, "panic", &server, &[], None);
     assert_eq!(code(&output), 5, "{}", text(&output));
     let printed = text(&output);
     let error = printed
@@ -324,24 +318,12 @@ async fn a_plugin_panic_prints_its_own_message_and_location() {
 async fn a_response_cut_at_the_cap_names_the_flag_that_raises_it() {
     let server = ProbeServer::start(2 << 20).await;
     let dir = scratch("response-cap");
-    let config = write_config(&dir, "behaviour = \"huge-response\"\n");
-    let route = format!("https://api.example.com=http://{}", server.addr);
-    let out = dir.join("bundle");
-    let output = host(
-        &[
-            "collect",
-            PROBE,
-            "--config",
-            &config,
-            "--route",
-            &route,
-            "--out",
-            out.to_str().unwrap(),
-            "--response-mib",
-            "1",
-        ],
-        None,
+    let output = collect_probe(
         &dir,
+        "huge-response",
+        &server,
+        &["--response-mib", "1"],
+        None,
     );
     assert!(
         text(&output).contains("truncated    1 of them at the size cap; --response-mib sets it"),
@@ -628,9 +610,9 @@ fn help_documents_the_exit_codes() {
     let output = host(&["--help"], None, &scratch("help"));
     // Every code, with the start of its meaning (help text wraps).
     let help = text(&output);
-    for (code, meaning) in watchdog_host::run::exit::MEANINGS {
-        let start: String = meaning.chars().take(30).collect();
-        let line = format!("{code:>3}  {start}");
+    for exit in watchdog_host::run::exit::Exit::ALL {
+        let start: String = exit.meaning().chars().take(30).collect();
+        let line = format!("{:>3}  {start}", *exit as u8);
         assert!(help.contains(&line), "{line}");
     }
 }
@@ -975,23 +957,12 @@ fn inspect_shows_terminal_escapes_in_a_manifest_instead_of_obeying_them() {
 async fn plugin_logs_warnings_and_findings_are_printed_escaped() {
     let server = ProbeServer::start(0).await;
     let dir = scratch("collect-escapes");
-    let config = write_config(&dir, "behaviour = \"terminal-escapes\"\n");
-    let route = format!("https://api.example.com=http://{}", server.addr);
-    let out = dir.join("bundle");
-    let output = host(
-        &[
-            "collect",
-            PROBE,
-            "--config",
-            &config,
-            "--route",
-            &route,
-            "--out",
-            out.to_str().unwrap(),
-            "-v",
-        ],
-        Some(PROBE_TOKEN),
+    let output = collect_probe(
         &dir,
+        "terminal-escapes",
+        &server,
+        &["-v"],
+        Some(PROBE_TOKEN),
     );
     assert_eq!(
         code(&output),

@@ -289,7 +289,8 @@ impl SandboxArgs {
 
 /// Runs a command; returns the exit code.
 pub async fn run(args: Args) -> u8 {
-    match execute(args).await {
+    let (context, command) = Context::of(args);
+    match dispatch(context, command).await {
         Ok(code) | Err(code) => code,
     }
 }
@@ -305,38 +306,40 @@ impl<T> OrExit<T> for Result<T, Failure> {
     }
 }
 
-/// Runs a command. `Err` is the exit code of a failure already reported.
-async fn execute(args: Args) -> Result<u8, u8> {
-    let echo = match args.verbose {
-        0 => Level::Warn,
-        1 => Level::Info,
-        _ => Level::Debug,
-    };
-    let log = RunLog::new(Some(echo), Scrubber::default());
-    let cache = (!args.no_cache)
-        .then(|| args.cache_dir.clone().or_else(Cache::default_dir))
-        .flatten()
-        .map(Cache::new);
-    let out = Printer { json: args.json };
-    match args.command {
+/// What the global flags give every command.
+struct Context {
+    log: RunLog,
+    cache: Option<Cache>,
+    out: Printer,
+}
+
+impl Context {
+    fn of(args: Args) -> (Context, Command) {
+        let echo = match args.verbose {
+            0 => Level::Warn,
+            1 => Level::Info,
+            _ => Level::Debug,
+        };
+        let cache = (!args.no_cache)
+            .then(|| args.cache_dir.clone().or_else(Cache::default_dir))
+            .flatten()
+            .map(Cache::new);
+        let context = Context {
+            log: RunLog::new(Some(echo), Scrubber::default()),
+            cache,
+            out: Printer { json: args.json },
+        };
+        (context, args.command)
+    }
+}
+
+/// Runs one command. `Err` is the exit code of a failure already reported.
+async fn dispatch(cx: Context, command: Command) -> Result<u8, u8> {
+    match command {
         Command::Verify { dir, head, tape } => {
-            Ok(verify(&out, &dir, head.as_deref(), tape.as_deref()))
+            Ok(verify(&cx.out, &dir, head.as_deref(), tape.as_deref()))
         }
-        Command::New(args) => match new::run(&args) {
-            Ok(dir) => {
-                print::outln!(
-                    "created {0}; next: cd {0} && WATCHDOG_HOST={1} ./check",
-                    dir.display(),
-                    std::env::current_exe()
-                        .map_or_else(|_| "watchdog-host".into(), |p| p.display().to_string())
-                );
-                Ok(exit::OK)
-            }
-            Err(e) => {
-                errln!("error: {e}");
-                Ok(exit::USAGE)
-            }
-        },
+        Command::New(args) => Ok(create_project(&args)),
         Command::Report {
             dir,
             head,
@@ -351,27 +354,8 @@ async fn execute(args: Args) -> Result<u8, u8> {
             plugin,
             org,
             sandbox,
-        } => {
-            let runtime = start_runtime(cache)?;
-            let dir = dir.unwrap_or_else(|| {
-                let stamp = watchdog_host::now_rfc3339().replace([':', '-'], "");
-                PathBuf::from("watchdog-demo").join(format!("run-{stamp}"))
-            });
-            Ok(devtools::demo(&runtime, &dir, plugin, &org, &sandbox, log, &out).await)
-        }
-        Command::Inspect { plugin, against } => {
-            let runtime = start_runtime(cache)?;
-            let options = Options::new(Limits::default(), Reroutes::default(), log);
-            let loaded = Loaded::open(&runtime, &plugin, &options).await.or_exit()?;
-            match against {
-                None => out.inspect(&loaded),
-                Some(old) => {
-                    let old = Loaded::open(&runtime, &old, &options).await.or_exit()?;
-                    out.capability_diff(&old, &loaded);
-                }
-            }
-            Ok(exit::OK)
-        }
+        } => demo(cx, dir, plugin, &org, &sandbox).await,
+        Command::Inspect { plugin, against } => inspect(cx, &plugin, against.as_deref()).await,
         Command::Conformance {
             plugin,
             config,
@@ -379,69 +363,12 @@ async fn execute(args: Args) -> Result<u8, u8> {
             routes,
             out: keep,
             sandbox,
-        } => {
-            let mock = Reroutes::parse(routes.iter().map(String::as_str))
-                .map_err(|e| {
-                    Failure::Config(config::ConfigError::Invalid(vec![format!("--route: {e}")]))
-                })
-                .or_exit()?;
-            let runtime = start_runtime(cache)?;
-            let work_dir = keep.clone().unwrap_or_else(|| {
-                std::env::temp_dir().join(format!(
-                    "watchdog-conformance-{}-{}",
-                    std::process::id(),
-                    watchdog_host::now_rfc3339().replace([':', '-'], "")
-                ))
-            });
-            let setup = conformance::Setup {
-                config,
-                limits: sandbox.limits(),
-                replay,
-                mock,
-                work_dir: work_dir.clone(),
-                log,
-            };
-            let result = conformance::run(&runtime, &plugin, &setup).await;
-            if keep.is_none() {
-                let _ = std::fs::remove_dir_all(&work_dir);
-            }
-            let report = result.or_exit()?;
-            out.conformance(&report);
-            Ok(report.exit_code())
-        }
+        } => run_conformance(cx, &plugin, config, replay, &routes, &sandbox, keep).await,
         Command::Validate {
             plugin,
             run,
             out: keep,
-        } => {
-            let runtime = start_runtime(cache)?;
-            let (loaded, config, options) = prepare(&runtime, &plugin, &run, log, Tape::Live)
-                .await
-                .or_exit()?;
-            let mode = progress::Mode::choose(args.json);
-            let checks = match &keep {
-                None => {
-                    let work = loaded.validate(&config, &options);
-                    progress::shown(&options.progress, Phase::Validating, mode, work)
-                        .await
-                        .or_exit()?
-                }
-                Some(dir) => {
-                    let work = loaded.validate_ledgered(&config, &options, dir);
-                    let (checks, (head, entries)) =
-                        progress::shown(&options.progress, Phase::Validating, mode, work)
-                            .await
-                            .or_exit()?;
-                    errln!(
-                        "ledger {} ({entries} exchanges, head {head})",
-                        dir.join(bundle::LEDGER_FILE).display()
-                    );
-                    checks
-                }
-            };
-            out.checks(&checks);
-            Ok(report::checks_exit_code(&checks))
-        }
+        } => validate(cx, &plugin, &run, keep.as_deref()).await,
         Command::Collect {
             plugin,
             run,
@@ -450,37 +377,176 @@ async fn execute(args: Args) -> Result<u8, u8> {
             record,
             replay,
         } => {
-            if let Some(path) = &checkpoint {
-                checkpoint::check_place(path).map_err(|e| report_error(&e, exit::USAGE))?;
-            }
-            let runtime = start_runtime(cache)?;
             let tape = match (record, replay) {
                 (Some(dir), _) => Tape::Record(dir),
                 (None, Some(dir)) => Tape::Replay(dir),
                 (None, None) => Tape::Live,
             };
-            let (loaded, config, options) = prepare(&runtime, &plugin, &run, log, tape)
-                .await
-                .or_exit()?;
-            let previous = match &checkpoint {
-                Some(path) => previous_checkpoint(path, &loaded, &config, &options.log)?,
-                None => None,
-            };
-            let signals = stop_on_signals(options.interrupt.clone());
-            let collected =
-                collect_with_progress(&loaded, &config, &options, &dir, previous, args.json)
-                    .await
-                    .or_exit();
-            signals.abort();
-            let collected = collected?;
-            if let Some(path) = &checkpoint {
-                save_checkpoint(path, &loaded, &config, &collected)
-                    .map_err(|e| report_error(&e, exit::HOST))?;
-            }
-            out.collected(&collected);
-            Ok(collected.exit_code())
+            collect(cx, &plugin, &run, &dir, checkpoint.as_deref(), tape).await
         }
     }
+}
+
+/// `new`: writes a project and says what to do next.
+fn create_project(args: &new::NewArgs) -> u8 {
+    match new::run(args) {
+        Ok(dir) => {
+            print::outln!(
+                "created {0}; next: cd {0} && WATCHDOG_HOST={1} ./check",
+                dir.display(),
+                std::env::current_exe()
+                    .map_or_else(|_| "watchdog-host".into(), |p| p.display().to_string())
+            );
+            exit::OK
+        }
+        Err(e) => {
+            errln!("error: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// `demo`: the whole job on the simulated organization.
+#[cfg(feature = "dev-tools")]
+async fn demo(
+    cx: Context,
+    dir: Option<PathBuf>,
+    plugin: Option<PathBuf>,
+    org: &devtools::SimArgs,
+    sandbox: &SandboxArgs,
+) -> Result<u8, u8> {
+    let runtime = start_runtime(cx.cache)?;
+    let dir = dir.unwrap_or_else(|| {
+        let stamp = watchdog_host::now_rfc3339().replace([':', '-'], "");
+        PathBuf::from("watchdog-demo").join(format!("run-{stamp}"))
+    });
+    Ok(devtools::demo(&runtime, &dir, plugin, org, sandbox, cx.log, &cx.out).await)
+}
+
+/// `inspect`: a component's manifest, or what changed since `against`.
+async fn inspect(cx: Context, plugin: &Path, against: Option<&Path>) -> Result<u8, u8> {
+    let runtime = start_runtime(cx.cache)?;
+    let options = Options::new(Limits::default(), Reroutes::default(), cx.log);
+    let loaded = Loaded::open(&runtime, plugin, &options).await.or_exit()?;
+    match against {
+        None => cx.out.inspect(&loaded),
+        Some(old) => {
+            let old = Loaded::open(&runtime, old, &options).await.or_exit()?;
+            cx.out.capability_diff(&old, &loaded);
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `conformance`: the battery with `config`, the recording `replay` and
+/// the mock upstream's `routes`, its bundles kept in `keep` or else in a
+/// temporary folder removed afterwards.
+async fn run_conformance(
+    cx: Context,
+    plugin: &Path,
+    config: Option<PathBuf>,
+    replay: Option<PathBuf>,
+    routes: &[String],
+    sandbox: &SandboxArgs,
+    keep: Option<PathBuf>,
+) -> Result<u8, u8> {
+    let mock = Reroutes::parse(routes.iter().map(String::as_str))
+        .map_err(|e| Failure::Config(config::ConfigError::Invalid(vec![format!("--route: {e}")])))
+        .or_exit()?;
+    let runtime = start_runtime(cx.cache)?;
+    let (work_dir, _temporary) = match keep {
+        Some(dir) => (dir, None),
+        None => {
+            let temporary = tempfile::Builder::new()
+                .prefix("watchdog-conformance-")
+                .tempdir()
+                .map_err(|e| report_error(&e, exit::HOST))?;
+            (temporary.path().to_path_buf(), Some(temporary))
+        }
+    };
+    let setup = conformance::Setup {
+        config,
+        limits: sandbox.limits(),
+        replay,
+        mock,
+        work_dir,
+        log: cx.log,
+    };
+    let report = conformance::run(&runtime, plugin, &setup).await.or_exit()?;
+    cx.out.conformance(&report);
+    Ok(report.exit_code())
+}
+
+/// `validate`: one check per capability; with `keep`, the ledger of its
+/// requests is kept there and its head printed.
+async fn validate(
+    cx: Context,
+    plugin: &Path,
+    run: &RunArgs,
+    keep: Option<&Path>,
+) -> Result<u8, u8> {
+    let runtime = start_runtime(cx.cache)?;
+    let (loaded, config, options) = prepare(&runtime, plugin, run, cx.log, Tape::Live)
+        .await
+        .or_exit()?;
+    let mode = progress::Mode::choose(cx.out.json);
+    let checks = match keep {
+        None => {
+            let work = loaded.validate(&config, &options);
+            progress::shown(&options.progress, Phase::Validating, mode, work)
+                .await
+                .or_exit()?
+        }
+        Some(dir) => {
+            let work = loaded.validate_ledgered(&config, &options, dir);
+            let (checks, (head, entries)) =
+                progress::shown(&options.progress, Phase::Validating, mode, work)
+                    .await
+                    .or_exit()?;
+            errln!(
+                "ledger {} ({entries} exchanges, head {head})",
+                dir.join(bundle::LEDGER_FILE).display()
+            );
+            checks
+        }
+    };
+    cx.out.checks(&checks);
+    Ok(report::checks_exit_code(&checks))
+}
+
+/// `collect`: a bundle in `dir`, from the checkpoint when there is one,
+/// which is replaced when the run completes or is partial.
+async fn collect(
+    cx: Context,
+    plugin: &Path,
+    run: &RunArgs,
+    dir: &Path,
+    checkpoint: Option<&Path>,
+    tape: Tape,
+) -> Result<u8, u8> {
+    if let Some(path) = checkpoint {
+        checkpoint::check_place(path).map_err(|e| report_error(&e, exit::USAGE))?;
+    }
+    let runtime = start_runtime(cx.cache)?;
+    let (loaded, config, options) = prepare(&runtime, plugin, run, cx.log, tape)
+        .await
+        .or_exit()?;
+    let previous = match checkpoint {
+        Some(path) => previous_checkpoint(path, &loaded, &config, &options.log)?,
+        None => None,
+    };
+    let signals = stop_on_signals(options.interrupt.clone());
+    let collected = collect_with_progress(&loaded, &config, &options, dir, previous, cx.out.json)
+        .await
+        .or_exit();
+    signals.abort();
+    let collected = collected?;
+    if let Some(path) = checkpoint {
+        save_checkpoint(path, &loaded, &config, &collected)
+            .map_err(|e| report_error(&e, exit::HOST))?;
+    }
+    cx.out.collected(&collected);
+    Ok(collected.exit_code())
 }
 
 fn start_runtime(cache: Option<Cache>) -> Result<Runtime, u8> {

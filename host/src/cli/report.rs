@@ -1,11 +1,16 @@
 //! What the CLI prints: short tables for people, JSON for machines.
 
 use super::print::{outln, outln_raw};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
 use std::path::Path;
-use watchdog_host::bundle::{Outcome, VerifyReport};
+use watchdog_host::bundle::{Outcome, RunRecord, VerifyReport};
 use watchdog_host::conformance::{self, Verdict};
-use watchdog_host::contract::{Check, CheckStatus, FindingStatus, is_not_applicable};
+use watchdog_host::contract::{
+    Check, CheckStatus, Finding, FindingStatus, Warning, is_not_applicable,
+};
 use watchdog_host::diff::{self, Change};
+use watchdog_host::outbound::Traffic;
 use watchdog_host::provenance::recheck::Rechecked;
 use watchdog_host::run::{Collected, Loaded, describe, exit};
 use watchdog_host::tape::Tape;
@@ -222,121 +227,10 @@ impl Printer {
                 "run": run,
             }));
         }
-        outln!();
-        outln!("bundle       {}", collected.dir.display());
-        outln!(
-            "outcome      {}",
-            match run.outcome {
-                Outcome::Complete => "complete",
-                Outcome::Partial => "PARTIAL: some resources could not be read (see warnings)",
-                Outcome::Failed => "FAILED",
-            }
-        );
-        if let Some(failure) = &collected.failure {
-            outln!("error        {failure}");
-        }
-        outln!(
-            "head         {}  (seals every file; {} exchanges in the ledger)",
-            run.seal.hash,
-            run.ledger_entries
-        );
-        outln!(
-            "             keep this hash apart from the bundle; check with `watchdog-host verify DIR --head HASH`"
-        );
-        if !run.routes.is_empty() {
-            let routes: Vec<String> = run
-                .routes
-                .iter()
-                .map(|(a, b)| format!("{a} → {b}"))
-                .collect();
-            outln!(
-                "routed       {} (evidence did NOT come from the public origin)",
-                routes.join(", ")
-            );
-        }
-        match &run.tape {
-            Tape::Live => {}
-            Tape::Record(dir) => outln!("recorded     responses kept in {}", dir.display()),
-            Tape::Replay(dir) => outln!(
-                "replayed     from {} (evidence did NOT come from the network)",
-                dir.display()
-            ),
-        }
-        outln!(
-            "traffic      {} requests, {} denied, {} failed, {:.1} MiB",
-            run.traffic.requests,
-            run.traffic.denied,
-            run.traffic.failed,
-            run.traffic.response_bytes as f64 / (1 << 20) as f64
-        );
-        if run.traffic.truncated > 0 {
-            outln!(
-                "truncated    {} of them at the size cap; --response-mib sets it",
-                run.traffic.truncated
-            );
-        }
-        outln!();
-        outln!("{:<28} {:>9}", "EVIDENCE KIND", "RECORDS");
-        for (kind, count) in &run.counts {
-            outln!("{kind:<28} {count:>9}");
-        }
-        if !run.findings.is_empty() {
-            outln!();
-            outln!(
-                "{:<8} {:<24} {:>10} {:>8}  TITLE",
-                "STATUS",
-                "FINDING",
-                "POPULATION",
-                "FAILING"
-            );
-            for f in &run.findings {
-                let status = match f.status {
-                    _ if is_not_applicable(f) => "n/a",
-                    FindingStatus::Pass => "pass",
-                    FindingStatus::Fail => "FAIL",
-                    FindingStatus::Unknown => "unknown",
-                };
-                outln!(
-                    "{status:<8} {:<24} {:>10} {:>8}  {}",
-                    f.id,
-                    f.population,
-                    f.failing.len(),
-                    f.title
-                );
-                if f.status != FindingStatus::Pass {
-                    outln!("{:<8} {}", "", f.detail);
-                }
-                if !f.failing.is_empty() {
-                    let shown: Vec<&str> = f
-                        .failing
-                        .iter()
-                        .take(FAILING_SHOWN)
-                        .map(String::as_str)
-                        .collect();
-                    let more = f.failing.len().saturating_sub(FAILING_SHOWN);
-                    let more = if more > 0 {
-                        format!(" (+{more} more in run.json)")
-                    } else {
-                        String::new()
-                    };
-                    outln!("{:<8} failing: {}{more}", "", shown.join(", "));
-                    outln!("{:<8} remedy: {}", "", f.remedy);
-                }
-            }
-        }
-        if !run.warnings.is_empty() {
-            outln!();
-            outln!("WARNINGS");
-            for w in &run.warnings {
-                let marker = if w.incomplete { "INCOMPLETE" } else { "note" };
-                let cause = w
-                    .cause
-                    .as_ref()
-                    .map(|c| format!(" ({})", describe(c)))
-                    .unwrap_or_default();
-                outln!("  [{marker}] {}: {}{cause}", w.resource, w.message);
-            }
-        }
+        let mut text = Vec::new();
+        write_collected(&mut text, collected).expect("writing to memory does not fail");
+        let text = String::from_utf8(text).expect("the summary is UTF-8");
+        outln!("{}", text.strip_suffix('\n').unwrap_or(&text));
     }
 
     /// A sound bundle, and what re-checking its spans against a recording
@@ -388,6 +282,177 @@ impl Printer {
     }
 }
 
+/// The summary people read after `collect`: where the bundle is and how
+/// the run ended, its seal, where its evidence came from, its traffic, and
+/// then the counts, findings and warnings.
+fn write_collected(w: &mut impl Write, collected: &Collected) -> io::Result<()> {
+    let run = &collected.run;
+    write_ending(w, collected)?;
+    write_sources(w, run)?;
+    write_traffic(w, &run.traffic)?;
+    write_counts(w, &run.counts)?;
+    write_findings(w, &run.findings)?;
+    write_warnings(w, &run.warnings)
+}
+
+/// Where the bundle is, how the run ended, and the head that seals it.
+fn write_ending(w: &mut impl Write, collected: &Collected) -> io::Result<()> {
+    let run = &collected.run;
+    writeln!(w)?;
+    writeln!(w, "bundle       {}", collected.dir.display())?;
+    let outcome = match run.outcome {
+        Outcome::Complete => "complete",
+        Outcome::Partial => "PARTIAL: some resources could not be read (see warnings)",
+        Outcome::Failed => "FAILED",
+    };
+    writeln!(w, "outcome      {outcome}")?;
+    if let Some(failure) = &collected.failure {
+        writeln!(w, "error        {failure}")?;
+    }
+    writeln!(
+        w,
+        "head         {}  (seals every file; {} exchanges in the ledger)",
+        run.seal.hash, run.ledger_entries
+    )?;
+    writeln!(
+        w,
+        "             keep this hash apart from the bundle; check with `watchdog-host verify DIR --head HASH`"
+    )
+}
+
+/// Whether the evidence came from somewhere other than the public origin:
+/// a developer's reroutes, or a replayed recording.
+fn write_sources(w: &mut impl Write, run: &RunRecord) -> io::Result<()> {
+    if !run.routes.is_empty() {
+        let routes: Vec<String> = run
+            .routes
+            .iter()
+            .map(|(a, b)| format!("{a} → {b}"))
+            .collect();
+        writeln!(
+            w,
+            "routed       {} (evidence did NOT come from the public origin)",
+            routes.join(", ")
+        )?;
+    }
+    match &run.tape {
+        Tape::Live => Ok(()),
+        Tape::Record(dir) => writeln!(w, "recorded     responses kept in {}", dir.display()),
+        Tape::Replay(dir) => writeln!(
+            w,
+            "replayed     from {} (evidence did NOT come from the network)",
+            dir.display()
+        ),
+    }
+}
+
+fn write_traffic(w: &mut impl Write, traffic: &Traffic) -> io::Result<()> {
+    writeln!(
+        w,
+        "traffic      {} requests, {} denied, {} failed, {:.1} MiB",
+        traffic.requests,
+        traffic.denied,
+        traffic.failed,
+        traffic.response_bytes as f64 / (1 << 20) as f64
+    )?;
+    if traffic.truncated > 0 {
+        writeln!(
+            w,
+            "truncated    {} of them at the size cap; --response-mib sets it",
+            traffic.truncated
+        )?;
+    }
+    Ok(())
+}
+
+fn write_counts(w: &mut impl Write, counts: &BTreeMap<String, u64>) -> io::Result<()> {
+    writeln!(w)?;
+    writeln!(w, "{:<28} {:>9}", "EVIDENCE KIND", "RECORDS")?;
+    for (kind, count) in counts {
+        writeln!(w, "{kind:<28} {count:>9}")?;
+    }
+    Ok(())
+}
+
+/// One line per finding; what did not pass says why, and what failed names
+/// the first failing ids and the remedy.
+fn write_findings(w: &mut impl Write, findings: &[Finding]) -> io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{:<8} {:<24} {:>10} {:>8}  TITLE",
+        "STATUS", "FINDING", "POPULATION", "FAILING"
+    )?;
+    for f in findings {
+        let status = match f.status {
+            _ if is_not_applicable(f) => "n/a",
+            FindingStatus::Pass => "pass",
+            FindingStatus::Fail => "FAIL",
+            FindingStatus::Unknown => "unknown",
+        };
+        writeln!(
+            w,
+            "{status:<8} {:<24} {:>10} {:>8}  {}",
+            f.id,
+            f.population,
+            f.failing.len(),
+            f.title
+        )?;
+        if f.status != FindingStatus::Pass {
+            writeln!(w, "{:<8} {}", "", f.detail)?;
+        }
+        if !f.failing.is_empty() {
+            write_failing(w, f)?;
+        }
+    }
+    Ok(())
+}
+
+/// The first [`FAILING_SHOWN`] failing ids of a finding, and its remedy.
+fn write_failing(w: &mut impl Write, f: &Finding) -> io::Result<()> {
+    let shown: Vec<&str> = f
+        .failing
+        .iter()
+        .take(FAILING_SHOWN)
+        .map(String::as_str)
+        .collect();
+    let more = match f.failing.len().saturating_sub(FAILING_SHOWN) {
+        0 => String::new(),
+        more => format!(" (+{more} more in run.json)"),
+    };
+    writeln!(w, "{:<8} failing: {}{more}", "", shown.join(", "))?;
+    writeln!(w, "{:<8} remedy: {}", "", f.remedy)
+}
+
+fn write_warnings(w: &mut impl Write, warnings: &[Warning]) -> io::Result<()> {
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "WARNINGS")?;
+    for warning in warnings {
+        let marker = if warning.incomplete {
+            "INCOMPLETE"
+        } else {
+            "note"
+        };
+        let cause = warning
+            .cause
+            .as_ref()
+            .map(|c| format!(" ({})", describe(c)))
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "  [{marker}] {}: {}{cause}",
+            warning.resource, warning.message
+        )?;
+    }
+    Ok(())
+}
+
 fn status_word(status: CheckStatus) -> &'static str {
     match status {
         CheckStatus::Pass => "pass",
@@ -402,5 +467,106 @@ pub fn checks_exit_code(checks: &[Check]) -> u8 {
         exit::AUTH
     } else {
         exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use watchdog_host::contract::PluginError;
+    use watchdog_host::contract::watchdog::integration::types::Severity;
+
+    fn written(write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
+        let mut out = Vec::new();
+        write(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn finding(status: FindingStatus, failing: usize) -> Finding {
+        Finding {
+            id: "mfa-admins".into(),
+            title: "Admins use MFA".into(),
+            status,
+            severity: Severity::High,
+            population: 12,
+            failing: (0..failing).map(|i| format!("user-{i}")).collect(),
+            detail: "Some admins sign in without MFA.".into(),
+            remedy: "Require MFA for admins.".into(),
+            controls: vec![],
+        }
+    }
+
+    #[test]
+    fn a_failed_finding_names_its_first_failing_ids_how_many_more_and_the_remedy() {
+        let text = written(|w| write_findings(w, &[finding(FindingStatus::Fail, 10)]));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[2..],
+            [
+                "FAIL     mfa-admins                       12       10  Admins use MFA",
+                "         Some admins sign in without MFA.",
+                "         failing: user-0, user-1, user-2, user-3, user-4, user-5, user-6, user-7 (+2 more in run.json)",
+                "         remedy: Require MFA for admins.",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_passing_finding_is_one_line() {
+        let text = written(|w| write_findings(w, &[finding(FindingStatus::Pass, 0)]));
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(
+            text.ends_with(
+                "pass     mfa-admins                       12        0  Admins use MFA\n"
+            )
+        );
+    }
+
+    #[test]
+    fn no_findings_and_no_warnings_print_nothing() {
+        assert_eq!(written(|w| write_findings(w, &[])), "");
+        assert_eq!(written(|w| write_warnings(w, &[])), "");
+    }
+
+    #[test]
+    fn a_warning_says_whether_records_may_be_missing_and_why() {
+        let warnings = [
+            Warning {
+                resource: "users".into(),
+                message: "the second page failed".into(),
+                cause: Some(PluginError::Unauthorized("key revoked".into())),
+                incomplete: true,
+            },
+            Warning {
+                resource: "audit log".into(),
+                message: "not in this plan".into(),
+                cause: None,
+                incomplete: false,
+            },
+        ];
+        assert_eq!(
+            written(|w| write_warnings(w, &warnings)),
+            "\nWARNINGS\n  [INCOMPLETE] users: the second page failed (unauthorized: key revoked)\n  [note] audit log: not in this plan\n"
+        );
+    }
+
+    #[test]
+    fn truncated_responses_are_reported_only_when_some_were_cut() {
+        let mut traffic = Traffic {
+            requests: 4,
+            denied: 1,
+            failed: 0,
+            truncated: 0,
+            response_bytes: 3 << 19,
+        };
+        assert_eq!(
+            written(|w| write_traffic(w, &traffic)),
+            "traffic      4 requests, 1 denied, 0 failed, 1.5 MiB\n"
+        );
+        traffic.truncated = 2;
+        assert!(
+            written(|w| write_traffic(w, &traffic))
+                .ends_with("truncated    2 of them at the size cap; --response-mib sets it\n")
+        );
     }
 }
