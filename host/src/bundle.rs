@@ -108,9 +108,10 @@ struct Accepted {
 }
 
 impl EvidenceWriter {
-    /// Writes to `file`, the bundle's `evidence.jsonl` ([`create_dir`]).
+    /// Writes to `file`, the bundle's `evidence.jsonl` ([`create_dir`], or
+    /// an embedder's [`crate::sink::BundleSink`]).
     pub fn create(
-        file: File,
+        file: Box<dyn Write + Send>,
         kinds: BTreeSet<String>,
         outbound: Arc<Outbound>,
         scrubber: Scrubber,
@@ -281,7 +282,7 @@ const QUEUED_BATCHES: usize = 4;
 /// The evidence writer's thread: every record, in order, as a scrubbed line
 /// to the file and the digest, until the sender is dropped.
 fn write_records(
-    file: File,
+    file: Box<dyn Write + Send>,
     batches: Receiver<Vec<Accepted>>,
     scrubber: Scrubber,
 ) -> std::io::Result<String> {
@@ -511,18 +512,32 @@ pub fn write_run(
     scrubber: &Scrubber,
 ) -> Result<RunRecord, WriteError> {
     let path = dir.join(RUN_FILE);
-    let at = |source: std::io::Error| WriteError::at(&path)(source);
-    let text = serde_json::to_string_pretty(&run).map_err(|e| at(e.into()))?;
-    let mut run: RunRecord =
-        serde_json::from_str(&scrubber.text(&text)).map_err(|e| at(e.into()))?;
-    run.seal = Seal::new(files, &run);
-    let text = render_run(&run);
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(at)?;
-    file.write_all(text.as_bytes()).map_err(at)?;
-    file.as_file().sync_all().map_err(at)?;
-    file.persist(&path).map_err(|e| at(e.error))?;
-    sync_dir(dir).map_err(at)?;
+    let run = seal_run(run, files, scrubber).map_err(|e| WriteError::at(&path)(e.into()))?;
+    write_run_file(dir, render_run(&run).as_bytes()).map_err(WriteError::at(&path))?;
     Ok(run)
+}
+
+/// `run` with every secret scrubbed from what the plugin contributed, sealed
+/// over the files ([`Seal`]): the record `run.json` holds.
+pub fn seal_run(
+    run: RunRecord,
+    files: &FileHashes,
+    scrubber: &Scrubber,
+) -> serde_json::Result<RunRecord> {
+    let text = serde_json::to_string_pretty(&run)?;
+    let mut run: RunRecord = serde_json::from_str(&scrubber.text(&text))?;
+    run.seal = Seal::new(files, &run);
+    Ok(run)
+}
+
+/// Writes `text` as `dir/run.json`, atomically (a reader never sees half of
+/// it) and durably.
+pub fn write_run_file(dir: &Path, text: &[u8]) -> std::io::Result<()> {
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(text)?;
+    file.as_file().sync_all()?;
+    file.persist(dir.join(RUN_FILE)).map_err(|e| e.error)?;
+    sync_dir(dir)
 }
 
 /// `run.json`'s bytes, as the host writes them and `verify` expects them.

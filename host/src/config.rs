@@ -110,9 +110,32 @@ pub fn parse(
             path: String::new(),
             message: e.message().to_string(),
         })?;
+    check(&table, manifest, secrets)
+}
+
+/// Values an embedder holds as strings (a tenant's record), checked as a
+/// config file's are; see [`load`].
+pub fn from_values(
+    values: &BTreeMap<String, String>,
+    manifest: &Manifest,
+    secrets: &dyn SecretSource,
+) -> Result<RunConfig, ConfigError> {
+    let table: toml::Table = values
+        .iter()
+        .map(|(key, value)| (key.clone(), toml::Value::String(value.clone())))
+        .collect();
+    check(&table, manifest, secrets)
+}
+
+/// Checks a table of values against the manifest and reads its secrets.
+fn check(
+    table: &toml::Table,
+    manifest: &Manifest,
+    secrets: &dyn SecretSource,
+) -> Result<RunConfig, ConfigError> {
     let mut problems = Vec::new();
     let mut config = RunConfig::default();
-    for (key, value) in &table {
+    for (key, value) in table {
         let Some(field) = manifest.config.iter().find(|f| &f.name == key) else {
             let known: Vec<&str> = manifest.config.iter().map(|f| f.name.as_str()).collect();
             problems.push(format!(

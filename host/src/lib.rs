@@ -17,11 +17,14 @@
 //! - [`ledger`]: the hash chain of exchanges.
 //! - [`bundle`]: evidence and `run.json`.
 //! - [`seal`]: the hash that commits to every byte of a bundle.
+//! - [`sink`]: where a bundle's bytes go: a folder, or an embedder's store.
 //! - [`verify`]: a bundle read back and checked byte for byte.
 //! - [`jsonl`]: JSON-lines files read back exactly as written.
 //! - [`cache`]: precompiled components.
 //! - [`checkpoint`]: the checkpoint file, in an envelope the host checks.
 //! - [`runtime`]: engine, linker, store; sandboxed calls into a plugin.
+//! - [`pooling`]: instances on demand, or from a pool sized for a worker.
+//! - [`embed`]: a multi-tenant worker's host: many runs at once, capped.
 //! - [`config`]: the operator's configuration and secrets.
 //! - [`run`]: a run from start to end, as the CLI and embedders use it.
 //! - [`log`]: the run log.
@@ -38,6 +41,7 @@ pub mod connect;
 pub mod contract;
 pub mod diff;
 pub mod egress;
+pub mod embed;
 pub mod encoding;
 pub mod export;
 pub mod grant;
@@ -45,6 +49,7 @@ pub mod jsonl;
 pub mod ledger;
 pub mod log;
 pub mod outbound;
+pub mod pooling;
 pub mod progress;
 pub mod provenance;
 pub mod request;
@@ -53,6 +58,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod seal;
 pub mod secrets;
+pub mod sink;
 pub mod tape;
 pub mod terminal;
 pub mod verify;

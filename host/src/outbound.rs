@@ -216,6 +216,7 @@ impl Outbound {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         self.progress.requests.fetch_add(1, Ordering::Relaxed);
+        self.progress.first_request.get_or_init(Instant::now);
         let method = request.method().as_str().to_string();
         let url = self
             .grant

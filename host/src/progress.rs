@@ -5,9 +5,9 @@
 //! the CLI draws it (`cli::progress`).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
@@ -29,6 +29,10 @@ pub struct Progress {
     /// Requests the egress policy refused, in every call (also `validate`,
     /// which keeps no ledger).
     pub denied: AtomicU64,
+    /// When the collection's instance began to be made, and when its first
+    /// request was sent: how long a run takes to start.
+    pub instantiating: OnceLock<Instant>,
+    pub first_request: OnceLock<Instant>,
     state: Mutex<State>,
 }
 

@@ -22,11 +22,13 @@ use crate::progress::Progress;
 use crate::runtime::{CallError, LoadError, Plugin, Runtime, Session, SharedEvidence};
 use crate::sandbox::Limits;
 use crate::seal::FileHashes;
+use crate::sink::{BundleSink, FolderSink};
 use crate::tape::{OpenTape, Tape, TapeError};
 use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Why a run ended badly. Each maps to its own exit code.
 #[derive(Debug, thiserror::Error)]
@@ -456,24 +458,36 @@ impl Loaded {
         out: &Path,
         checkpoint: Option<String>,
     ) -> Result<Collected, Failure> {
+        self.collect_into(config, options, &FolderSink::new(out), checkpoint)
+            .await
+    }
+
+    /// [`Loaded::collect`] into the bundle `sink` opens.
+    pub async fn collect_into(
+        &self,
+        config: &RunConfig,
+        options: &Options,
+        sink: &dyn BundleSink,
+        checkpoint: Option<String>,
+    ) -> Result<Collected, Failure> {
         let grant = self.grant(config, options)?;
         let tape = options.tape.open()?;
-        let files = bundle::create_dir(out)?;
-        let dir = files.dir;
+        let streams = sink.open()?;
+        let dir = sink.location();
         let started_at = crate::now_rfc3339();
         let log = options.log.keeping(
             grant.scrubber.clone(),
-            Box::new(std::io::BufWriter::new(files.log)),
+            Box::new(std::io::BufWriter::new(streams.log)),
         );
         let outbound = options.outbound(
             grant.clone(),
             log.clone(),
-            Box::new(std::io::BufWriter::new(files.ledger)),
+            Box::new(std::io::BufWriter::new(streams.ledger)),
             tape,
         );
         let writer = Arc::new(Mutex::new(
             EvidenceWriter::create(
-                files.evidence,
+                streams.evidence,
                 grant.evidence_kinds.clone(),
                 outbound.clone(),
                 grant.scrubber.clone(),
@@ -541,7 +555,7 @@ impl Loaded {
             .map_err(WriteError::at(&dir.join(bundle::LOG_FILE)));
         // Any file that could not be written fails the run, whatever the
         // plugin said: the bundle is not what the run saw.
-        let (hashes, failure) = match durable(&dir, evidence, ledger, log_sha256) {
+        let (hashes, failure) = match durable(sink, evidence, ledger, log_sha256) {
             Ok(hashes) => (hashes, failure),
             Err(error) => {
                 let hashes = FileHashes {
@@ -604,7 +618,9 @@ impl Loaded {
             guest_peak_memory: peak_memory,
             seal: Default::default(),
         };
-        let run = bundle::write_run(&dir, run, &hashes, &grant.scrubber)?;
+        let run = bundle::seal_run(run, &hashes, &grant.scrubber)
+            .map_err(|e| WriteError::at(&dir.join(bundle::RUN_FILE))(e.into()))?;
+        sink.finish(bundle::render_run(&run).as_bytes())?;
         Ok(Collected { dir, run, failure })
     }
 }
@@ -621,6 +637,7 @@ impl Loaded {
         writer: &SharedEvidence,
         checkpoint: Option<&str>,
     ) -> Ran {
+        options.progress.instantiating.get_or_init(Instant::now);
         let configured = self
             .configured(
                 grant.clone(),
@@ -668,7 +685,7 @@ struct Ran {
 /// The files' hashes once each was written whole and made durable, or the
 /// first that was not.
 fn durable(
-    dir: &Path,
+    sink: &dyn BundleSink,
     evidence: Result<EvidenceTotals, WriteError>,
     ledger: Result<(String, u64), WriteError>,
     log_sha256: Result<String, WriteError>,
@@ -678,7 +695,7 @@ fn durable(
         ledger_head: ledger?.0,
         log_sha256: log_sha256?,
     };
-    bundle::sync_files(dir)?;
+    sink.durable()?;
     Ok(hashes)
 }
 
@@ -771,8 +788,9 @@ mod tests {
             source: std::io::Error::from(std::io::ErrorKind::StorageFull),
         };
         let evidence = Ok(EvidenceTotals::default());
+        let sink = FolderSink::new(&dir);
         let error = durable(
-            &dir,
+            &sink,
             evidence,
             Err(full(bundle::LEDGER_FILE)),
             Ok(String::new()),
@@ -781,7 +799,7 @@ mod tests {
         assert_eq!(error.path, dir.join(bundle::LEDGER_FILE));
         assert!(error.to_string().contains("ledger.jsonl"), "{error}");
         let error = durable(
-            &dir,
+            &sink,
             Ok(EvidenceTotals::default()),
             Ok((String::new(), 0)),
             Err(full(bundle::LOG_FILE)),

@@ -16,6 +16,7 @@ use crate::contract::{self, Check, ConfigEntry, Manifest, PluginError, PluginPre
 use crate::grant::Grant;
 use crate::log::{Level, RunLog, Source};
 use crate::outbound::{Hooks, Outbound};
+use crate::pooling::Allocation;
 use crate::sandbox::{CpuSample, EpochTicker, Limits, Meter, Violation};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -159,9 +160,19 @@ impl CallError {
 impl Runtime {
     /// An engine configured for sandboxed, async plugins.
     pub fn new(cache: Option<Cache>) -> wasmtime::Result<Runtime> {
+        Runtime::with_allocation(cache, Allocation::OnDemand)
+    }
+
+    /// [`Runtime::new`] with instances allocated as `allocation` says: a
+    /// worker running many plugins at once pools them.
+    pub fn with_allocation(
+        cache: Option<Cache>,
+        allocation: Allocation,
+    ) -> wasmtime::Result<Runtime> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        allocation.configure(&mut config);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

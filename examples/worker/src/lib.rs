@@ -1,0 +1,306 @@
+//! An example multi-tenant worker: one process, one [`Host`], every
+//! tenant's collection at once under the worker's caps.
+//!
+//! Tenants come from a JSON-lines file, one object a line:
+//!
+//! ```json
+//! {"tenant":"t0001","config":{"org-id":"..."},"secrets":{"api-key":"..."},"routes":{"https://api.atlassian.com":"http://127.0.0.1:8080"}}
+//! ```
+//!
+//! `secrets` stands in for a vault: a real worker holds secret references
+//! and implements [`SecretSource`] over its vault; this example reads the
+//! values from the file ([`TenantSecrets`]). Each tenant's bundle goes to
+//! `OUT/<tenant>/`; each finished run is one JSON line ([`RunLine`]), then a
+//! summary ([`Summary`]).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use watchdog_host::bundle::Outcome;
+use watchdog_host::egress::{EgressError, Reroutes};
+use watchdog_host::embed::{Host, Report, Run};
+use watchdog_host::run::Loaded;
+use watchdog_host::secrets::{Secret, SecretSource, SourceError};
+use watchdog_host::sink::FolderSink;
+
+/// One tenant's line of the tenants file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    /// The tenant's id, also its bundle folder's name.
+    pub tenant: String,
+    /// Non-secret configuration values.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Secret values by field name (the example's stand-in for a vault).
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    /// Reroutes of declared origins to loopback (`ORIGIN` to `URL`).
+    #[serde(default)]
+    pub routes: BTreeMap<String, String>,
+}
+
+/// Why the tenants file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantsError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("line {line}: {source}")]
+    Json {
+        line: usize,
+        source: serde_json::Error,
+    },
+    #[error(
+        "line {line}: tenant id `{tenant}` is not a folder name (letters, digits, `.`, `-`, `_`; not starting with `.`)"
+    )]
+    Id { line: usize, tenant: String },
+    #[error("line {line}: tenant `{tenant}` appears twice")]
+    Duplicate { line: usize, tenant: String },
+    #[error("line {line}: {source}")]
+    Route { line: usize, source: EgressError },
+}
+
+impl Tenant {
+    /// The tenant's reroutes.
+    fn reroutes(&self) -> Result<Reroutes, EgressError> {
+        let specs: Vec<String> = (self.routes.iter())
+            .map(|(from, to)| format!("{from}={to}"))
+            .collect();
+        Reroutes::parse(specs.iter().map(String::as_str))
+    }
+}
+
+/// Whether `id` is safe as one folder name under the output folder.
+fn is_folder_name(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+/// Reads and checks the tenants file: every line a tenant with a unique,
+/// folder-safe id and valid routes, or the first problem.
+pub fn read_tenants(path: &Path) -> Result<Vec<(Tenant, Reroutes)>, TenantsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TenantsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut tenants = Vec::new();
+    for (i, text) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let line = i + 1;
+        let tenant: Tenant =
+            serde_json::from_str(text).map_err(|source| TenantsError::Json { line, source })?;
+        let id = tenant.tenant.clone();
+        if !is_folder_name(&id) {
+            return Err(TenantsError::Id { line, tenant: id });
+        }
+        if !seen.insert(id.clone()) {
+            return Err(TenantsError::Duplicate { line, tenant: id });
+        }
+        let reroutes =
+            (tenant.reroutes()).map_err(|source| TenantsError::Route { line, source })?;
+        tenants.push((tenant, reroutes));
+    }
+    Ok(tenants)
+}
+
+/// A tenant's secrets as the example holds them: in the tenants file. A
+/// real worker asks its vault here, per run, with the tenant's reference.
+pub struct TenantSecrets {
+    tenant: String,
+    values: BTreeMap<String, String>,
+}
+
+impl TenantSecrets {
+    /// The secrets of `tenant`.
+    pub fn of(tenant: &Tenant) -> TenantSecrets {
+        TenantSecrets {
+            tenant: tenant.tenant.clone(),
+            values: tenant.secrets.clone(),
+        }
+    }
+}
+
+impl SecretSource for TenantSecrets {
+    fn secret(&self, _integration: &str, field: &str) -> Option<Result<Secret, SourceError>> {
+        let value = self.values.get(field)?;
+        Some(Secret::new(value.as_str()).map_err(|why| SourceError {
+            place: format!("tenant {}'s secret `{field}`", self.tenant),
+            why,
+        }))
+    }
+}
+
+/// A finished run as one stdout line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunLine {
+    pub tenant: String,
+    pub outcome: Outcome,
+    pub error: Option<String>,
+    /// The bundle's seal, when it was finished.
+    pub seal: Option<String>,
+    pub records: u64,
+    pub counts: BTreeMap<String, u64>,
+    pub queued_ms: f64,
+    /// Instantiate start to first request sent; none if none was sent.
+    pub start_ms: Option<f64>,
+    pub wall_ms: f64,
+    /// CPU of the run's own work (its guest calls) on the runtime's threads.
+    pub cpu_ms: f64,
+}
+
+fn ms(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e6).round() / 1e3
+}
+
+impl RunLine {
+    /// The line for `tenant`'s report.
+    pub fn new(tenant: &str, report: &Report) -> RunLine {
+        let run = report.run.as_ref();
+        RunLine {
+            tenant: tenant.to_owned(),
+            outcome: report.outcome,
+            error: report.error.as_ref().map(ToString::to_string),
+            seal: run.map(|r| r.seal.hash.clone()),
+            records: run.map_or(0, |r| r.evidence_records),
+            counts: run.map(|r| r.counts.clone()).unwrap_or_default(),
+            queued_ms: ms(report.timings.queued),
+            start_ms: report.timings.start.map(ms),
+            wall_ms: ms(report.timings.wall),
+            cpu_ms: ms(report.timings.cpu),
+        }
+    }
+}
+
+impl RunLine {
+    /// The line of a run whose task panicked.
+    fn panicked(tenant: &str, error: &tokio::task::JoinError) -> RunLine {
+        RunLine {
+            tenant: tenant.to_owned(),
+            outcome: Outcome::Failed,
+            error: Some(format!("the run's task ended: {error}")),
+            seal: None,
+            records: 0,
+            counts: BTreeMap::new(),
+            queued_ms: 0.0,
+            start_ms: None,
+            wall_ms: 0.0,
+            cpu_ms: 0.0,
+        }
+    }
+}
+
+/// The last stdout line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub runs: usize,
+    pub complete: usize,
+    pub partial: usize,
+    pub failed: usize,
+    pub wall_ms: f64,
+    /// The whole process's CPU (user and system, all threads).
+    pub cpu_ms: f64,
+    /// The process's peak resident memory (`VmHWM`).
+    pub peak_rss_kib: Option<u64>,
+    pub start_p50_ms: Option<f64>,
+    pub start_p99_ms: Option<f64>,
+    /// The most runs that ran at once.
+    pub peak_runs: usize,
+}
+
+/// The summary line wraps [`Summary`] in `{"summary": ...}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SummaryLine {
+    pub summary: Summary,
+}
+
+impl Summary {
+    /// The summary of `lines`, run in `wall` by a host that ran at most
+    /// `peak_runs` at once.
+    pub fn of(lines: &[RunLine], wall: Duration, peak_runs: usize) -> Summary {
+        let count = |o: Outcome| lines.iter().filter(|l| l.outcome == o).count();
+        let mut starts: Vec<f64> = lines.iter().filter_map(|l| l.start_ms).collect();
+        starts.sort_by(f64::total_cmp);
+        Summary {
+            runs: lines.len(),
+            complete: count(Outcome::Complete),
+            partial: count(Outcome::Partial),
+            failed: count(Outcome::Failed),
+            wall_ms: ms(wall),
+            cpu_ms: ms(process_cpu()),
+            peak_rss_kib: peak_rss_kib(),
+            start_p50_ms: percentile(&starts, 50),
+            start_p99_ms: percentile(&starts, 99),
+            peak_runs,
+        }
+    }
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: usize) -> Option<f64> {
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted.get(rank - 1).copied()
+}
+
+/// CPU the whole process used, every thread, user and system: what
+/// `getrusage(RUSAGE_SELF)` adds up.
+fn process_cpu() -> Duration {
+    let time = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(time.tv_sec as u64, time.tv_nsec as u32)
+}
+
+/// The process's peak resident set, KiB, from `/proc/self/status`.
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Runs every tenant's collection at once on `host`, each bundle in
+/// `out/<tenant>/`, calling `finished` with each run's line as it ends.
+pub async fn run_all(
+    host: Arc<Host>,
+    component: Arc<Loaded>,
+    tenants: Vec<(Tenant, Reroutes)>,
+    out: &Path,
+    mut finished: impl FnMut(&RunLine),
+) -> Vec<RunLine> {
+    let mut runs = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
+    for (tenant, reroutes) in tenants {
+        let run = Run {
+            values: tenant.config.clone(),
+            secrets: Box::new(TenantSecrets::of(&tenant)),
+            reroutes,
+            sink: Box::new(FolderSink::new(out.join(&tenant.tenant))),
+            ..Run::new(component.clone(), host.limits())
+        };
+        let host = host.clone();
+        let id = tenant.tenant.clone();
+        let task = runs.spawn(async move { RunLine::new(&id, &host.run(run).await) });
+        names.insert(task.id(), tenant.tenant);
+    }
+    let mut lines = Vec::new();
+    while let Some(joined) = runs.join_next_with_id().await {
+        let line = match joined {
+            Ok((_, line)) => line,
+            // A run reports whatever its plugin did; only a bug of the
+            // host's own panics its task, and ends that run alone.
+            Err(error) => RunLine::panicked(&names[&error.id()], &error),
+        };
+        finished(&line);
+        lines.push(line);
+    }
+    lines
+}
