@@ -13,7 +13,7 @@
 //! wrong run is an error, never a figure.
 
 use crate::children::{self, Usage};
-use crate::report::{Figure, Row, count, mib, secs};
+use crate::report::{Figure, Row, count, mib, millis, secs};
 use crate::runs::process_cpu;
 use crate::scratch::Scratch;
 use crate::sim::{API_ORIGIN, Sim};
@@ -34,8 +34,11 @@ const TARGET_RATIO: f64 = 1.2;
 const TARGET_MIB_A_RUN: f64 = 4.0;
 /// Run start (instantiate to first request), 99th percentile.
 const TARGET_START_P99_MS: f64 = 5.0;
-/// Solo runs whose median is "one run alone".
-const SOLO_RUNS: usize = 3;
+/// Runs one after another in one worker whose median is "one run alone".
+const SOLO_RUNS: usize = 10;
+/// Each run's guest memory limit, MiB (the worker's default): the worker's
+/// guest-memory cap is set to N times it, so every run is admitted at once.
+const RUN_MEMORY_MIB: usize = 64;
 /// The secret variable `watchdog-host collect` reads the key from.
 const KEY_VARIABLE: &str = "WATCHDOG_SECRET_ATLASSIAN_CLOUD_ADMIN_API_KEY";
 
@@ -58,8 +61,19 @@ struct RunLine {
     error: serde_json::Value,
     seal: Option<String>,
     records: u64,
+    /// Waiting for room under the worker's caps (all are submitted at once).
+    queued_ms: f64,
+    /// From admission to the report.
     wall_ms: f64,
+    /// The run's own polls only (not its connections or evidence writer).
     cpu_ms: f64,
+}
+
+impl RunLine {
+    /// When the run ended, from when every run was submitted.
+    fn end_ms(&self) -> f64 {
+        self.queued_ms + self.wall_ms
+    }
 }
 
 /// The worker's last line.
@@ -68,11 +82,15 @@ struct Summary {
     runs: u64,
     complete: u64,
     failed: u64,
+    /// The whole process's, compiling the component included.
     wall_ms: f64,
     cpu_ms: f64,
-    peak_rss_kib: u64,
-    start_p50_ms: f64,
-    start_p99_ms: f64,
+    peak_rss_kib: Option<u64>,
+    /// None if no run sent a request.
+    start_p50_ms: Option<f64>,
+    start_p99_ms: Option<f64>,
+    /// Runs at once at most.
+    peak_runs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +145,16 @@ struct Bench<'a> {
     tenants: HashMap<String, usize>,
 }
 
+/// One run alone in the worker.
+struct Alone {
+    wall_ms: f64,
+    /// The worker's CPU a run, every thread.
+    cpu_ms: f64,
+    /// The run's own polls only, as the worker reports it.
+    polls_cpu_ms: f64,
+    records: u64,
+}
+
 #[derive(Serialize)]
 struct Side {
     runs: usize,
@@ -143,6 +171,8 @@ struct Data {
     records_a_run: u64,
     solo_wall_secs: f64,
     solo_cpu_ms: f64,
+    solo_polls_cpu_ms: f64,
+    /// From submitting every run to the last one's end.
     wall_secs: f64,
     worker_elapsed_secs: f64,
     worker_cpu_secs: f64,
@@ -154,6 +184,8 @@ struct Data {
     ratio: f64,
     peak_rss_mib: f64,
     peak_rss_mib_a_run: f64,
+    start_p50_ms: f64,
+    start_p99_ms: f64,
     summary: Summary,
     processes: Side,
     worker: Side,
@@ -169,21 +201,22 @@ pub fn run(settings: &Settings, scratch: &Scratch, cores: usize) -> anyhow::Resu
         n > 0 && k > 0,
         "--tenants and --process-runs must be at least 1"
     );
-    eprintln!("figure 6: building {} organizations", n.max(k));
-    let sim = Sim::start_orgs(n.max(k), settings.latency)?;
+    let orgs = n.max(k).max(SOLO_RUNS + 1);
+    eprintln!("figure 6: building {orgs} organizations");
+    let sim = Sim::start_orgs(orgs, settings.latency)?;
     let bench = Bench {
         sim: &sim,
         bins: Binaries::beside_this_one()?,
         scratch,
-        tenants: (0..n.max(k)).map(|i| (tenant_name(i), i)).collect(),
+        tenants: (0..orgs).map(|i| (tenant_name(i), i)).collect(),
     };
 
     eprintln!("figure 6: one run alone in the worker, {SOLO_RUNS} times");
-    let (solo_wall_ms, solo_cpu_ms, records_a_run) = bench.solo()?;
+    let alone = bench.alone()?;
 
     eprintln!("figure 6: {n} concurrent runs in one worker");
     let cpu = process_cpu()?;
-    let many = bench.worker("many", n)?;
+    let many = bench.worker("many", n, n)?;
     let simulator_cpu = process_cpu()? - cpu;
     eprintln!("figure 6: verifying {n} bundles against their organizations");
     bench.check_worker(&many, n)?;
@@ -191,22 +224,23 @@ pub fn run(settings: &Settings, scratch: &Scratch, cores: usize) -> anyhow::Resu
     eprintln!("figure 6: {k} runs as {k} concurrent collect processes");
     let processes = bench.processes(k)?;
     eprintln!("figure 6: the same {k} runs in one worker");
-    let side = bench.worker("side", k)?;
+    let side = bench.worker("side", k, k)?;
     bench.check_worker(&side, k)?;
 
-    let floor_runs = n as f64 * solo_cpu_ms / 1000.0 / cores as f64;
+    let floor_runs = n as f64 * alone.cpu_ms / 1000.0 / cores as f64;
     let floor_simulator = secs(simulator_cpu) / cores as f64;
     let floor = floor_runs + floor_simulator;
-    let bound = floor.max(solo_wall_ms / 1000.0);
-    let wall = many.summary.wall_ms / 1000.0;
+    let bound = floor.max(alone.wall_ms / 1000.0);
+    let wall = many.runs.iter().map(RunLine::end_ms).fold(0.0, f64::max) / 1000.0;
     let peak = many.usage.peak_rss_kib as f64 / 1024.0;
     let data = Data {
         tenants: n,
         latency_ms: settings.latency.as_millis() as u64,
         cores,
-        records_a_run,
-        solo_wall_secs: solo_wall_ms / 1000.0,
-        solo_cpu_ms,
+        records_a_run: alone.records,
+        solo_wall_secs: alone.wall_ms / 1000.0,
+        solo_cpu_ms: alone.cpu_ms,
+        solo_polls_cpu_ms: alone.polls_cpu_ms,
         wall_secs: wall,
         worker_elapsed_secs: secs(many.elapsed),
         worker_cpu_secs: secs(many.usage.cpu),
@@ -218,6 +252,8 @@ pub fn run(settings: &Settings, scratch: &Scratch, cores: usize) -> anyhow::Resu
         ratio: wall / bound,
         peak_rss_mib: peak,
         peak_rss_mib_a_run: peak / n as f64,
+        start_p50_ms: many.summary.start_p50_ms.context("no run sent a request")?,
+        start_p99_ms: many.summary.start_p99_ms.context("no run sent a request")?,
         summary: many.summary,
         processes,
         worker: Side {
@@ -261,7 +297,7 @@ fn rows(d: &Data) -> Vec<Row> {
         Row::info(
             "  CPU floor",
             format!(
-                "{n} x {:.0} ms / {} cores = {:.1} s, + simulator {:.1} s / {} = {:.1} s",
+                "{n} x {:.0} ms a run alone / {} cores = {:.1} s, + simulator {:.1} s / {} = {:.1} s",
                 d.solo_cpu_ms,
                 d.cores,
                 d.floor_runs_secs,
@@ -270,14 +306,28 @@ fn rows(d: &Data) -> Vec<Row> {
                 d.floor_simulator_secs
             ),
         ),
+        Row::info(
+            "  the worker process",
+            format!(
+                "{:.1} s compiling the component included, {:.1} s CPU; a run alone: {:.2} s, {:.0} ms CPU ({:.0} ms in its own polls), {} records",
+                d.worker_elapsed_secs,
+                d.worker_cpu_secs,
+                d.solo_wall_secs,
+                d.solo_cpu_ms,
+                d.solo_polls_cpu_ms,
+                count(d.records_a_run)
+            ),
+        ),
         Row::target(
             "  run start (instantiate to first request)",
             format!(
-                "p99 {:.2} ms, p50 {:.2} ms",
-                d.summary.start_p99_ms, d.summary.start_p50_ms
+                "p99 {:.2} ms, p50 {:.2} ms ({} at once at most)",
+                d.start_p99_ms,
+                d.start_p50_ms,
+                d.summary.peak_runs.map_or("?".into(), count)
             ),
             "p99 < 5 ms",
-            d.summary.start_p99_ms < TARGET_START_P99_MS,
+            d.start_p99_ms < TARGET_START_P99_MS,
         ),
         Row::info(
             &format!("  {} runs as processes / in the worker", d.processes.runs),
@@ -295,26 +345,31 @@ fn rows(d: &Data) -> Vec<Row> {
 }
 
 impl Bench<'_> {
-    /// One run alone, [`SOLO_RUNS`] times: the medians of its wall and CPU
-    /// time, and its records.
-    fn solo(&self) -> anyhow::Result<(f64, f64, u64)> {
-        let mut walls = Vec::new();
-        let mut cpus = Vec::new();
-        let mut records = 0;
-        for _ in 0..SOLO_RUNS {
-            let solo = self.worker("solo", 1)?;
-            self.check_worker(&solo, 1)?;
-            walls.push(solo.runs[0].wall_ms);
-            cpus.push(solo.runs[0].cpu_ms);
-            records = solo.runs[0].records;
-        }
-        let median = |v: &[f64]| crate::report::Spread::of(v).median;
-        Ok((median(&walls), median(&cpus), records))
+    /// One run alone: [`SOLO_RUNS`] runs one after another in one worker
+    /// (`--max-runs 1`). Its wall time is their median; its CPU is the
+    /// worker's CPU beyond a worker of one run, a run's share, as the
+    /// kernel counts it (the run's own polls, its connections, its evidence
+    /// writer), without the component's compilation every worker pays once.
+    fn alone(&self) -> anyhow::Result<Alone> {
+        let one = self.worker("alone-1", 1, 1)?;
+        self.check_worker(&one, 1)?;
+        let many = self.worker("alone", SOLO_RUNS + 1, 1)?;
+        self.check_worker(&many, SOLO_RUNS + 1)?;
+        let median = |f: fn(&RunLine) -> f64| {
+            let values: Vec<f64> = many.runs.iter().map(f).collect();
+            crate::report::Spread::of(&values).median
+        };
+        Ok(Alone {
+            wall_ms: median(|r| r.wall_ms),
+            cpu_ms: millis(many.usage.cpu.saturating_sub(one.usage.cpu)) / SOLO_RUNS as f64,
+            polls_cpu_ms: median(|r| r.cpu_ms),
+            records: many.runs[0].records,
+        })
     }
 
-    /// Runs the worker on the first `n` tenants, all at once, into the fresh
-    /// folder `name`.
-    fn worker(&self, name: &str, n: usize) -> anyhow::Result<WorkerRun> {
+    /// Runs the worker on the first `n` tenants, `max_runs` at once, into
+    /// the fresh folder `name`.
+    fn worker(&self, name: &str, n: usize, max_runs: usize) -> anyhow::Result<WorkerRun> {
         let dir = self.scratch.fresh(name)?;
         let tenants = dir.join("tenants.jsonl");
         self.sim.write_tenants(&tenants, n)?;
@@ -329,7 +384,11 @@ impl Bench<'_> {
             .arg("--out")
             .arg(&out)
             .arg("--max-runs")
-            .arg(n.to_string())
+            .arg(max_runs.to_string())
+            .arg("--memory-mib")
+            .arg(RUN_MEMORY_MIB.to_string())
+            .arg("--max-guest-memory-mib")
+            .arg((max_runs * RUN_MEMORY_MIB).to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(File::create(&stderr)?)
