@@ -103,12 +103,16 @@ enum Probe {
     /// One sandboxed collection in this fresh process, for figure 4.
     #[command(hide = true)]
     MemoryProbe(memory::ProbeArgs),
+    /// Runs the commands on stdin at once from this small process, for figure 6.
+    #[command(hide = true)]
+    SpawnProbe,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match &args.probe {
         Some(Probe::MemoryProbe(probe)) => memory::probe(probe),
+        Some(Probe::SpawnProbe) => children::probe(),
         None => bench(&args),
     };
     match result {

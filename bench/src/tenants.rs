@@ -12,7 +12,7 @@
 //! exactly its own organization's users and audit events: a figure from a
 //! wrong run is an error, never a figure.
 
-use crate::children::{self, Usage};
+use crate::children::{self, Job, Usage};
 use crate::report::{Figure, Row, count, mib, millis, secs};
 use crate::runs::process_cpu;
 use crate::scratch::Scratch;
@@ -147,6 +147,8 @@ struct Bench<'a> {
 
 /// One run alone in the worker.
 struct Alone {
+    /// The worker's own start: the engine, compiling the component.
+    startup_ms: f64,
     wall_ms: f64,
     /// The worker's CPU a run, every thread.
     cpu_ms: f64,
@@ -169,6 +171,7 @@ struct Data {
     latency_ms: u64,
     cores: usize,
     records_a_run: u64,
+    worker_startup_secs: f64,
     solo_wall_secs: f64,
     solo_cpu_ms: f64,
     solo_polls_cpu_ms: f64,
@@ -232,12 +235,13 @@ pub fn run(settings: &Settings, scratch: &Scratch, cores: usize) -> anyhow::Resu
     let floor = floor_runs + floor_simulator;
     let bound = floor.max(alone.wall_ms / 1000.0);
     let wall = many.runs.iter().map(RunLine::end_ms).fold(0.0, f64::max) / 1000.0;
-    let peak = many.usage.peak_rss_kib as f64 / 1024.0;
+    let peak = peak_rss_mib(&many)?;
     let data = Data {
         tenants: n,
         latency_ms: settings.latency.as_millis() as u64,
         cores,
         records_a_run: alone.records,
+        worker_startup_secs: alone.startup_ms / 1000.0,
         solo_wall_secs: alone.wall_ms / 1000.0,
         solo_cpu_ms: alone.cpu_ms,
         solo_polls_cpu_ms: alone.polls_cpu_ms,
@@ -260,7 +264,7 @@ pub fn run(settings: &Settings, scratch: &Scratch, cores: usize) -> anyhow::Resu
             runs: k,
             wall_secs: secs(side.elapsed),
             cpu_secs: secs(side.usage.cpu),
-            peak_rss_mib: side.usage.peak_rss_kib as f64 / 1024.0,
+            peak_rss_mib: peak_rss_mib(&side)?,
         },
         target_ratio: TARGET_RATIO,
         target_mib_a_run: TARGET_MIB_A_RUN,
@@ -309,8 +313,9 @@ fn rows(d: &Data) -> Vec<Row> {
         Row::info(
             "  the worker process",
             format!(
-                "{:.1} s compiling the component included, {:.1} s CPU; a run alone: {:.2} s, {:.0} ms CPU ({:.0} ms in its own polls), {} records",
+                "{:.1} s ({:.1} s start-up, compiling the component), {:.1} s CPU; a run alone: {:.2} s, {:.0} ms CPU ({:.0} ms in its own polls), {} records",
                 d.worker_elapsed_secs,
+                d.worker_startup_secs,
                 d.worker_cpu_secs,
                 d.solo_wall_secs,
                 d.solo_cpu_ms,
@@ -360,6 +365,7 @@ impl Bench<'_> {
             crate::report::Spread::of(&values).median
         };
         Ok(Alone {
+            startup_ms: millis(one.elapsed) - one.runs[0].end_ms(),
             wall_ms: median(|r| r.wall_ms),
             cpu_ms: millis(many.usage.cpu.saturating_sub(one.usage.cpu)) / SOLO_RUNS as f64,
             polls_cpu_ms: median(|r| r.cpu_ms),
@@ -470,58 +476,58 @@ impl Bench<'_> {
     /// all, and their summed CPU and summed peak RSS.
     fn processes(&self, k: usize) -> anyhow::Result<Side> {
         let dir = self.scratch.fresh("processes")?;
-        let cache = dir.join("cache");
-        let route = format!("{API_ORIGIN}={}", self.sim.base_url());
-        let collect = |i: usize, name: &str| -> anyhow::Result<std::process::Child> {
-            let org = &self.sim.orgs()[i];
-            let config = dir.join(format!("{name}.toml"));
-            std::fs::write(&config, format!("org-id = \"{}\"\n", org.org_id()))?;
-            Command::new(&self.bins.host)
-                .arg("--json")
-                .arg("--cache-dir")
-                .arg(&cache)
-                .arg("collect")
-                .arg(watchdog_components::ATLASSIAN_CLOUD_ADMIN)
-                .arg("--config")
-                .arg(&config)
-                .arg("--route")
-                .arg(&route)
-                .arg("--out")
-                .arg(dir.join(name))
-                .env(KEY_VARIABLE, org.api_key())
-                .stdin(Stdio::null())
-                .stdout(File::create(dir.join(format!("{name}.json")))?)
-                .stderr(File::create(dir.join(format!("{name}.stderr")))?)
-                .spawn()
-                .with_context(|| format!("starting {}", self.bins.host.display()))
-        };
         // Untimed: the first load compiles the component into the cache.
-        let warm = collect(0, "warm-up")?;
-        self.check_process(&dir, "warm-up", tenant_name(0), children::wait(warm)?.0)?;
-        let started = Instant::now();
-        let spawned: Vec<_> = (0..k)
-            .map(|i| collect(i, &tenant_name(i)))
+        let warm_up = children::at_once(&[self.collect_job(&dir, 0, "warm-up")?])?;
+        self.check_process(&dir, "warm-up", tenant_name(0), warm_up.ended[0].0)?;
+        let jobs: Vec<Job> = (0..k)
+            .map(|i| self.collect_job(&dir, i, &tenant_name(i)))
             .collect::<anyhow::Result<_>>()?;
-        let mut usage = Usage::default();
-        let mut codes = Vec::with_capacity(k);
-        for child in spawned {
-            let (code, used) = children::wait(child)?;
-            usage = usage + used;
-            codes.push(code);
-        }
-        let wall = started.elapsed();
-        let bundles = codes
-            .into_iter()
+        let batch = children::at_once(&jobs)?;
+        let usage = batch
+            .ended
+            .iter()
+            .fold(Usage::default(), |sum, (_, used)| sum + *used);
+        let bundles = batch
+            .ended
+            .iter()
             .enumerate()
-            .map(|(i, code)| self.check_process(&dir, &tenant_name(i), tenant_name(i), code))
+            .map(|(i, (code, _))| self.check_process(&dir, &tenant_name(i), tenant_name(i), *code))
             .collect::<anyhow::Result<Vec<_>>>()?;
         self.check_bundles(&bundles)?;
         std::fs::remove_dir_all(&dir)?;
         Ok(Side {
             runs: k,
-            wall_secs: secs(wall),
+            wall_secs: secs(batch.wall),
             cpu_secs: secs(usage.cpu),
             peak_rss_mib: mib(usage.peak_rss_kib * 1024),
+        })
+    }
+
+    /// `watchdog-host collect` of organization `i` into `dir/name`, its
+    /// output beside it.
+    fn collect_job(&self, dir: &Path, i: usize, name: &str) -> anyhow::Result<Job> {
+        let org = &self.sim.orgs()[i];
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(&config, format!("org-id = \"{}\"\n", org.org_id()))?;
+        let path = |p: PathBuf| p.to_string_lossy().into_owned();
+        Ok(Job {
+            program: self.bins.host.clone(),
+            args: vec![
+                "--json".into(),
+                "--cache-dir".into(),
+                path(dir.join("cache")),
+                "collect".into(),
+                watchdog_components::ATLASSIAN_CLOUD_ADMIN.into(),
+                "--config".into(),
+                path(config),
+                "--route".into(),
+                format!("{API_ORIGIN}={}", self.sim.base_url()),
+                "--out".into(),
+                path(dir.join(name)),
+            ],
+            env: vec![(KEY_VARIABLE.into(), org.api_key().into())],
+            stdout: dir.join(format!("{name}.json")),
+            stderr: dir.join(format!("{name}.stderr")),
         })
     }
 
@@ -548,6 +554,16 @@ impl Bench<'_> {
             .with_context(|| format!("collect for {tenant} printed no head"))?;
         Ok((tenant, seal.to_owned(), dir.join(name)))
     }
+}
+
+/// The worker's own peak RSS (`VmHWM`; see [`children`] for why not the
+/// kernel's account of a child).
+fn peak_rss_mib(worker: &WorkerRun) -> anyhow::Result<f64> {
+    let kib = worker
+        .summary
+        .peak_rss_kib
+        .context("the worker reported no peak RSS")?;
+    Ok(kib as f64 / 1024.0)
 }
 
 /// The worker's lines: a run line per run, then the summary.
