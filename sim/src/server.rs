@@ -184,6 +184,9 @@ impl Server {
     /// first, whose API answers 401 or 404. A request naming one organization with another's
     /// key is thus that organization's, and refused as a wrong key.
     fn resolve(&self, path: &str, authorization: Option<&HeaderValue>) -> &SimOrg {
+        if let [only] = self.orgs.as_slice() {
+            return only;
+        }
         let index = route(path)
             .and_then(|r| self.by_id.get(r.org_id))
             .or_else(|| bearer_token(authorization).and_then(|key| self.by_key.get(key)))
