@@ -22,7 +22,7 @@ use crate::progress::Progress;
 use crate::runtime::{CallError, LoadError, Plugin, Runtime, Session, SharedEvidence};
 use crate::sandbox::Limits;
 use crate::seal::FileHashes;
-use crate::sink::{BundleSink, FolderSink};
+use crate::sink::{BundleSink, FolderSink, blocking};
 use crate::tape::{OpenTape, Tape, TapeError};
 use rustls::pki_types::CertificateDer;
 use std::collections::BTreeMap;
@@ -472,7 +472,7 @@ impl Loaded {
     ) -> Result<Collected, Failure> {
         let grant = self.grant(config, options)?;
         let tape = options.tape.open()?;
-        let streams = sink.open()?;
+        let streams = blocking(|| sink.open())?;
         let dir = sink.location();
         let started_at = crate::now_rfc3339();
         let log = options.log.keeping(
@@ -620,7 +620,7 @@ impl Loaded {
         };
         let run = bundle::seal_run(run, &hashes, &grant.scrubber)
             .map_err(|e| WriteError::at(&dir.join(bundle::RUN_FILE))(e.into()))?;
-        sink.finish(bundle::render_run(&run).as_bytes())?;
+        blocking(|| sink.finish(bundle::render_run(&run).as_bytes()))?;
         Ok(Collected { dir, run, failure })
     }
 }
@@ -695,7 +695,7 @@ fn durable(
         ledger_head: ledger?.0,
         log_sha256: log_sha256?,
     };
-    sink.durable()?;
+    blocking(|| sink.durable())?;
     Ok(hashes)
 }
 

@@ -23,7 +23,9 @@ pub struct Streams {
 /// A place a run writes its bundle to. The host calls [`BundleSink::open`]
 /// once; writes each stream to its end, flushes it and drops it; calls
 /// [`BundleSink::durable`]; then [`BundleSink::finish`] with `run.json`,
-/// which says the bundle is finished and must be stored last.
+/// which says the bundle is finished and must be stored last. Each call
+/// runs where it may block ([`blocking`]); the streams' writes are buffered
+/// and come from the run's task, or for the evidence, a thread of its own.
 pub trait BundleSink: Send + Sync {
     /// Where the bundle is, for messages and [`crate::run::Collected::dir`]:
     /// a folder, or an object store's prefix spelled as a path. File names
@@ -83,5 +85,17 @@ impl BundleSink for FolderSink {
     fn finish(&self, run_json: &[u8]) -> Result<(), WriteError> {
         bundle::write_run_file(&self.dir, run_json)
             .map_err(WriteError::at(&self.dir.join(bundle::RUN_FILE)))
+    }
+}
+
+/// Runs a sink's blocking work (creating files, `fsync`, a few milliseconds
+/// each on a disk) so that it does not stall the other runs sharing the
+/// runtime: on a multi-threaded runtime the thread hands its other tasks on
+/// first ([`tokio::task::block_in_place`]); elsewhere it simply runs.
+pub fn blocking<R>(work: impl FnOnce() -> R) -> R {
+    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+    match flavor {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! `secrets` stands in for a vault: a real worker holds secret references
-//! and implements [`SecretSource`] over its vault; this example reads the
-//! values from the file ([`TenantSecrets`]). Each tenant's bundle goes to
+//! and implements [`watchdog_host::secrets::SecretSource`] over its vault,
+//! asked per run; this example reads the values from the file
+//! ([`SecretMap`]). Each tenant's bundle goes to
 //! `OUT/<tenant>/`; each finished run is one JSON line ([`RunLine`]), then a
 //! summary ([`Summary`]).
 
@@ -20,9 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use watchdog_host::bundle::Outcome;
 use watchdog_host::egress::{EgressError, Reroutes};
-use watchdog_host::embed::{Host, Report, Run};
+use watchdog_host::embed::{Host, Report, Run, SecretMap};
 use watchdog_host::run::Loaded;
-use watchdog_host::secrets::{Secret, SecretSource, SourceError};
 use watchdog_host::sink::FolderSink;
 
 /// One tenant's line of the tenants file.
@@ -113,33 +113,6 @@ pub fn read_tenants(path: &Path) -> Result<Vec<(Tenant, Reroutes)>, TenantsError
         tenants.push((tenant, reroutes));
     }
     Ok(tenants)
-}
-
-/// A tenant's secrets as the example holds them: in the tenants file. A
-/// real worker asks its vault here, per run, with the tenant's reference.
-pub struct TenantSecrets {
-    tenant: String,
-    values: BTreeMap<String, String>,
-}
-
-impl TenantSecrets {
-    /// The secrets of `tenant`.
-    pub fn of(tenant: &Tenant) -> TenantSecrets {
-        TenantSecrets {
-            tenant: tenant.tenant.clone(),
-            values: tenant.secrets.clone(),
-        }
-    }
-}
-
-impl SecretSource for TenantSecrets {
-    fn secret(&self, _integration: &str, field: &str) -> Option<Result<Secret, SourceError>> {
-        let value = self.values.get(field)?;
-        Some(Secret::new(value.as_str()).map_err(|why| SourceError {
-            place: format!("tenant {}'s secret `{field}`", self.tenant),
-            why,
-        }))
-    }
 }
 
 /// A finished run as one stdout line.
@@ -279,12 +252,13 @@ pub async fn run_all(
     let mut runs = tokio::task::JoinSet::new();
     let mut names = std::collections::HashMap::new();
     for (tenant, reroutes) in tenants {
+        let sink = FolderSink::new(out.join(&tenant.tenant));
         let run = Run {
             values: tenant.config.clone(),
-            secrets: Box::new(TenantSecrets::of(&tenant)),
+            // The example's vault is the tenants file.
+            secrets: Box::new(SecretMap::new(&tenant.tenant, tenant.secrets.clone())),
             reroutes,
-            sink: Box::new(FolderSink::new(out.join(&tenant.tenant))),
-            ..Run::new(component.clone(), host.limits())
+            ..Run::new(component.clone(), host.limits(), Box::new(sink))
         };
         let host = host.clone();
         let id = tenant.tenant.clone();
@@ -303,4 +277,62 @@ pub async fn run_all(
         lines.push(line);
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `text` as a tenants file, each call from a file of its own.
+    fn read(text: &str) -> Result<Vec<(Tenant, Reroutes)>, TenantsError> {
+        static FILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "watchdog-worker-tenants-{}-{n}.jsonl",
+            std::process::id()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let read = read_tenants(&path);
+        std::fs::remove_file(path).unwrap();
+        read
+    }
+
+    #[test]
+    fn a_tenant_id_that_is_not_one_folder_name_is_refused() {
+        for id in ["../escape", "a/b", ".hidden", "", "t 1"] {
+            let line = serde_json::json!({ "tenant": id }).to_string();
+            let Err(TenantsError::Id { line: 1, tenant }) = read(&line) else {
+                panic!("`{id}` was accepted as a folder name");
+            };
+            assert_eq!(tenant, id);
+        }
+        assert_eq!(read(r#"{"tenant":"t-0001.a_b"}"#).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_tenant_listed_twice_or_routed_off_loopback_is_refused() {
+        let twice = "{\"tenant\":\"t1\"}\n\n{\"tenant\":\"t1\"}";
+        assert!(matches!(
+            read(twice),
+            Err(TenantsError::Duplicate { line: 3, .. })
+        ));
+        let remote =
+            r#"{"tenant":"t1","routes":{"https://api.atlassian.com":"http://203.0.113.9"}}"#;
+        assert!(matches!(
+            read(remote),
+            Err(TenantsError::Route {
+                line: 1,
+                source: EgressError::NonLoopbackTarget { .. }
+            })
+        ));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50), Some(50.0));
+        assert_eq!(percentile(&values, 99), Some(99.0));
+        assert_eq!(percentile(&[7.0], 99), Some(7.0));
+        assert_eq!(percentile(&[], 99), None);
+    }
 }

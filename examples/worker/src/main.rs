@@ -27,8 +27,8 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Runs at once; more wait.
-    #[arg(long, default_value_t = 1000)]
-    max_runs: usize,
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_runs: u32,
     /// Guest memory at once, MiB: each run reserves its memory limit.
     #[arg(long, default_value_t = 16384)]
     max_guest_memory_mib: u64,
@@ -60,7 +60,7 @@ async fn work(args: Args) -> Result<Summary, String> {
     let started = Instant::now();
     let tenants = read_tenants(&args.tenants).map_err(|e| e.to_string())?;
     let config = HostConfig {
-        max_runs: args.max_runs,
+        max_runs: args.max_runs as usize,
         max_guest_memory_mib: args.max_guest_memory_mib,
         limits: Limits {
             memory_bytes: args.memory_mib << 20,

@@ -27,8 +27,7 @@
 //!     .run(Run {
 //!         values: [("org-id".to_owned(), "o-1".to_owned())].into(),
 //!         secrets: vault,
-//!         sink: Box::new(FolderSink::new("bundles/t0001")),
-//!         ..Run::new(component, host.limits())
+//!         ..Run::new(component, host.limits(), Box::new(FolderSink::new("bundles/t0001")))
 //!     })
 //!     .await;
 //! println!("{:?} in {:?}", report.outcome, report.timings.wall);
@@ -51,8 +50,8 @@ use crate::progress::Progress;
 use crate::run::{Collected, Failure, Loaded, Options};
 use crate::runtime::{LoadError, Runtime};
 use crate::sandbox::Limits;
-use crate::secrets::{Scrubber, SecretSource};
-use crate::sink::{BundleSink, FolderSink};
+use crate::secrets::{Scrubber, Secret, SecretSource, SourceError};
+use crate::sink::BundleSink;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -121,32 +120,47 @@ pub struct Run {
     pub sink: Box<dyn BundleSink>,
 }
 
-/// A source with no secrets, the default of [`Run::new`].
-struct NoSecrets;
+/// Secrets a worker already holds for one run, by field name: what its
+/// vault returned for the tenant. [`SecretMap::default`] holds none.
+#[derive(Default)]
+pub struct SecretMap {
+    owner: String,
+    values: BTreeMap<String, String>,
+}
 
-impl SecretSource for NoSecrets {
-    fn secret(
-        &self,
-        _: &str,
-        _: &str,
-    ) -> Option<Result<crate::secrets::Secret, crate::secrets::SourceError>> {
-        None
+impl SecretMap {
+    /// The secrets of `owner` (a tenant, named in errors about a value).
+    pub fn new(owner: impl Into<String>, values: BTreeMap<String, String>) -> SecretMap {
+        SecretMap {
+            owner: owner.into(),
+            values,
+        }
+    }
+}
+
+impl SecretSource for SecretMap {
+    fn secret(&self, _integration: &str, field: &str) -> Option<Result<Secret, SourceError>> {
+        let value = self.values.get(field)?;
+        Some(Secret::new(value.as_str()).map_err(|why| SourceError {
+            place: format!("{}'s secret `{field}`", self.owner),
+            why,
+        }))
     }
 }
 
 impl Run {
-    /// A run of `component` with `limits`, no values, no secrets, no
-    /// reroutes, no checkpoint, its bundle in the folder `bundle`: set the
-    /// rest with struct update syntax.
-    pub fn new(component: Arc<Loaded>, limits: Limits) -> Run {
+    /// A run of `component` with `limits`, its bundle into `sink`, and no
+    /// values, secrets, reroutes or checkpoint: set those with struct
+    /// update syntax.
+    pub fn new(component: Arc<Loaded>, limits: Limits, sink: Box<dyn BundleSink>) -> Run {
         Run {
             component,
             values: BTreeMap::new(),
-            secrets: Box::new(NoSecrets),
+            secrets: Box::<SecretMap>::default(),
             limits,
             reroutes: Reroutes::default(),
             checkpoint: None,
-            sink: Box::new(FolderSink::new("bundle")),
+            sink,
         }
     }
 }
