@@ -6,10 +6,13 @@
 //! 3. [`startup`]: first compile, and cached load + instantiate + manifest.
 //! 4. [`memory`]: host peak RSS and guest memory at growing sizes.
 //! 5. [`headroom`]: the simulator against a plain HTTP client.
+//! 6. [`tenants`]: a thousand concurrent runs in one worker, and a
+//!    hundreds-of-runs load as processes beside it.
 //!
 //! Everything runs on loopback against the simulated organization
 //! ([`sim`]). Figures are never asserted in tests: timings belong here.
 
+mod children;
 mod critical;
 mod headroom;
 mod latency;
@@ -22,6 +25,7 @@ mod sandboxed;
 mod scratch;
 mod sim;
 mod startup;
+mod tenants;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use memory::Size;
@@ -69,6 +73,16 @@ struct Args {
     /// Cached starts timed in figure 3.
     #[arg(long, default_value_t = 50)]
     startup_runs: usize,
+    /// Concurrent runs (tenants, each its own organization) in one worker in
+    /// figure 6.
+    #[arg(long, default_value_t = 1_000)]
+    tenants: usize,
+    /// Runs of figure 6's comparison: as separate processes and in the worker.
+    #[arg(long, default_value_t = 200)]
+    process_runs: usize,
+    /// Simulated latency per request in figure 6, milliseconds.
+    #[arg(long, default_value_t = 100)]
+    tenants_latency_ms: u64,
     /// Print the raw figures as JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -81,6 +95,7 @@ enum Measure {
     Startup,
     Memory,
     Headroom,
+    Tenants,
 }
 
 #[derive(Subcommand, Debug)]
@@ -88,12 +103,16 @@ enum Probe {
     /// One sandboxed collection in this fresh process, for figure 4.
     #[command(hide = true)]
     MemoryProbe(memory::ProbeArgs),
+    /// Runs the commands on stdin at once from this small process, for figure 6.
+    #[command(hide = true)]
+    SpawnProbe,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match &args.probe {
         Some(Probe::MemoryProbe(probe)) => memory::probe(probe),
+        Some(Probe::SpawnProbe) => children::probe(),
         None => bench(&args),
     };
     match result {
@@ -146,6 +165,16 @@ fn bench(args: &Args) -> anyhow::Result<()> {
         && wants(Measure::Headroom)
     {
         figures.push(headroom::run(runs)?);
+    }
+    drop(still_runs);
+    drop(still);
+    if wants(Measure::Tenants) {
+        let settings = tenants::Settings {
+            tenants: args.tenants,
+            process_runs: args.process_runs,
+            latency: Duration::from_millis(args.tenants_latency_ms),
+        };
+        figures.push(tenants::run(&settings, &scratch, machine.cores)?);
     }
 
     if args.json {

@@ -23,7 +23,7 @@ pub struct Timed {
 
 /// CPU time this process has used so far, user and system, every thread:
 /// fields 14 and 15 of `/proc/self/stat` (Linux), in ticks of 10 ms.
-fn process_cpu() -> anyhow::Result<Duration> {
+pub fn process_cpu() -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat")
         .context("reading /proc/self/stat (Linux only)")?;
     // The command name may hold spaces; the fields after it do not.

@@ -5,7 +5,9 @@
 //! it, and the memory probe, a separate process, measures the host alone.
 
 use anyhow::Context;
-use atlassian_sim::{SimConfig, SimHandle};
+use atlassian_sim::{SimConfig, SimHandle, SimOrg};
+use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
 /// The origin the integration's manifest names; the simulator stands in for it.
@@ -24,11 +26,6 @@ impl Sim {
     /// Generates the organization (default seed, default size of every kind
     /// but users and events) and serves it with `latency` before each response.
     pub fn start(users: usize, events: usize, latency: Duration) -> anyhow::Result<Sim> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("sim")
-            .enable_all()
-            .build()
-            .context("starting the simulator's runtime")?;
         let config = SimConfig {
             users,
             events,
@@ -36,13 +33,53 @@ impl Sim {
             api_key: API_KEY.to_owned(),
             ..SimConfig::default()
         };
-        let handle = runtime
-            .block_on(SimHandle::start(config))
-            .context("starting the simulator")?;
+        Sim::serve(SimHandle::start(config))
+    }
+
+    /// `n` organizations of the default size on one listener (seeds from the
+    /// default one, keys `bench-api-key-I`), each built before this returns so
+    /// no run pays for it, with `latency` before each response.
+    pub fn start_orgs(n: usize, latency: Duration) -> anyhow::Result<Sim> {
+        let base = SimConfig {
+            latency,
+            api_key: API_KEY.to_owned(),
+            ..SimConfig::default()
+        };
+        let sim = Sim::serve(SimHandle::start_orgs(base.orgs(n)))?;
+        for org in sim.orgs() {
+            org.population();
+        }
+        Ok(sim)
+    }
+
+    /// Serves what `start` starts from a runtime of its own.
+    fn serve(start: impl Future<Output = std::io::Result<SimHandle>>) -> anyhow::Result<Sim> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("sim")
+            .enable_all()
+            .build()
+            .context("starting the simulator's runtime")?;
+        let handle = runtime.block_on(start).context("starting the simulator")?;
         Ok(Sim {
             handle: Some(handle),
             runtime,
         })
+    }
+
+    /// Every organization served.
+    pub fn orgs(&self) -> &[SimOrg] {
+        self.handle().orgs()
+    }
+
+    /// Writes the worker's tenants file for the first `n` organizations.
+    pub fn write_tenants(&self, path: &Path, n: usize) -> anyhow::Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for tenant in self.handle().tenants().take(n) {
+            serde_json::to_writer(&mut out, &tenant)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+            .with_context(|| format!("writing {}", path.display()))
     }
 
     fn handle(&self) -> &SimHandle {

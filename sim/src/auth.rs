@@ -34,13 +34,11 @@ impl Credentials {
     /// Whether `Authorization` carries the key (`Bearer KEY`, scheme case-insensitive per
     /// RFC 9110) and the key is still valid.
     pub(crate) fn authenticates(&self, authorization: Option<&HeaderValue>) -> bool {
-        let Some(value) = authorization.and_then(|v| v.to_str().ok()) else {
-            return false;
-        };
-        let Some((scheme, token)) = value.split_once(' ') else {
-            return false;
-        };
-        scheme.eq_ignore_ascii_case("bearer") && token.trim() == self.api_key && !self.expired
+        bearer_token(authorization) == Some(self.api_key.as_str()) && !self.expired
+    }
+
+    pub(crate) fn api_key(&self) -> &str {
+        &self.api_key
     }
 
     /// Whether the key may call `endpoint`: a key without scopes calls
@@ -54,6 +52,15 @@ impl Credentials {
             }
         }
     }
+}
+
+/// The token of `Authorization: Bearer TOKEN` (scheme case-insensitive per RFC 9110).
+pub(crate) fn bearer_token(authorization: Option<&HeaderValue>) -> Option<&str> {
+    let value = authorization?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 #[cfg(test)]

@@ -97,3 +97,21 @@ impl Default for SimConfig {
         }
     }
 }
+
+impl SimConfig {
+    /// `n` organizations like this one, for [`SimHandle::start_orgs`](crate::SimHandle::start_orgs):
+    /// the first is this one; organization `i` has seed `seed + i` (hence its own id and
+    /// population) and key `KEY-i`, and everything else the same.
+    pub fn orgs(&self, n: usize) -> Vec<SimConfig> {
+        (0..n)
+            .map(|i| match i {
+                0 => self.clone(),
+                i => SimConfig {
+                    seed: self.seed.wrapping_add(i as u64),
+                    api_key: format!("{}-{i}", self.api_key),
+                    ..self.clone()
+                },
+            })
+            .collect()
+    }
+}

@@ -9,6 +9,9 @@
 //! * [`Population`] is the truth: the organization a seed builds, with methods that compute
 //!   the exact records and posture findings a collector should report.
 //! * [`SimHandle::start`] serves it under a [`SimConfig`]: key, scopes, latency and [`Fault`]s.
+//! * [`SimHandle::start_orgs`] serves many organizations on one listener, each under its own
+//!   [`SimConfig`] (see [`SimConfig::orgs`]), and [`SimHandle::write_tenants`] writes the
+//!   tenants file a multi-tenant worker reads.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -38,6 +41,7 @@ mod prng;
 mod ratelimit;
 mod routes;
 mod server;
+mod tenants;
 mod views;
 
 pub use clock::{DAY_MS, NOW_MS};
@@ -45,7 +49,8 @@ pub use config::{Paging, READ_SCOPES, SimConfig, guide_scopes};
 pub use faults::{Fault, FaultParseError, LinkOrigin, Trigger};
 pub use population::*;
 pub use routes::Endpoint;
-pub use server::SimHandle;
+pub use server::{OrgsError, SimHandle, SimOrg};
+pub use tenants::{Tenant, TenantConfig, TenantSecrets, tenant_name};
 
 /// The real API's origin, used in every link the simulator writes unless a `links` fault
 /// says otherwise.

@@ -111,33 +111,117 @@ impl SimArgs {
     }
 }
 
+/// How many organizations `sim` serves on its one listener, and how they differ.
+#[derive(ClapArgs, Debug)]
+pub struct OrgsArgs {
+    /// Organizations to serve on the one listener, each reached by the org id
+    /// in the path and only with its own key. Organization 0 is the one the
+    /// other flags describe; organization I has seed SEED+I and key KEY-I,
+    /// and the same size, faults and everything else unless told below.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    orgs: u64,
+    /// A fault for organization I only (from 0), e.g. `3:429:every=7`.
+    /// Repeatable; `--fault` applies to every organization.
+    #[arg(long = "org-fault", value_name = "I:SPEC")]
+    org_faults: Vec<String>,
+    /// Another size for organization I: users and audit events, e.g. `2:5000x50000`.
+    #[arg(long = "org-size", value_name = "I:USERSxEVENTS")]
+    org_sizes: Vec<String>,
+    /// Write the tenants file `watchdog-worker --tenants` reads: a JSON line
+    /// per organization with its id, key and the route to this listener.
+    #[arg(long, value_name = "FILE")]
+    tenants_out: Option<PathBuf>,
+}
+
+impl OrgsArgs {
+    /// Every organization's configuration, `base` being the first's.
+    fn configs(&self, base: &SimConfig) -> Result<Vec<SimConfig>, String> {
+        let mut configs = base.orgs(self.orgs as usize);
+        for spec in &self.org_faults {
+            let (i, fault) = self.indexed("--org-fault", spec)?;
+            let fault = fault
+                .parse::<Fault>()
+                .map_err(|e| format!("--org-fault {spec}: {e}"))?;
+            configs[i].faults.push(fault);
+        }
+        for spec in &self.org_sizes {
+            let (i, size) = self.indexed("--org-size", spec)?;
+            let (users, events) = size
+                .split_once('x')
+                .and_then(|(u, e)| Some((u.parse().ok()?, e.parse().ok()?)))
+                .ok_or_else(|| format!("--org-size {spec}: expected I:USERSxEVENTS"))?;
+            (configs[i].users, configs[i].events) = (users, events);
+        }
+        Ok(configs)
+    }
+
+    /// `I:REST` with I an organization's index.
+    fn indexed<'a>(&self, flag: &str, spec: &'a str) -> Result<(usize, &'a str), String> {
+        spec.split_once(':')
+            .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest)))
+            .filter(|(i, _)| (*i as u64) < self.orgs)
+            .ok_or_else(|| {
+                format!(
+                    "{flag} {spec}: expected I:… with I an organization below {}",
+                    self.orgs
+                )
+            })
+    }
+}
+
 /// `watchdog-host sim`: serves until interrupted.
-pub async fn sim(port: u16, api_key: String, args: &SimArgs) -> u8 {
-    let config = match args.config(api_key, port) {
-        Ok(config) => config,
+pub async fn sim(port: u16, api_key: String, args: &SimArgs, orgs: &OrgsArgs) -> u8 {
+    let configs = match args
+        .config(api_key, port)
+        .and_then(|base| orgs.configs(&base))
+    {
+        Ok(configs) => configs,
         Err(e) => {
             errln!("error: {e}");
             return exit::USAGE;
         }
     };
-    let sim = match SimHandle::start(config).await {
+    let started = if configs.len() == 1 {
+        SimHandle::start(configs.into_iter().next().expect("one")).await
+    } else {
+        SimHandle::start_orgs(configs).await
+    };
+    let sim = match started {
         Ok(sim) => sim,
         Err(e) => {
             errln!("error: cannot start the simulator: {e}");
             return exit::HOST;
         }
     };
-    outln!("simulated organization {}", sim.org_id());
+    if let Some(path) = &orgs.tenants_out
+        && let Err(e) = std::fs::File::create(path).and_then(|f| sim.write_tenants(f))
+    {
+        errln!("error: cannot write {}: {e}", path.display());
+        return exit::HOST;
+    }
+    announce(&sim);
+    let _ = tokio::signal::ctrl_c().await;
+    outln!("served {} requests", sim.requests_served());
+    sim.shutdown().await;
+    exit::OK
+}
+
+/// What `sim` serves and how to reach it.
+fn announce(sim: &SimHandle) {
+    match sim.orgs() {
+        [_] => outln!("simulated organization {}", sim.org_id()),
+        orgs => outln!(
+            "{} simulated organizations, the first {}",
+            orgs.len(),
+            sim.org_id()
+        ),
+    }
     outln!("listening on {}", sim.base_url());
     outln!(
         "collect with: --route {ATLASSIAN_ORIGIN}={} and org-id = \"{}\"",
         sim.base_url(),
         sim.org_id()
     );
-    let _ = tokio::signal::ctrl_c().await;
-    outln!("served {} requests", sim.requests_served());
-    sim.shutdown().await;
-    exit::OK
 }
 
 /// `watchdog-host demo`: simulator, inspect, validate, collect, verify.
@@ -283,4 +367,53 @@ fn rand_seed() -> u64 {
     std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        org: SimArgs,
+        #[command(flatten)]
+        orgs: OrgsArgs,
+    }
+
+    fn configs(args: &[&str]) -> Result<Vec<SimConfig>, String> {
+        let flags = Flags::try_parse_from(["sim"].iter().chain(args)).expect("flags parse");
+        let base = flags.org.config("k".into(), 0)?;
+        flags.orgs.configs(&base)
+    }
+
+    #[test]
+    fn org_flags_vary_one_organization_and_the_rest_are_like_the_first() {
+        let configs = configs(&[
+            "--orgs=3",
+            "--users=40",
+            "--fault=503:path=/users,count=1",
+            "--org-size=1:5x7",
+            "--org-fault=2:reset:every=9",
+        ])
+        .unwrap();
+        let sizes: Vec<_> = configs.iter().map(|c| (c.users, c.events)).collect();
+        assert_eq!(sizes, [(40, 3_000), (5, 7), (40, 3_000)]);
+        let keys: Vec<_> = configs.iter().map(|c| c.api_key.as_str()).collect();
+        assert_eq!(keys, ["k", "k-1", "k-2"]);
+        let faults: Vec<_> = configs.iter().map(|c| c.faults.len()).collect();
+        assert_eq!(faults, [1, 1, 2]);
+    }
+
+    #[test]
+    fn an_org_flag_naming_no_served_organization_is_a_usage_error() {
+        for flag in ["--org-size=3:5x7", "--org-fault=x:reset", "--org-size=1:5"] {
+            let error = configs(&["--orgs=3", flag]).unwrap_err();
+            assert!(
+                error.starts_with(flag.split('=').next().unwrap()),
+                "{error}"
+            );
+        }
+    }
 }

@@ -151,7 +151,7 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         replay: Option<PathBuf>,
     },
-    /// Serve the simulated Atlassian organization on loopback until interrupted.
+    /// Serve the simulated Atlassian organization (or many, `--orgs`) on loopback until interrupted.
     ///
     /// Prints the organization ID and address; collect against it with
     /// `--route https://api.atlassian.com=http://127.0.0.1:PORT`.
@@ -165,6 +165,8 @@ enum Command {
         api_key: String,
         #[command(flatten)]
         org: devtools::SimArgs,
+        #[command(flatten)]
+        orgs: devtools::OrgsArgs,
     },
     /// The whole job on the built-in simulated organization: start it, then
     /// inspect, validate and collect with the Atlassian integration in the
@@ -347,7 +349,12 @@ async fn dispatch(cx: Context, command: Command) -> Result<u8, u8> {
             out: file,
         } => Ok(report(&dir, head.as_deref(), format, file)),
         #[cfg(feature = "dev-tools")]
-        Command::Sim { port, api_key, org } => Ok(devtools::sim(port, api_key, &org).await),
+        Command::Sim {
+            port,
+            api_key,
+            org,
+            orgs,
+        } => Ok(devtools::sim(port, api_key, &org, &orgs).await),
         #[cfg(feature = "dev-tools")]
         Command::Demo {
             out: dir,

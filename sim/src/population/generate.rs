@@ -128,6 +128,11 @@ pub(super) struct Org {
     pub api_keys: Vec<ApiKey>,
 }
 
+/// The organization's id: the first draw of its stream, so it is known without building it.
+pub(super) fn org_id(seed: u64) -> String {
+    SplitMix64::new(mix(seed, stream::ORG)).uuid()
+}
+
 pub(super) fn organization(seed: u64, user_count: usize) -> Org {
     let mut rng = SplitMix64::new(mix(seed, stream::ORG));
     let id = rng.uuid();

@@ -237,7 +237,12 @@ impl Population {
     }
 
     /// The key cursors are checked with: cursors from another seed's simulator are rejected.
-    pub(crate) fn cursor_key(&self) -> u64 {
-        mix(self.seed, stream::CURSORS)
+    pub(crate) fn cursor_key(seed: u64) -> u64 {
+        mix(seed, stream::CURSORS)
+    }
+
+    /// The id of the organization `seed` builds, without building it.
+    pub fn org_id_for(seed: u64) -> String {
+        generate::org_id(seed)
     }
 }

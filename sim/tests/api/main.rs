@@ -6,4 +6,5 @@ mod directory;
 mod events;
 mod faults;
 mod org_apis;
+mod orgs;
 mod population;

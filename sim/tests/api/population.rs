@@ -33,6 +33,14 @@ fn population_is_deterministic_for_a_seed() {
 }
 
 #[test]
+fn an_organizations_id_is_known_without_building_it() {
+    for seed in [7, 8, 1_000] {
+        let pop = Population::generate(seed, 10, 0);
+        assert_eq!(Population::org_id_for(seed), pop.org_id());
+    }
+}
+
+#[test]
 fn default_population_covers_every_case_a_collector_checks() {
     let config = SimConfig::default();
     let pop = Population::generate(config.seed, config.users, config.events);
