@@ -33,6 +33,8 @@ pub struct Progress {
     /// request was sent: how long a run takes to start.
     pub instantiating: OnceLock<Instant>,
     pub first_request: OnceLock<Instant>,
+    /// Woken once, when the first request is sent ([`Progress::started`]).
+    first_sent: tokio::sync::Notify,
     state: Mutex<State>,
 }
 
@@ -64,6 +66,22 @@ pub struct Snapshot {
 }
 
 impl Progress {
+    /// Notes a request sent: the first one's time is kept, and wakes
+    /// whoever waits in [`Progress::started`].
+    pub fn note_request_sent(&self) {
+        if self.first_request.set(Instant::now()).is_ok() {
+            // A stored permit if nobody waits yet: the wake-up is never lost.
+            self.first_sent.notify_one();
+        }
+    }
+
+    /// Resolves once the run has sent its first request.
+    pub async fn started(&self) {
+        if self.first_request.get().is_none() {
+            self.first_sent.notified().await;
+        }
+    }
+
     pub fn set_phase(&self, phase: Phase) {
         self.state().phase = phase;
     }

@@ -39,7 +39,7 @@ fn host(max_runs: usize) -> Arc<Host> {
                 ..Limits::default()
             },
             pooling: true,
-            cache: None,
+            ..HostConfig::default()
         })
         .unwrap(),
     )

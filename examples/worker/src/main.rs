@@ -35,6 +35,10 @@ struct Args {
     /// Each run's memory limit, MiB (also the pool's slot size).
     #[arg(long, value_name = "PER_RUN", default_value_t = 64)]
     memory_mib: u64,
+    /// Admitted runs starting at once (instance to first request); more
+    /// wait their turn (default: the machine's cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_starting: Option<u32>,
     /// Allocate instances on demand instead of from the pool.
     #[arg(long)]
     no_pooling: bool,
@@ -67,6 +71,9 @@ async fn work(args: Args) -> Result<Summary, String> {
             ..Limits::default()
         },
         pooling: !args.no_pooling,
+        max_starting: args
+            .max_starting
+            .map_or(HostConfig::default().max_starting, |n| n as usize),
         cache: None,
     };
     let host = Arc::new(Host::new(config).map_err(|e| format!("engine: {e:#}"))?);

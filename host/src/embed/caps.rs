@@ -2,6 +2,13 @@
 //! reserves its whole memory limit before it starts, so the runs admitted
 //! can never together exceed the cap, whatever they do; a run that does not
 //! fit waits for one that does to finish (first come, first served).
+//!
+//! A third, smaller cap orders starts: at most `starting` admitted runs are
+//! between making their instance and sending their first request at once.
+//! Runs admitted together (a schedule's batch) then start one after another
+//! at full speed instead of all at once at a thousandth of it each: the
+//! first requests leave sooner, and the time a run waits is counted as
+//! queued, where it belongs, not as start-up.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +34,7 @@ pub struct TooLarge {
 #[derive(Debug)]
 pub struct Caps {
     runs: Arc<Semaphore>,
+    starting: Arc<Semaphore>,
     memory_mib: Arc<Semaphore>,
     cap_mib: u64,
     running: Arc<AtomicUsize>,
@@ -49,11 +57,12 @@ impl Drop for Admission {
 
 impl Caps {
     /// At most `runs` runs whose memory limits add up to at most
-    /// `memory_mib` MiB.
-    pub fn new(runs: usize, memory_mib: u64) -> Caps {
+    /// `memory_mib` MiB, of which at most `starting` start at once.
+    pub fn new(runs: usize, memory_mib: u64, starting: usize) -> Caps {
         let memory_mib = memory_mib.min(Semaphore::MAX_PERMITS as u64);
         Caps {
             runs: Arc::new(Semaphore::new(runs)),
+            starting: Arc::new(Semaphore::new(starting.max(1))),
             memory_mib: Arc::new(Semaphore::new(memory_mib as usize)),
             cap_mib: memory_mib,
             running: Arc::default(),
@@ -84,6 +93,13 @@ impl Caps {
         })
     }
 
+    /// Waits for a turn to start an admitted run; the turn ends when the
+    /// permit is dropped (at the run's first request, or its end).
+    pub async fn start(&self) -> OwnedSemaphorePermit {
+        let starting = self.starting.clone().acquire_owned().await;
+        starting.expect("the caps' semaphores are never closed")
+    }
+
     /// The most runs that were admitted at once so far.
     pub fn peak_runs(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
@@ -96,7 +112,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_larger_than_the_whole_memory_cap_is_refused_not_queued_forever() {
-        let caps = Caps::new(4, 100);
+        let caps = Caps::new(4, 100, 1);
         let error = caps.admit(101 * MIB).await.unwrap_err();
         assert_eq!(
             error,
@@ -110,7 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_waits_for_memory_another_gives_back() {
-        let caps = Arc::new(Caps::new(4, 100));
+        let caps = Arc::new(Caps::new(4, 100, 1));
         let first = caps.admit(60 * MIB).await.unwrap();
         let waiting = tokio::spawn({
             let caps = caps.clone();

@@ -68,6 +68,9 @@ pub struct HostConfig {
     /// Each run's limits unless its [`Run`] says otherwise. Their memory
     /// sizes the pool's slots: no run may have more.
     pub limits: Limits,
+    /// Admitted runs between making their instance and their first request
+    /// at once ([`Caps::start`]); more wait their turn, counted as queued.
+    pub max_starting: usize,
     /// Whether instances come from the pooling allocator (a worker's
     /// choice) or are allocated on demand.
     pub pooling: bool,
@@ -76,11 +79,13 @@ pub struct HostConfig {
 }
 
 impl Default for HostConfig {
-    /// 100 runs at once, 16 GiB of guest memory, 64 MiB a run, pooled.
+    /// 100 runs at once, 16 GiB of guest memory, 64 MiB a run, as many
+    /// starting at once as the machine has cores, pooled.
     fn default() -> HostConfig {
         HostConfig {
             max_runs: 100,
             max_guest_memory_mib: 16 << 10,
+            max_starting: std::thread::available_parallelism().map_or(1, usize::from),
             limits: Limits {
                 memory_bytes: 64 << 20,
                 ..Limits::default()
@@ -241,7 +246,11 @@ impl Host {
         Ok(Host {
             runtime: Runtime::with_allocation(config.cache, allocation)?,
             components: tokio::sync::Mutex::default(),
-            caps: Caps::new(config.max_runs, config.max_guest_memory_mib),
+            caps: Caps::new(
+                config.max_runs,
+                config.max_guest_memory_mib,
+                config.max_starting,
+            ),
             limits: config.limits,
             slot_bytes: config.pooling.then_some(config.limits.memory_bytes),
         })
@@ -279,21 +288,26 @@ impl Host {
     /// the run's account: whatever the plugin did is in the report.
     pub async fn run(&self, run: Run) -> Report {
         let submitted = Instant::now();
-        let admitted = self.admit(run.limits).await;
-        let queued = submitted.elapsed();
-        let _admission = match admitted {
+        let _admission = match self.admit(run.limits).await {
             Ok(admission) => admission,
             Err(error) => {
                 let timings = Timings {
-                    queued,
+                    queued: submitted.elapsed(),
                     ..Timings::default()
                 };
                 return Report::failed(error, timings);
             }
         };
+        let turn = self.caps.start().await;
+        let queued = submitted.elapsed();
         let started = Instant::now();
         let options = Options::new(run.limits, run.reroutes.clone(), quiet());
-        let (result, cpu) = cpu::measured(collect(&run, &options)).await;
+        let (result, cpu) = started_in_turn(
+            cpu::measured(collect(&run, &options)),
+            &options.progress,
+            turn,
+        )
+        .await;
         let timings = Timings {
             queued,
             start: start_latency(&options.progress),
@@ -330,6 +344,23 @@ async fn collect(run: &Run, options: &Options) -> Result<Collected, Failure> {
         .await
 }
 
+/// Runs `run` to its end, giving the start turn back as soon as the run has
+/// sent its first request (or ended without one).
+async fn started_in_turn<T>(
+    run: impl Future<Output = T>,
+    progress: &Progress,
+    turn: tokio::sync::OwnedSemaphorePermit,
+) -> T {
+    let mut run = std::pin::pin!(run);
+    let mut turn = Some(turn);
+    loop {
+        tokio::select! {
+            done = &mut run => return done,
+            () = progress.started(), if turn.is_some() => turn = None,
+        }
+    }
+}
+
 /// From the start of making the instance to the first request sent.
 fn start_latency(progress: &Progress) -> Option<Duration> {
     let began = progress.instantiating.get()?;
@@ -340,4 +371,43 @@ fn start_latency(progress: &Progress) -> Option<Duration> {
 /// A log that echoes nothing: each bundle keeps its own.
 fn quiet() -> RunLog {
     RunLog::new(None, Scrubber::new([]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_start_turn_is_given_back_at_the_first_request_not_at_the_end() {
+        let caps = Caps::new(4, 100, 1);
+        let progress = Arc::new(Progress::default());
+        let turn = caps.start().await;
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let run = {
+            let progress = progress.clone();
+            async move {
+                progress.note_request_sent();
+                finished.await.ok();
+                "collected"
+            }
+        };
+        let first = tokio::spawn(async move { started_in_turn(run, &progress, turn).await });
+        let second = tokio::time::timeout(Duration::from_secs(30), caps.start())
+            .await
+            .expect("the next run's turn, once the first sent its first request");
+        assert!(!first.is_finished(), "the first run was cut short");
+        drop(second);
+        finish.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), "collected");
+    }
+
+    #[tokio::test]
+    async fn a_run_that_ends_before_any_request_gives_its_turn_back() {
+        let caps = Caps::new(4, 100, 1);
+        let progress = Progress::default();
+        let ended = started_in_turn(async { "refused" }, &progress, caps.start().await).await;
+        assert_eq!(ended, "refused");
+        let next = tokio::time::timeout(Duration::from_secs(30), caps.start()).await;
+        assert!(next.is_ok(), "the turn was kept by a run that ended");
+    }
 }
