@@ -71,6 +71,10 @@ impl<F: Fn(&str) -> Option<String>> SecretSource for EnvSecrets<F> {
         let value = (self.0)(&place)?;
         Some(Secret::new(value.trim()).map_err(|why| SourceError { place, why }))
     }
+
+    fn remedy(&self, integration: &str, field: &str) -> String {
+        format!("set {}", secret_env_var(integration, field))
+    }
 }
 
 /// Reads the config file and the secrets the manifest declares. Without a
@@ -181,10 +185,10 @@ fn check(
                 }
                 Some(Err(bad)) => problems.push(bad.to_string()),
                 None if field.required => problems.push(format!(
-                    "secret `{}` ({}) is required: set {}",
+                    "secret `{}` ({}) is required: {}",
                     field.name,
                     field.label,
-                    secret_env_var(&manifest.id, &field.name)
+                    secrets.remedy(&manifest.id, &field.name)
                 )),
                 None => {}
             }
@@ -291,6 +295,19 @@ mod tests {
         assert_eq!(
             secret_env_var("atlassian-admin", "api-key"),
             "WATCHDOG_SECRET_ATLASSIAN_ADMIN_API_KEY"
+        );
+    }
+
+    #[test]
+    fn a_secret_missing_from_a_vault_is_asked_of_the_vault_not_the_environment() {
+        let vault = crate::embed::SecretMap::new("tenant t0042", BTreeMap::new());
+        let values = BTreeMap::from([("org-id".to_owned(), "o-1".to_owned())]);
+        let Err(ConfigError::Invalid(problems)) = from_values(&values, &manifest(), &vault) else {
+            panic!("a required secret the vault lacks was accepted");
+        };
+        assert_eq!(
+            problems,
+            ["secret `api-key` (api-key) is required: tenant t0042's secrets hold no `api-key`"]
         );
     }
 

@@ -92,6 +92,13 @@ pub trait SecretSource {
     /// The value of `field` for the integration `integration` (the manifest
     /// id), if the operator set one; an error names where it was read from.
     fn secret(&self, integration: &str, field: &str) -> Option<Result<Secret, SourceError>>;
+
+    /// What the operator does to provide a secret this source lacks, as
+    /// the configuration error says it: where this source reads it from.
+    fn remedy(&self, integration: &str, field: &str) -> String {
+        let _ = integration;
+        format!("the secret source holds no `{field}`")
+    }
 }
 
 /// A value a [`SecretSource`] holds that cannot be a secret.

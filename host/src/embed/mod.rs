@@ -151,6 +151,10 @@ impl SecretSource for SecretMap {
             why,
         }))
     }
+
+    fn remedy(&self, _integration: &str, field: &str) -> String {
+        format!("{}'s secrets hold no `{field}`", self.owner)
+    }
 }
 
 impl Run {
