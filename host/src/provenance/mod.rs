@@ -227,6 +227,9 @@ fn concat(chunks: Vec<Bytes>) -> Bytes {
 /// The SHA-256 of a JSON text, its line breaks read as spaces.
 pub type Digest = [u8; 32];
 
+/// What one digest of an [`Index`] takes in the window.
+const DIGEST_BYTES: u64 = size_of::<Digest>() as u64;
+
 /// The digest a record's data is looked up by: the SHA-256 of `text` with
 /// each line feed and carriage return hashed as a space, as the bundle
 /// writes it ([`one_line`]), so that the data as emitted and as written
@@ -284,8 +287,6 @@ impl Index {
         self.digests.len() as u64 * DIGEST_BYTES
     }
 }
-
-const DIGEST_BYTES: u64 = 32;
 
 /// Why a body's indexing stopped.
 enum Stop {
@@ -635,6 +636,24 @@ mod tests {
                 "{data}"
             );
         }
+    }
+
+    #[test]
+    fn a_body_nested_deeper_than_the_scanner_allows_proves_nothing() {
+        let nested = |depth: usize| "[".repeat(depth) + &"]".repeat(depth);
+        let window = window(1 << 20);
+        carry(
+            &window,
+            0,
+            200,
+            &nested(jsontext::MAX_DEPTH),
+            Outcome::Complete,
+        );
+        assert_eq!(prove(&window, "[[]]", false), Ok(0));
+        let window = Window::new(1 << 20);
+        let deeper = nested(jsontext::MAX_DEPTH + 1);
+        carry(&window, 0, 200, &deeper, Outcome::Complete);
+        assert_eq!(prove(&window, "[[]]", false), Err(Unproven::NotInBody));
     }
 
     #[test]
