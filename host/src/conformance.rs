@@ -23,7 +23,7 @@
 //! - [`CheckId::Egress`]: no request in any of these runs left the declared
 //!   egress.
 //! - [`CheckId::Evidence`]: in a completed collection, every record emitted
-//!   was well formed, of a declared kind, and a span of the 2xx body of an
+//!   was well formed, of a declared kind, and a value of the 2xx body of an
 //!   exchange the host carried, or of a kind declared derived (the host's
 //!   evidence writer refuses anything else); the counts the plugin reported
 //!   name only declared kinds and match what the host received (an honest

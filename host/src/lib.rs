@@ -10,8 +10,8 @@
 //! - [`sandbox`]: memory, CPU and time limits and their enforcement.
 //! - [`outbound`]: every HTTP request, checked, carried, metered.
 //! - [`encoding`]: the host's ownership of content encoding.
-//! - [`provenance`]: each record's data proven a span of the response it
-//!   cites.
+//! - [`provenance`]: each record's data proven an object or array value of
+//!   the response it cites.
 //! - [`request`]: requests framed as standard clients send them.
 //! - [`tape`]: responses recorded by a run and replayed with no network.
 //! - [`ledger`]: the hash chain of exchanges.

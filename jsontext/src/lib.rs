@@ -76,6 +76,13 @@ impl<'a> Cursor<'a> {
         self.text
     }
 
+    /// Where the cursor is: the byte after the last token read, or, after
+    /// [`Cursor::peek`], the next token's first byte. With it a caller that
+    /// walks containers knows where each one starts and ends.
+    pub fn offset(&self) -> usize {
+        self.at
+    }
+
     /// The next token's first byte, after any whitespace.
     pub fn peek(&mut self) -> Option<u8> {
         self.space();

@@ -28,9 +28,11 @@ use watchdog_host::tape::Tape;
 pub const PROBE_TOKEN: &str = "probe-token-5f2e9c1a";
 
 /// A loopback stand-in for `https://api.example.com`, the probe's origin:
-/// `/items` and `/groups` list records one a line (`{"id":"item-1"}`),
-/// `POST /search` answers the page its body asks for (`{"page":2}`: records
-/// `s-2-1` and `s-2-2`), `/echo` echoes the request headers it received as
+/// `/items` lists records one a line (`{"id":"item-1"}`) in a JSON array
+/// whose `[`, `,` and `]` stand on lines of their own (a record must be a
+/// value of a JSON body), `/groups` is one such record, `POST /search`
+/// answers the page its body asks for as `/items` lists (`{"page":2}`:
+/// records `s-2-1` and `s-2-2`), `/echo` echoes the request headers it received as
 /// `{"echo":"..."}`, `/huge` sends `huge_bytes` bytes, and any other path is
 /// a 404. Plain HTTP, or TLS with a certificate of its own for `127.0.0.1`.
 pub struct ProbeServer {
@@ -137,9 +139,9 @@ async fn probe_answer(
     huge_bytes: usize,
 ) -> Response<Full<Bytes>> {
     let body = match request.uri().path() {
-        "/items" => {
-            Bytes::from_static(b"{\"id\":\"item-1\"}\n{\"id\":\"item-2\"}\n{\"id\":\"item-3\"}")
-        }
+        "/items" => Bytes::from_static(
+            b"[\n{\"id\":\"item-1\"}\n,\n{\"id\":\"item-2\"}\n,\n{\"id\":\"item-3\"}\n]",
+        ),
         "/groups" => Bytes::from_static(b"{\"id\":\"group-1\"}"),
         "/echo" => {
             let headers = request
@@ -154,7 +156,7 @@ async fn probe_answer(
             let asked = request.into_body().collect().await.unwrap().to_bytes();
             let page = serde_json::from_slice::<serde_json::Value>(&asked).unwrap()["page"].clone();
             Bytes::from(format!(
-                "{{\"id\":\"s-{page}-1\"}}\n{{\"id\":\"s-{page}-2\"}}"
+                "[\n{{\"id\":\"s-{page}-1\"}}\n,\n{{\"id\":\"s-{page}-2\"}}\n]"
             ))
         }
         "/huge" => Bytes::from(vec![b'x'; huge_bytes]),

@@ -1,5 +1,5 @@
 //! Provenance per record, end to end: the real probe in the real host over
-//! loopback HTTP. A record's data must be a span of the complete 2xx body
+//! loopback HTTP. A record's data must be a value of the complete 2xx body
 //! of the exchange it cites, found among the pages that share its URL;
 //! computed data passes only for a kind declared derived, marked so.
 //! Requests leave framed as standard clients frame them, and each request

@@ -221,7 +221,8 @@ enum Command {
         #[arg(long, value_name = "HASH")]
         head: Option<String>,
         /// The recording `collect --record` made of the same run: also
-        /// re-check that every record's data is a span of the body it cites.
+        /// re-check that every record's data is an object or array value of
+        /// the body it cites.
         #[arg(long, value_name = "DIR")]
         tape: Option<PathBuf>,
     },

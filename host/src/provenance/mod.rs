@@ -1,15 +1,27 @@
-//! Provenance per record: a record's `data` is a byte-exact span of the body
-//! of the response it cites, checked by the host as the record is emitted.
+//! Provenance per record: a record's `data` is a whole JSON object or array
+//! of the body of the response it cites, byte for byte, checked by the host
+//! as the record is emitted.
 //!
 //! The contract already says a record's data holds the object "fields as the
 //! upstream gave them"; this module makes the host hold plugins to it, so a
-//! plugin cannot put data into a bundle that no response carried. The host
-//! keeps every response body it carried whole with a 2xx status in a
-//! [`Window`] bounded in bytes, oldest evicted first; as each record arrives,
-//! [`Citations::prove`] finds its data in a body of the exchange it cites.
-//! Several exchanges can share a method and URL (a POST search's pages
-//! differ only by their request body), so a record is linked to the newest
-//! one whose body holds its data.
+//! plugin cannot put data into a bundle that no response carried. When the
+//! host has read a body whole with a 2xx status, it indexes it ([`Index`]):
+//! the SHA-256 of the text of every object and array value in it, at any
+//! depth, and lets the bytes go; a [`Window`] bounded in the index's bytes
+//! holds the indexes, oldest evicted first. As each record arrives,
+//! [`Citations::prove`] looks the SHA-256 of its data up in the index of the
+//! exchange it cites. Several exchanges can share a method and URL (a POST
+//! search's pages differ only by their request body), so a record is linked
+//! to the newest one whose body holds its data.
+//!
+//! Data must be a whole value of the body, not any substring of it: `[1,2]`
+//! is refused when the body holds `[1,2,3]`, and so is a string or a number
+//! alone, or a body that is not JSON ([`jsontext`]'s grammar). A digest
+//! (32 bytes) per container instead of the body keeps a run's memory to a
+//! fraction of what it read. Line breaks count as spaces ([`one_line`]):
+//! JSON allows them only as whitespace between tokens, and the bundle writes
+//! them as spaces, so `collect` and `verify --tape` ([`recheck`]) prove the
+//! same text.
 //!
 //! Data a plugin computes rather than copies (an aggregate, a joined view) is
 //! allowed only for kinds declared derived: by the contract 0.1 convention, a
@@ -21,6 +33,7 @@ use crate::bundle::RecordSource;
 use crate::ledger::Outcome;
 use bytes::Bytes;
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -48,11 +61,12 @@ pub fn is_derived(kind: &str) -> bool {
     kind.ends_with(DERIVED_SUFFIX)
 }
 
-/// The window holds at least this many bytes of bodies...
+/// The window holds at least this many bytes of body indexes...
 pub const MIN_WINDOW_BYTES: u64 = 64 << 20;
-/// ...and at least this many whole responses of the largest size allowed,
-/// so that pages the plugin still processes while the next ones arrive are
-/// always held.
+/// ...and at least this many times the largest response allowed, so that
+/// the indexes of pages the plugin still processes while the next ones
+/// arrive are always held (an index is smaller than its body but for
+/// pathological bodies of tiny containers).
 pub const WINDOW_RESPONSES: u64 = 4;
 
 /// The window's size for a run whose responses are capped at `response_cap`.
@@ -78,7 +92,7 @@ pub enum Unproven {
         "its response body left the host's {capacity}-byte window before the record arrived: unverifiable"
     )]
     Evicted { capacity: u64 },
-    #[error("the data is not a span of its response body")]
+    #[error("the data is not an object or array value of its response body")]
     NotInBody,
 }
 
@@ -93,9 +107,10 @@ pub fn key(method: &str, url: &str) -> String {
 enum State {
     /// The response head arrived with a 2xx status; its body is being read.
     Reading,
-    /// Read whole with a 2xx status, and held.
-    Held(Bytes),
-    /// Read whole with a 2xx status, then evicted from the window.
+    /// Read whole with a 2xx status, and its index held.
+    Held(Arc<Index>),
+    /// Read whole with a 2xx status, then evicted from the window (or its
+    /// index alone outgrew the window).
     Evicted,
     /// Never citable.
     Unusable(Unproven),
@@ -106,7 +121,7 @@ struct Exchange {
     state: State,
 }
 
-/// The bodies records may cite, bounded in bytes.
+/// The indexes of the bodies records may cite, bounded in bytes.
 pub struct Window {
     capacity: u64,
     held: Mutex<Held>,
@@ -116,7 +131,7 @@ pub struct Window {
 struct Held {
     /// Per [`key`], every exchange carried, oldest first.
     exchanges: HashMap<String, Vec<Exchange>>,
-    /// Held bodies, oldest first: their key, request number and size.
+    /// Held indexes, oldest first: their key, request number and size.
     order: VecDeque<(String, u64, u64)>,
     bytes: u64,
 }
@@ -146,16 +161,21 @@ impl Window {
         citable
     }
 
-    /// Ends exchange `seq`, opened citable: a body read whole is held, the
-    /// oldest bodies making room for it.
+    /// Ends exchange `seq`, opened citable: the index of a body read whole
+    /// is held, the oldest indexes making room for it. The body is indexed
+    /// before the lock is taken, so other exchanges of the run wait for no
+    /// body's scan.
     pub fn close(&self, key: &str, seq: u64, outcome: Outcome, chunks: Vec<Bytes>) {
         let state = match outcome {
-            Outcome::Complete => State::Held(concat(chunks)),
+            Outcome::Complete => match Index::of(&concat(chunks), self.capacity) {
+                Some(index) => State::Held(Arc::new(index)),
+                None => State::Evicted,
+            },
             other => State::Unusable(Unproven::Incomplete { outcome: other }),
         };
         let mut held = self.held.lock().expect("window lock");
-        if let State::Held(body) = &state {
-            let size = body.len() as u64;
+        if let State::Held(index) = &state {
+            let size = index.bytes();
             held.bytes += size;
             held.order.push_back((key.to_owned(), seq, size));
             while held.bytes > self.capacity {
@@ -204,14 +224,127 @@ fn concat(chunks: Vec<Bytes>) -> Bytes {
     }
 }
 
-/// How far after the last record found the next one is looked for by
-/// direct comparison, before a search of the rest of the body.
-const NEAR_BYTES: usize = 64;
+/// The SHA-256 of a JSON text, its line breaks read as spaces.
+pub type Digest = [u8; 32];
+
+/// What one digest of an [`Index`] takes in the window.
+const DIGEST_BYTES: u64 = size_of::<Digest>() as u64;
+
+/// The digest a record's data is looked up by: the SHA-256 of `text` with
+/// each line feed and carriage return hashed as a space, as the bundle
+/// writes it ([`one_line`]), so that the data as emitted and as written
+/// prove alike.
+pub fn digest(text: &[u8]) -> Digest {
+    let mut hasher = Sha256::new();
+    let mut rest = text;
+    while let Some(at) = memchr::memchr2(b'\n', b'\r', rest) {
+        hasher.update(&rest[..at]);
+        hasher.update(b" ");
+        rest = &rest[at + 1..];
+    }
+    hasher.update(rest);
+    hasher.finalize().into()
+}
+
+/// What a body lets records cite: the [`digest`] of every object and array
+/// value in it, at any depth, sorted. A body that is not JSON, or whose
+/// only value is neither, has none.
+#[derive(Debug, Default)]
+pub struct Index {
+    digests: Vec<Digest>,
+}
+
+impl Index {
+    /// The index of `body`, or `None` if it would take more than `limit`
+    /// bytes (a body of tiny containers can index larger than itself; the
+    /// window could not hold it anyway).
+    pub fn of(body: &[u8], limit: u64) -> Option<Index> {
+        let mut digests = Vec::new();
+        let Ok(text) = std::str::from_utf8(body) else {
+            return Some(Index::default());
+        };
+        let mut cursor = jsontext::Cursor::new(text);
+        let max = usize::try_from(limit / DIGEST_BYTES).unwrap_or(usize::MAX);
+        match containers(&mut cursor, 0, &mut digests, max) {
+            Ok(()) if cursor.finish().is_ok() => {}
+            Ok(()) => return Some(Index::default()),
+            Err(Stop::NotJson) => return Some(Index::default()),
+            Err(Stop::TooLarge) => return None,
+        }
+        digests.sort_unstable();
+        digests.dedup();
+        digests.shrink_to_fit();
+        Some(Index { digests })
+    }
+
+    /// Whether the body holds an object or array whose text has `digest`.
+    pub fn holds(&self, digest: &Digest) -> bool {
+        self.digests.binary_search(digest).is_ok()
+    }
+
+    /// What the index takes in the window.
+    fn bytes(&self) -> u64 {
+        self.digests.len() as u64 * DIGEST_BYTES
+    }
+}
+
+/// Why a body's indexing stopped.
+enum Stop {
+    NotJson,
+    TooLarge,
+}
+
+impl From<jsontext::Error> for Stop {
+    fn from(_: jsontext::Error) -> Stop {
+        Stop::NotJson
+    }
+}
+
+/// Reads the value at `cursor`, `depth` containers deep, adding the digest
+/// of every object and array in it to `digests`, at most `max` of them.
+/// Containers nest at most [`jsontext::MAX_DEPTH`] deep, as the scanner
+/// allows, which also bounds this recursion.
+fn containers(
+    cursor: &mut jsontext::Cursor,
+    depth: usize,
+    digests: &mut Vec<Digest>,
+    max: usize,
+) -> Result<(), Stop> {
+    let is_array = match cursor.peek() {
+        Some(b'[') => true,
+        Some(b'{') => false,
+        _ => {
+            cursor.skip()?;
+            return Ok(());
+        }
+    };
+    if depth == jsontext::MAX_DEPTH {
+        return Err(Stop::NotJson);
+    }
+    let start = cursor.offset();
+    if is_array {
+        cursor.array()?;
+        while cursor.element()? {
+            containers(cursor, depth + 1, digests, max)?;
+        }
+    } else {
+        cursor.object()?;
+        while cursor.key()?.is_some() {
+            containers(cursor, depth + 1, digests, max)?;
+        }
+    }
+    if digests.len() == max {
+        return Err(Stop::TooLarge);
+    }
+    let text = &cursor.text().as_bytes()[start..cursor.offset()];
+    digests.push(digest(text));
+    Ok(())
+}
 
 /// The exchanges a batch's records cite, looked up in the window once per
-/// source rather than once per record, and where in each body the last
-/// record was found: a page's records come in its order, so the next one is
-/// searched for from there first.
+/// source rather than once per record, and which of them held the last
+/// record: a page's records come together, so the next one is looked up
+/// there first.
 #[derive(Default)]
 pub struct Citations {
     current: Option<Cited>,
@@ -228,8 +361,6 @@ struct Cited {
 
 struct Candidate {
     state: State,
-    /// Where the last record found in this body ended.
-    cursor: usize,
     source: Arc<RecordSource>,
 }
 
@@ -256,7 +387,7 @@ impl Citations {
                 .map(|c| c.source.clone())
                 .ok_or_else(|| cited.why_not(window.capacity));
         }
-        match cited.find(data) {
+        match cited.find(&digest(data)) {
             Some(index) => Ok(cited.candidates[index].source.clone()),
             None => Err(cited.why_not(window.capacity)),
         }
@@ -272,7 +403,6 @@ impl Citations {
                     .into_iter()
                     .map(|(seq, state)| Candidate {
                         state,
-                        cursor: 0,
                         source: Arc::new(RecordSource {
                             method: method.to_owned(),
                             url: normalized.clone(),
@@ -293,18 +423,15 @@ impl Citations {
 }
 
 impl Cited {
-    /// The candidate whose body holds `data`: the last one, from where its
-    /// last record ended, then every held body whole, newest first.
-    fn find(&mut self, data: &[u8]) -> Option<usize> {
+    /// The candidate whose body holds data of `digest`: the one that held
+    /// the last record, then every held body, newest first.
+    fn find(&mut self, digest: &Digest) -> Option<usize> {
         if let Some(last) = self.last
-            && self.candidates[last].find_from_cursor(data)
+            && self.candidates[last].holds(digest)
         {
             return Some(last);
         }
-        let found = self
-            .candidates
-            .iter_mut()
-            .position(|c| c.find_anywhere(data))?;
+        let found = self.candidates.iter().position(|c| c.holds(digest))?;
         self.last = Some(found);
         Some(found)
     }
@@ -329,48 +456,8 @@ impl Cited {
 }
 
 impl Candidate {
-    fn body(&self) -> Option<&[u8]> {
-        match &self.state {
-            State::Held(body) => Some(body),
-            _ => None,
-        }
-    }
-
-    /// Looks for `data` just after the last record found: the next record
-    /// of a page starts within a few bytes of where the last one ended (a
-    /// comma, some whitespace), so comparing there spares building a
-    /// substring searcher for each record, which cost more than the rest of
-    /// the check.
-    fn find_from_cursor(&mut self, data: &[u8]) -> bool {
-        let Some(body) = self.body() else {
-            return false;
-        };
-        let rest = &body[self.cursor..];
-        let near = &rest[..rest.len().min(NEAR_BYTES)];
-        let first = data.first().copied().unwrap_or_default();
-        let found = memchr::memchr_iter(first, near)
-            .find(|&at| rest[at..].starts_with(data))
-            .or_else(|| memchr::memmem::find(rest, data));
-        match found {
-            Some(at) => {
-                self.cursor += at + data.len();
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn find_anywhere(&mut self, data: &[u8]) -> bool {
-        let Some(body) = self.body() else {
-            return false;
-        };
-        match memchr::memmem::find(body, data) {
-            Some(at) => {
-                self.cursor = at + data.len();
-                true
-            }
-            None => false,
-        }
+    fn holds(&self, digest: &Digest) -> bool {
+        matches!(&self.state, State::Held(index) if index.holds(digest))
     }
 }
 
@@ -479,13 +566,105 @@ mod tests {
 
     #[test]
     fn an_evicted_body_is_unverifiable() {
-        let window = window(16);
+        // Room for one body's index: one object, one digest.
+        let window = window(DIGEST_BYTES);
         carry(&window, 0, 200, r#"{"id":"old-00"}"#, Outcome::Complete);
         carry(&window, 1, 200, r#"{"id":"new-01"}"#, Outcome::Complete);
         assert_eq!(prove(&window, r#"{"id":"new-01"}"#, false), Ok(1));
         assert_eq!(
             prove(&window, r#"{"id":"old-00"}"#, false),
-            Err(Unproven::Evicted { capacity: 16 })
+            Err(Unproven::Evicted {
+                capacity: DIGEST_BYTES
+            })
+        );
+    }
+
+    #[test]
+    fn json_inside_a_string_of_the_body_is_not_a_value_of_it() {
+        let window = window(1 << 20);
+        carry(
+            &window,
+            0,
+            200,
+            r#"{"name":"{\"admin\":true} [1,2] {}","tags":[1,2,3]}"#,
+            Outcome::Complete,
+        );
+        for fabricated in ["[1,2]", "{}", r#"{\"admin\":true}"#, "[1,2,3]}"] {
+            assert_eq!(
+                prove(&window, fabricated, false),
+                Err(Unproven::NotInBody),
+                "{fabricated}"
+            );
+        }
+        assert_eq!(prove(&window, "[1,2,3]", false), Ok(0));
+    }
+
+    #[test]
+    fn a_string_or_number_of_the_body_is_no_record() {
+        let window = window(1 << 20);
+        carry(&window, 0, 200, r#"[{"id":"a","n":12}]"#, Outcome::Complete);
+        for scalar in [r#""a""#, "12", r#""id""#] {
+            assert_eq!(
+                prove(&window, scalar, false),
+                Err(Unproven::NotInBody),
+                "{scalar}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_proves_nothing() {
+        let window = window(1 << 20);
+        carry(
+            &window,
+            0,
+            200,
+            r#"note: {"id":"a"} [{"id":"b"}]"#,
+            Outcome::Complete,
+        );
+        carry(
+            &window,
+            1,
+            200,
+            r#"{"id":"c"} {"id":"d"}"#,
+            Outcome::Complete,
+        );
+        for data in [r#"{"id":"a"}"#, r#"[{"id":"b"}]"#, r#"{"id":"c"}"#] {
+            assert_eq!(
+                prove(&window, data, false),
+                Err(Unproven::NotInBody),
+                "{data}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_nested_deeper_than_the_scanner_allows_proves_nothing() {
+        let nested = |depth: usize| "[".repeat(depth) + &"]".repeat(depth);
+        let window = window(1 << 20);
+        carry(
+            &window,
+            0,
+            200,
+            &nested(jsontext::MAX_DEPTH),
+            Outcome::Complete,
+        );
+        assert_eq!(prove(&window, "[[]]", false), Ok(0));
+        let window = Window::new(1 << 20);
+        let deeper = nested(jsontext::MAX_DEPTH + 1);
+        carry(&window, 0, 200, &deeper, Outcome::Complete);
+        assert_eq!(prove(&window, "[[]]", false), Err(Unproven::NotInBody));
+    }
+
+    #[test]
+    fn an_index_larger_than_the_window_is_not_held() {
+        let window = window(2 * DIGEST_BYTES);
+        carry(&window, 0, 200, "[[0],[1],[2]]", Outcome::Complete);
+        assert_eq!(
+            prove(&window, "[1]", false),
+            Err(Unproven::Evicted {
+                capacity: 2 * DIGEST_BYTES
+            })
         );
     }
 
@@ -508,6 +687,233 @@ mod tests {
             prove(&window(1 << 20), "{}", false),
             Err(Unproven::NotCarried)
         );
+    }
+
+    mod generated {
+        //! Bodies built from random values, printed compact, pretty and with
+        //! random whitespace; every object and array in them, as
+        //! serde_json's `RawValue` finds them, must be proven, and nothing
+        //! else.
+
+        use super::*;
+        use rand::rngs::StdRng;
+        use rand::{RngExt, SeedableRng};
+        use serde_json::value::RawValue;
+        use serde_json::{Map, Value};
+        use std::collections::BTreeMap;
+
+        /// A value at most `depth` containers deep, its strings holding
+        /// JSON-like text, escapes and non-ASCII characters.
+        fn value(rng: &mut StdRng, depth: u32) -> Value {
+            let leaf = depth == 0 || rng.random_range(0..3) == 0;
+            match rng.random_range(0..if leaf { 5 } else { 7 }) {
+                0 => Value::Null,
+                1 => Value::Bool(rng.random()),
+                2 => Value::from(rng.random_range(-1000i64..100_000)),
+                3 => Value::from(f64::from(rng.random_range(-500i32..500)) / 8.0),
+                4 => Value::String(string(rng)),
+                5 => Value::Array(
+                    (0..rng.random_range(0..5))
+                        .map(|_| value(rng, depth - 1))
+                        .collect(),
+                ),
+                _ => Value::Object(
+                    (0..rng.random_range(0..5))
+                        .map(|_| (string(rng), value(rng, depth - 1)))
+                        .collect::<Map<_, _>>(),
+                ),
+            }
+        }
+
+        fn string(rng: &mut StdRng) -> String {
+            const PIECES: &[&str] = &[
+                "a",
+                "id",
+                "x.example.com",
+                "{",
+                "}",
+                "[",
+                "]",
+                "[1,2]",
+                "{}",
+                "\"",
+                "\\",
+                ":",
+                ",",
+                " ",
+                "\n",
+                "é",
+                "😀",
+                "\u{1}",
+            ];
+            (0..rng.random_range(0..6))
+                .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+                .collect()
+        }
+
+        /// `value` printed with random whitespace (line breaks too) between
+        /// its tokens.
+        fn spaced(rng: &mut StdRng, value: &Value, out: &mut String) {
+            let space = |rng: &mut StdRng, out: &mut String| {
+                for _ in 0..rng.random_range(0..3) {
+                    out.push([' ', '\t', '\n', '\r'][rng.random_range(0..4)]);
+                }
+            };
+            match value {
+                Value::Array(items) => {
+                    out.push('[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        space(rng, out);
+                        spaced(rng, item, out);
+                        space(rng, out);
+                    }
+                    out.push(']');
+                }
+                Value::Object(members) => {
+                    out.push('{');
+                    space(rng, out);
+                    for (i, (key, item)) in members.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                            space(rng, out);
+                        }
+                        out.push_str(&Value::from(key.as_str()).to_string());
+                        space(rng, out);
+                        out.push(':');
+                        space(rng, out);
+                        spaced(rng, item, out);
+                        space(rng, out);
+                    }
+                    out.push('}');
+                }
+                scalar => out.push_str(&scalar.to_string()),
+            }
+        }
+
+        /// A body: a random object or array, printed one of three ways,
+        /// with whitespace around it.
+        fn body(rng: &mut StdRng) -> String {
+            let value = loop {
+                let value = value(rng, 4);
+                if value.is_array() || value.is_object() {
+                    break value;
+                }
+            };
+            let mut out = String::from([" ", "", "\n"][rng.random_range(0..3)]);
+            match rng.random_range(0..3) {
+                0 => out.push_str(&serde_json::to_string(&value).unwrap()),
+                1 => out.push_str(&serde_json::to_string_pretty(&value).unwrap()),
+                _ => spaced(rng, &value, &mut out),
+            }
+            out.push_str(["", "\r\n", " "][rng.random_range(0..3)]);
+            out
+        }
+
+        /// The oracle: the text of every object and array in `raw`, found
+        /// by serde_json, not by the scanner under test.
+        fn containers<'a>(raw: &'a RawValue, out: &mut Vec<&'a str>) {
+            let text = raw.get();
+            let inner: Vec<&RawValue> = match text.as_bytes()[0] {
+                b'[' => serde_json::from_str(text).unwrap(),
+                b'{' => serde_json::from_str::<BTreeMap<String, &RawValue>>(text)
+                    .unwrap()
+                    .into_values()
+                    .collect(),
+                _ => return,
+            };
+            out.push(text);
+            for value in inner {
+                containers(value, out);
+            }
+        }
+
+        fn spans(body: &str) -> Vec<&str> {
+            let mut out = Vec::new();
+            containers(serde_json::from_str(body).unwrap(), &mut out);
+            out
+        }
+
+        /// As the bundle writes it, which is what the proof compares.
+        fn flat(text: &str) -> String {
+            one_line(text.to_owned())
+        }
+
+        #[test]
+        fn every_object_and_array_of_a_body_is_proven_and_nothing_else() {
+            let mut rng = StdRng::seed_from_u64(19);
+            // Random parts of bodies, and how many are no value of them.
+            let (mut parts, mut refused) = (0, 0);
+            for case in 0..200 {
+                let window = window(1 << 20);
+                let bodies: Vec<String> = (0..3).map(|_| body(&mut rng)).collect();
+                // The bodies holding each text, oldest first.
+                let mut holders: HashMap<String, Vec<u64>> = HashMap::new();
+                for (seq, body) in bodies.iter().enumerate() {
+                    carry(&window, seq as u64, 200, body, Outcome::Complete);
+                    for span in spans(body) {
+                        holders.entry(flat(span)).or_default().push(seq as u64);
+                    }
+                }
+                // Alone, a record cites the newest body holding it; in a
+                // batch, the body that held the record before it may be
+                // tried first.
+                let mut batch = Citations::default();
+                let mut check = |data: &str| {
+                    let holding = holders.get(&flat(data));
+                    let newest = holding
+                        .and_then(|seqs| seqs.last().copied())
+                        .ok_or(Unproven::NotInBody);
+                    assert_eq!(
+                        prove(&window, data, false),
+                        newest,
+                        "case {case}: {data:?} in {bodies:?}"
+                    );
+                    let in_batch = batch
+                        .prove(&window, "POST", URL, data.as_bytes(), false)
+                        .map(|source| source.ledger_seq);
+                    match (in_batch, holding) {
+                        (Ok(seq), Some(seqs)) => {
+                            assert!(seqs.contains(&seq), "case {case}: {data:?}")
+                        }
+                        (proven, holding) => {
+                            assert_eq!(proven, newest, "case {case}: {data:?} in {holding:?}")
+                        }
+                    }
+                };
+                for body in &bodies {
+                    let spans = spans(body);
+                    assert!(!spans.is_empty());
+                    for span in &spans {
+                        check(span);
+                    }
+                    for _ in 0..20 {
+                        let start = rng.random_range(0..body.len());
+                        let end = rng.random_range(start..=body.len());
+                        if let Some(part) = body.get(start..end) {
+                            parts += 1;
+                            refused += usize::from(!holders.contains_key(&flat(part)));
+                            check(part);
+                        }
+                    }
+                    for span in spans.iter().take(5) {
+                        let mut changed = span.as_bytes().to_vec();
+                        let at = rng.random_range(0..changed.len());
+                        changed[at] = changed[at].wrapping_add(rng.random_range(1..=255));
+                        if let Ok(changed) = std::str::from_utf8(&changed) {
+                            check(changed);
+                        }
+                    }
+                }
+                let elsewhere = body(&mut rng);
+                for span in spans(&elsewhere) {
+                    check(span);
+                }
+            }
+            assert!(refused * 2 > parts, "{refused} of {parts} parts refused");
+        }
     }
 
     #[test]

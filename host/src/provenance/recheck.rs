@@ -1,12 +1,15 @@
 //! Provenance checked again after the run, from a recording.
 //!
-//! The host checks each record's span as it arrives and then lets the body
-//! go; `collect --record DIR` keeps the bodies. With them, [`recheck`]
-//! proves it again for an auditor, from the files alone: every body of the
+//! The host checks each record's data as it arrives, against an index of
+//! the body it cites, and never keeps the body; `collect --record DIR`
+//! keeps the bodies. With them, [`recheck`] proves it again for an auditor,
+//! from the files alone and by the same proof ([`Index`]): every body of the
 //! recording must hash as the bundle's ledger says (so the recording is this
-//! run's), and the data of every record not derived must be a span of the
-//! body of the exchange it cites (`verify DIR --tape TAPE`).
+//! run's), and the data of every record not derived must be a whole object
+//! or array value of the body of the exchange it cites (`verify DIR --tape
+//! TAPE`).
 
+use super::{Index, digest};
 use crate::bundle::{EVIDENCE_FILE, LEDGER_FILE, RecordSource};
 use crate::ledger::{self, ChainError};
 use crate::tape::{INDEX_FILE, Recorded};
@@ -47,7 +50,7 @@ pub enum RecheckError {
         seq: u64,
     },
     #[error(
-        "evidence.jsonl line {line}: `{kind}` record `{id}` is not a span of the body of request {seq}"
+        "evidence.jsonl line {line}: `{kind}` record `{id}` is not an object or array value of the body of request {seq}"
     )]
     NotInBody {
         line: usize,
@@ -60,7 +63,7 @@ pub enum RecheckError {
 /// What a recheck proved.
 #[derive(Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Rechecked {
-    /// Records whose data was found in the body they cite.
+    /// Records whose data was found a value of the body they cite.
     pub spans: u64,
     /// Records of derived kinds, which need no span.
     pub derived: u64,
@@ -87,8 +90,9 @@ pub fn recheck(dir: &Path, tape: &Path) -> Result<Rechecked, RecheckError> {
         spans: 0,
         derived: 0,
     };
-    // A page's records are consecutive: its body is read once for them.
-    let mut body: Option<(u64, Vec<u8>)> = None;
+    // A page's records are consecutive: its body is read and indexed once
+    // for them.
+    let mut body: Option<(u64, Index)> = None;
     let path = dir.join(EVIDENCE_FILE);
     for (index, text) in lines(&path)?.enumerate() {
         let line = index + 1;
@@ -112,10 +116,11 @@ pub fn recheck(dir: &Path, tape: &Path) -> Result<Rechecked, RecheckError> {
                     seq,
                 });
             };
-            body = Some((seq, read_body(tape, seq, file, &hashes)?));
+            let bytes = read_body(tape, seq, file, &hashes)?;
+            body = Some((seq, Index::of(&bytes, u64::MAX).unwrap_or_default()));
         }
-        let (_, bytes) = body.as_ref().expect("read above");
-        if !holds(bytes, record.data.get().as_bytes()) {
+        let (_, index) = body.as_ref().expect("read above");
+        if !index.holds(&digest(record.data.get().as_bytes())) {
             return Err(RecheckError::NotInBody {
                 line,
                 kind: record.kind,
@@ -126,21 +131,6 @@ pub fn recheck(dir: &Path, tape: &Path) -> Result<Rechecked, RecheckError> {
         checked.spans += 1;
     }
     Ok(checked)
-}
-
-/// True if `data` is a span of `body`, allowing for the line breaks the
-/// bundle wrote as spaces ([`super::one_line`]).
-fn holds(body: &[u8], data: &[u8]) -> bool {
-    if memchr::memmem::find(body, data).is_some() {
-        return true;
-    }
-    memchr::memchr2(b'\n', b'\r', body).is_some() && {
-        let flat: Vec<u8> = body
-            .iter()
-            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
-            .collect();
-        memchr::memmem::find(&flat, data).is_some()
-    }
 }
 
 /// The ledger's body hash of every exchange, by request number.
@@ -214,11 +204,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_span_is_found_with_its_line_breaks_written_as_spaces() {
+    fn a_value_is_found_with_its_line_breaks_written_as_spaces() {
         let body = b"[{\"id\":\"a\",\r\n \"admin\":false}]";
         let emitted = "{\"id\":\"a\",\r\n \"admin\":false}";
         let written = crate::provenance::one_line(emitted.to_owned());
-        assert!(holds(body, written.as_bytes()), "{written}");
-        assert!(!holds(body, b"{\"id\":\"a\",   \"admin\":true}"));
+        let index = Index::of(body, u64::MAX).unwrap();
+        assert!(index.holds(&digest(written.as_bytes())), "{written}");
+        assert!(!index.holds(&digest(b"{\"id\":\"a\",   \"admin\":true}")));
     }
 }
