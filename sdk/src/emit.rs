@@ -1,8 +1,8 @@
 //! Evidence to the host.
 //!
 //! The host accepts a record only when its `source` is a request it carried
-//! in this run and its `data` is a byte-exact span of that response's body
-//! (kinds declared derived excepted), and checks the summary's per-kind
+//! in this run and its `data` is, byte for byte, a whole JSON object or
+//! array value of that response's body (kinds declared derived excepted), and checks the summary's per-kind
 //! counts against what it received. [`Emitter`] keeps both right: the
 //! source comes from the request, and every declared kind is counted, zero
 //! included.

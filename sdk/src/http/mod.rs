@@ -119,7 +119,8 @@ impl Response {
         }
     }
 
-    /// The body as UTF-8 text; evidence data must be a span of it.
+    /// The body as UTF-8 text; evidence data must be an object or array
+    /// value in it, cut out byte for byte.
     pub fn text(&self) -> Result<&str, crate::Error> {
         std::str::from_utf8(&self.body)
             .map_err(|e| crate::Error::Internal(format!("the response body is not UTF-8: {e}")))
