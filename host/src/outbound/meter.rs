@@ -79,7 +79,6 @@ impl Meter {
     pub(super) fn start(&self) -> u64 {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         self.progress.requests.fetch_add(1, Ordering::Relaxed);
-        self.progress.note_request_sent();
         self.next_seq.fetch_add(1, Ordering::Relaxed)
     }
 

@@ -358,6 +358,9 @@ impl WasiHttpHooks for Hooks {
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
         drop(fut);
+        // The plugin has made its request now; what follows is a task the
+        // runtime runs in its turn, behind every other run's work.
+        self.outbound.meter.progress.note_request_sent();
         Box::new(self.outbound.clone().send(request, options))
     }
 }
