@@ -123,7 +123,9 @@ pub struct SourceError {
 }
 
 /// Every spelling of `secret` the scrubber replaces. A spelling shorter than
-/// [`MIN_SPELLING_BYTES`] is left out unless it is the secret itself.
+/// `MIN_SPELLING_BYTES` is left out unless it is the secret itself: one that
+/// short occurs by chance in ordinary bodies, and redacting it would corrupt
+/// evidence.
 pub fn spellings(secret: &Secret) -> Vec<Vec<u8>> {
     let raw = secret.expose().as_bytes();
     let mut all = vec![raw.to_vec()];

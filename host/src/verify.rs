@@ -5,9 +5,9 @@
 //! evidence line as [`write_line`] writes it, each log line one JSON value,
 //! every line ending in a line feed and none in a carriage return. Then the
 //! chain, the evidence hash, the counts and the citations are recomputed,
-//! and the [`Seal`]: without a head kept apart, that proves the bundle is
-//! consistent with itself; with it (`--head`), that it is the bundle the
-//! host wrote.
+//! and the [`Seal`](crate::seal::Seal): without a head kept apart, that
+//! proves the bundle is consistent with itself; with it (`--head`), that it
+//! is the bundle the host wrote.
 //!
 //! Evidence data is checked with [`jsontext::validate`], the definition of
 //! JSON `collect` accepted it with, so that `verify` accepts exactly what
