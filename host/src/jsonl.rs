@@ -6,17 +6,23 @@
 //! `\r\n`, a last line without its line feed, or a blank line as the same
 //! file would let bytes change that verification then never looked at.
 
+#![warn(missing_docs)]
+
 use std::io::BufRead;
 
 /// Why a line is not as the host writes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LineProblem {
+    /// The last line was cut short, or the file was truncated mid-line.
     #[error("does not end with a line feed")]
     NoLineFeed,
+    /// A blank line, which the host never writes between values.
     #[error("is empty")]
     Empty,
+    /// A `\r` anywhere, as a `\r\n` line ending would bring.
     #[error("holds a carriage return")]
     CarriageReturn,
+    /// Bytes the host's JSON could not have produced.
     #[error("is not UTF-8")]
     NotUtf8,
 }
@@ -24,8 +30,15 @@ pub enum LineProblem {
 /// A line that is not as the host writes it, or a file that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LineError {
+    /// A line the host could not have written.
     #[error("line {line} {problem}")]
-    Malformed { line: usize, problem: LineProblem },
+    Malformed {
+        /// The line's number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        problem: LineProblem,
+    },
+    /// The file could not be read.
     #[error("reading it: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -39,6 +52,7 @@ pub struct StrictLines<R> {
 }
 
 impl<R: BufRead> StrictLines<R> {
+    /// Reads `input` from its current position, counting lines from 1.
     pub fn new(input: R) -> StrictLines<R> {
         StrictLines {
             input,

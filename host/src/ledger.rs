@@ -8,6 +8,8 @@
 //! there on; the head hash (the last entry's) is printed by the CLI and kept in
 //! `run.json`, so truncating the file is caught as well.
 
+#![warn(missing_docs)]
+
 use crate::jsonl::{LineError, StrictLines};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -74,6 +76,7 @@ pub struct Entry {
     pub seq: u64,
     /// When the request started, RFC 3339 UTC.
     pub time: String,
+    /// The HTTP method, as the plugin sent it.
     pub method: String,
     /// The URL the plugin asked for, secrets scrubbed.
     pub url: String,
@@ -85,9 +88,12 @@ pub struct Entry {
     /// it elsewhere: evidence from such a run did not come from `url`'s origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routed_to: Option<String>,
+    /// What happened to the request.
     pub outcome: Outcome,
+    /// The response's HTTP status; none when no response came.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// Milliseconds from the request's start until the exchange ended.
     pub duration_ms: u64,
     /// Response body bytes delivered to the plugin.
     pub bytes: u64,
@@ -102,6 +108,8 @@ pub struct Entry {
     pub detail: Option<String>,
     /// The previous entry's hash ([`GENESIS`] for the first).
     pub prev: String,
+    /// SHA-256 of `prev` and this entry's canonical JSON without `hash`, in
+    /// lower-case hex: the link the next entry's `prev` repeats.
     pub hash: String,
 }
 
@@ -118,21 +126,36 @@ impl Entry {
     }
 }
 
-/// An entry before it is chained.
+/// An entry before it is chained: the fields mean what [`Entry`]'s do, and
+/// the writer adds `prev` and `hash`, so a caller cannot forge a link.
 #[derive(Debug, Clone)]
 pub struct Exchange {
+    /// As [`Entry::seq`].
     pub seq: u64,
+    /// As [`Entry::time`].
     pub time: String,
+    /// As [`Entry::method`].
     pub method: String,
+    /// As [`Entry::url`]: already scrubbed of secrets.
     pub url: String,
+    /// As [`Entry::request_sha256`].
     pub request_sha256: Option<String>,
+    /// As [`Entry::routed_to`].
     pub routed_to: Option<String>,
+    /// As [`Entry::outcome`].
     pub outcome: Outcome,
+    /// As [`Entry::status`].
     pub status: Option<u16>,
+    /// As [`Entry::duration_ms`].
     pub duration_ms: u64,
+    /// As [`Entry::bytes`].
     pub bytes: u64,
+    /// As [`Entry::body_sha256`]; [`LedgerThread::append_hashed`] fills it
+    /// from the body it was sent.
     pub body_sha256: Option<String>,
+    /// As [`Entry::refusal`].
     pub refusal: Option<Refusal>,
+    /// As [`Entry::detail`]: already scrubbed of secrets.
     pub detail: Option<String>,
 }
 
@@ -144,6 +167,7 @@ pub struct LedgerWriter<W: Write> {
 }
 
 impl<W: Write> LedgerWriter<W> {
+    /// An empty ledger on `out`, its head [`GENESIS`].
     pub fn new(out: W) -> Self {
         LedgerWriter {
             out,
@@ -180,10 +204,13 @@ impl<W: Write> LedgerWriter<W> {
         Ok(self.head.clone())
     }
 
+    /// The last entry's hash ([`GENESIS`] before any): what `run.json`
+    /// records and the CLI prints, so truncation is caught.
     pub fn head(&self) -> &str {
         &self.head
     }
 
+    /// How many entries have been written.
     pub fn entries(&self) -> u64 {
         self.entries
     }
@@ -333,34 +360,72 @@ fn keep(
 /// A ledger read back and checked.
 #[derive(Debug)]
 pub struct Verified {
+    /// The last entry's hash, to compare with the one `run.json` records.
     pub head: String,
+    /// Every entry, in line order.
     pub entries: Vec<Entry>,
 }
 
 /// Why a ledger does not verify.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
+    /// A line that does not parse as an [`Entry`].
     #[error("ledger line {line}: not a ledger entry: {source}")]
     Malformed {
+        /// The line's number, from 1.
         line: usize,
+        /// Why it does not parse.
         source: serde_json::Error,
     },
+    /// An entry whose `prev` is not the hash before it: a line removed,
+    /// inserted or moved.
     #[error("ledger line {line} (request {seq}): `prev` does not match the previous entry's hash")]
-    BrokenLink { line: usize, seq: u64 },
+    BrokenLink {
+        /// The line's number, from 1.
+        line: usize,
+        /// The entry's request number.
+        seq: u64,
+    },
+    /// An entry whose content no longer gives its `hash`.
     #[error("ledger line {line} (request {seq}): content does not match its hash (edited)")]
-    Tampered { line: usize, seq: u64 },
+    Tampered {
+        /// The line's number, from 1.
+        line: usize,
+        /// The entry's request number.
+        seq: u64,
+    },
+    /// Two entries with one request number, which the host never writes.
     #[error("ledger line {line}: request number {seq} appears twice")]
-    DuplicateSeq { line: usize, seq: u64 },
+    DuplicateSeq {
+        /// The second line's number, from 1.
+        line: usize,
+        /// The repeated request number.
+        seq: u64,
+    },
+    /// An entry whose bytes differ from the host's serialization of it
+    /// (spacing, key order, escapes), which the hash alone would not see.
     #[error("ledger line {line} (request {seq}): not written as the host writes entries (edited)")]
-    NotCanonical { line: usize, seq: u64 },
+    NotCanonical {
+        /// The line's number, from 1.
+        line: usize,
+        /// The entry's request number.
+        seq: u64,
+    },
+    /// A line not framed as the host writes lines.
     #[error("ledger {0}")]
     Line(#[from] LineError),
+    /// A digest field that is not 64 lower-case hex digits, so two
+    /// spellings of one digest cannot both verify.
     #[error("ledger line {line} (request {seq}): `{field}` is not a SHA-256 in lower-case hex")]
     BadDigest {
+        /// The line's number, from 1.
         line: usize,
+        /// The entry's request number.
         seq: u64,
+        /// The field's name in the entry.
         field: &'static str,
     },
+    /// The ledger could not be read.
     #[error("reading the ledger: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -5,6 +5,8 @@
 //! when there is one. The plugin's `log` calls and its captured stdout and
 //! stderr arrive here too, marked by [`Source`].
 
+#![warn(missing_docs)]
+
 use crate::secrets::Scrubber;
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -14,10 +16,15 @@ use std::sync::{Arc, Mutex};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// Step-by-step detail, for a developer following a plugin.
     Trace,
+    /// Detail of the host's and plugin's decisions.
     Debug,
+    /// What a run did, for the operator.
     Info,
+    /// Something an operator should look at; counted in [`RunLog::warnings`].
     Warn,
+    /// Something failed; counted in [`RunLog::warnings`] too.
     Error,
 }
 
@@ -38,9 +45,13 @@ impl From<crate::contract::LogLevel> for Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
+    /// The host itself: its decisions, refusals and failures.
     Host,
+    /// The plugin's `log` calls.
     Plugin,
+    /// What the plugin wrote to its stdout, captured.
     Stdout,
+    /// What the plugin wrote to its stderr, captured.
     Stderr,
 }
 
@@ -129,6 +140,8 @@ impl RunLog {
         self.scrubber.text(text)
     }
 
+    /// Logs `message`, scrubbed of secrets, as said by `source`: echoed to
+    /// stderr (escaped) from the echo level up, and kept in the bundle's file.
     pub fn write(&self, level: Level, source: Source, message: &str) {
         let message = self.scrubber.text(message);
         let mut inner = self.inner.lock().expect("log lock");
@@ -161,6 +174,7 @@ impl RunLog {
         }
     }
 
+    /// Logs a line of the host's own, as [`RunLog::write`] does.
     pub fn host(&self, level: Level, message: &str) {
         self.write(level, Source::Host, message);
     }

@@ -4,6 +4,8 @@
 //! when they end. The host fills it as exchanges end and evidence arrives;
 //! the CLI draws it (`cli::progress`).
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -15,16 +17,21 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
+    /// Loading, instantiating and configuring the plugin.
     #[default]
     Starting,
+    /// The plugin's `validate` call: checking credentials and access.
     Validating,
+    /// The plugin's `collect` call: the requests that produce evidence.
     Collecting,
 }
 
 /// Live counts a caller can show while a run works.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// Requests the plugin has made so far, carried or refused.
     pub requests: AtomicU64,
+    /// Evidence records cited so far, over all lists.
     pub records: AtomicU64,
     /// Requests the egress policy refused, in every call (also `validate`,
     /// which keeps no ledger).
@@ -32,6 +39,7 @@ pub struct Progress {
     /// When the collection's instance began to be made, and when its first
     /// request was sent: how long a run takes to start.
     pub instantiating: OnceLock<Instant>,
+    /// Set once, by [`Progress::note_request_sent`].
     pub first_request: OnceLock<Instant>,
     /// Woken once, when the first request is sent ([`Progress::started`]).
     first_sent: tokio::sync::Notify,
@@ -47,8 +55,11 @@ struct State {
 /// One list: the pages read from one path and the records they gave.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct List {
+    /// Responses received on this path.
     pub pages: u64,
+    /// Records cited from this path's responses.
     pub records: u64,
+    /// The HTTP status of the latest response on this path.
     pub last_status: u16,
     /// When a rate limit the API announced ends, if one is in force.
     #[serde(skip_serializing_if = "Option::is_none", with = "unix_ms")]
@@ -58,10 +69,15 @@ pub struct List {
 /// A copy of the progress at one moment.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
+    /// As [`Progress`]'s phase, set by [`Progress::set_phase`].
     pub phase: Phase,
+    /// As [`Progress::requests`].
     pub requests: u64,
+    /// As [`Progress::records`].
     pub records: u64,
+    /// As [`Progress::denied`].
     pub denied: u64,
+    /// Each list by its path, in path order so a display is stable.
     pub lists: BTreeMap<String, List>,
 }
 
@@ -82,6 +98,7 @@ impl Progress {
         }
     }
 
+    /// Notes what the run is doing now.
     pub fn set_phase(&self, phase: Phase) {
         self.state().phase = phase;
     }
@@ -107,6 +124,7 @@ impl Progress {
             .records += n;
     }
 
+    /// A copy to draw or serialize while the run goes on.
     pub fn snapshot(&self) -> Snapshot {
         let state = self.state();
         Snapshot {

@@ -11,6 +11,8 @@
 //! host's value always leads; a plugin's own `user-agent` is kept after it,
 //! so it can name its HTTP library but never pass for another client.
 
+#![warn(missing_docs)]
+
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING, USER_AGENT};
@@ -24,8 +26,11 @@ pub const MAX_REQUEST_BODY: u64 = 1 << 20;
 /// Why a request was not sent.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestRefused {
+    /// The body is larger than [`MAX_REQUEST_BODY`]; nothing was sent.
     #[error("the request body exceeds the host's {MAX_REQUEST_BODY}-byte cap")]
     BodyTooLarge,
+    /// The plugin's body stream failed while the host read it; the plugin
+    /// gets its own error back.
     #[error("the plugin's request body failed: {0}")]
     Body(HttpError),
 }
@@ -42,8 +47,13 @@ impl RequestRefused {
 
 /// A request ready to leave, and the SHA-256 of its body when it has one.
 pub struct Prepared {
+    /// The request to send: the host's `user-agent` first, the body whole
+    /// with its `content-length`, no `transfer-encoding`.
     pub request: http::Request<WasiBody>,
+    /// The body as sent, kept for a recording of the run.
     pub body: Bytes,
+    /// SHA-256 of the body in lower-case hex, for the ledger; `None` when
+    /// the request has no body.
     pub body_sha256: Option<String>,
 }
 

@@ -8,6 +8,8 @@
 //! partial and never as an empty result. [`Options::tape`] records the
 //! responses of a run, or replays a recording with no network.
 
+#![warn(missing_docs)]
+
 use crate::bundle::{
     self, EvidenceTotals, EvidenceWriter, HostInfo, Outcome, PluginInfo, Refused, RunRecord,
     WriteError,
@@ -33,27 +35,41 @@ use std::time::Instant;
 /// Why a run ended badly. Each maps to its own exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
+    /// The component could not be loaded as an integration.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The plugin's manifest asks for something the host does not grant.
     #[error("invalid manifest: {0}")]
     Manifest(#[from] ManifestError),
+    /// The operator's configuration or secrets cannot be used.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     /// A `--route` the manifest gives no meaning to.
     #[error(transparent)]
     Reroute(EgressError),
+    /// A call into the plugin broke a sandbox limit or trapped.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// The plugin returned an error of the contract's.
     #[error("{}", describe(.0))]
     Plugin(PluginError),
+    /// The plugin emitted records the host refused to write.
     #[error(
         "the plugin emitted {rejected} invalid evidence record(s); they were refused, the first as: {first}"
     )]
-    Evidence { rejected: u64, first: Refused },
+    Evidence {
+        /// How many records were refused.
+        rejected: u64,
+        /// Why the first was, as the operator can act on it.
+        first: Refused,
+    },
+    /// The recording could not be written, or a replay could not serve the run.
     #[error(transparent)]
     Tape(#[from] TapeError),
+    /// The host's own I/O failed.
     #[error("host I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The bundle could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
 }
@@ -155,6 +171,7 @@ pub mod exit {
 }
 
 impl Failure {
+    /// The process exit code for this failure ([`exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
             Failure::Config(_) | Failure::Reroute(_) => exit::USAGE,
@@ -237,8 +254,11 @@ pub fn describe(error: &PluginError) -> String {
 /// How the host runs plugins: limits, reroutes, logging, recording.
 #[derive(Clone)]
 pub struct Options {
+    /// The sandbox's limits for `validate` and `collect`.
     pub limits: Limits,
+    /// Developer `--route`s: origins sent to a loopback server instead.
     pub reroutes: Reroutes,
+    /// Where the host's and plugin's lines go, scrubbed.
     pub log: RunLog,
     /// Live counts of the run in progress.
     pub progress: Arc<Progress>,
@@ -288,6 +308,8 @@ impl Interrupt {
 }
 
 impl Options {
+    /// Options for live runs with no recording, no extra trusted roots and
+    /// no interrupt requested.
     pub fn new(limits: Limits, reroutes: Reroutes, log: RunLog) -> Options {
         Options {
             limits,
@@ -321,8 +343,12 @@ impl Options {
 
 /// A loaded component and its checked manifest.
 pub struct Loaded {
+    /// The compiled component, instantiated afresh for each of `validate`
+    /// and `collect`.
     pub plugin: Plugin,
+    /// The manifest, checked against what the host grants.
     pub manifest: Manifest,
+    /// Where the component was loaded from.
     pub path: PathBuf,
 }
 
@@ -760,8 +786,11 @@ fn counts_agree(plugin: &BTreeMap<String, u64>, host: &BTreeMap<String, u64>) ->
 /// A finished collection: the bundle folder, its `run.json`, and the failure
 /// if the run did not complete.
 pub struct Collected {
+    /// The bundle's folder.
     pub dir: PathBuf,
+    /// The bundle's `run.json`, as written.
     pub run: RunRecord,
+    /// Why the run did not complete; the bundle is finished either way.
     pub failure: Option<Failure>,
 }
 

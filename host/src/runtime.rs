@@ -10,6 +10,8 @@
 //! `Session::guarded`, which resets the CPU budget, bounds the wall-clock
 //! time and turns traps into typed [`CallError`]s.
 
+#![warn(missing_docs)]
+
 use crate::bundle::EvidenceWriter;
 use crate::cache::{self, Cache};
 use crate::contract::{self, Check, ConfigEntry, Manifest, PluginError, PluginPre, Summary};
@@ -60,35 +62,62 @@ pub struct Runtime {
 /// A component that implements the contract, ready to instantiate.
 pub struct Plugin {
     pre: PluginPre<RunState>,
+    /// SHA-256 of the component's bytes, lower-case hex: which build ran,
+    /// as `run.json` records it.
     pub component_sha256: String,
+    /// The contract version the component implements, one the host accepts.
     pub contract_version: String,
+    /// The interfaces the component imports, as reported to its author.
     pub imports: Vec<String>,
+    /// Whether it was compiled now or taken from the cache.
     pub origin: cache::Compilation,
+    /// How long reading, compiling and checking it took.
     pub load_time: std::time::Duration,
 }
 
 /// Why a component cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The component's path, as given.
         path: String,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// wasmtime would not compile it (or deserialize its cached build).
     #[error("{path} is not a valid WebAssembly component: {message}")]
-    Invalid { path: String, message: String },
+    Invalid {
+        /// The component's path, as given.
+        path: String,
+        /// wasmtime's account of why, with its causes.
+        message: String,
+    },
     #[error(
         "{path} is a core WebAssembly module, not a component: build with \
          --target wasm32-wasip2 and crate-type = [\"cdylib\"]"
     )]
-    CoreModule { path: String },
+    /// A core module where a component was expected: built for the wrong
+    /// target.
+    CoreModule {
+        /// The file's path, as given.
+        path: String,
+    },
     #[error(
         "{path} is a Rust library (rlib), not a component: cargo wrote only an rlib; \
          add crate-type = [\"cdylib\"] under [lib] and build with --target wasm32-wasip2"
     )]
-    Rlib { path: String },
+    /// An rlib where a component was expected: the crate has no `cdylib`.
+    Rlib {
+        /// The file's path, as given.
+        path: String,
+    },
+    /// The component does not export a contract version the host accepts.
     #[error(transparent)]
     Contract(#[from] contract::ContractError),
+    /// The component imports what the sandbox does not provide (a socket, a
+    /// file system), so it cannot be instantiated; wasmtime's message.
     #[error("the component imports something this host does not provide: {0}")]
     Link(String),
 }
@@ -114,8 +143,10 @@ impl LoadError {
 /// Why a call into the plugin did not return normally.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
+    /// The plugin broke a memory, CPU or time limit and was stopped.
     #[error("sandbox violation: {0}")]
     Sandbox(#[from] Violation),
+    /// The plugin trapped (a panic, an unreachable, an out-of-bounds access).
     #[error("the plugin crashed: {0}")]
     Trap(Crash),
 }
@@ -458,10 +489,12 @@ impl Session {
         result.map_err(|error| error.with_panic_from(&stderr))
     }
 
+    /// Calls the plugin's `manifest` export.
     pub async fn manifest(&mut self) -> Result<Manifest, CallError> {
         self.guarded(async |i, s| i.call_manifest(s).await).await
     }
 
+    /// Calls `configure` with the operator's configuration and secrets.
     pub async fn configure(
         &mut self,
         config: &[ConfigEntry],
@@ -470,10 +503,13 @@ impl Session {
             .await
     }
 
+    /// Calls `validate`: the plugin's checks of credentials and access.
     pub async fn validate(&mut self) -> Result<Result<Vec<Check>, PluginError>, CallError> {
         self.guarded(async |i, s| i.call_validate(s).await).await
     }
 
+    /// Calls `collect`, resuming from `checkpoint` when given; its records
+    /// reach the evidence writer as they are emitted.
     pub async fn collect(
         &mut self,
         checkpoint: Option<&str>,

@@ -18,6 +18,8 @@
 //! tick is charged. On a runtime shared with other work, that work may be
 //! charged to the plugin whose thread ran it: the count errs high, never low.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
@@ -113,20 +115,40 @@ pub enum Violation {
         "the plugin's memory would exceed {limit} bytes (asked for {requested}); \
          --memory-mib sets this limit"
     )]
-    Memory { limit: u64, requested: u64 },
+    /// Memories, tables and host-held fields together would pass the limit.
+    Memory {
+        /// The limit, bytes.
+        limit: u64,
+        /// The total the plugin would have reached, bytes.
+        requested: u64,
+    },
     #[error("guest used more than {limit:?} of CPU in one call; --cpu-secs sets this limit")]
-    Cpu { limit: Duration },
+    /// CPU charged in one call passed the limit.
+    Cpu {
+        /// The limit per call.
+        limit: Duration,
+    },
     #[error("call took longer than the wall-clock limit of {limit:?}; --wall-secs sets this limit")]
-    WallClock { limit: Duration },
+    /// One call ran longer than the limit, waiting included.
+    WallClock {
+        /// The limit per call.
+        limit: Duration,
+    },
     #[error("guest tables would exceed {limit} elements")]
-    Table { limit: usize },
+    /// A table would grow past the elements any one table may have.
+    Table {
+        /// The limit, elements.
+        limit: usize,
+    },
 }
 
 /// Core instances, memories and tables one plugin may have: generous for
 /// any real component (a Python one has a few dozen instances), small
 /// enough that their fixed costs stay far below the memory budget.
 pub const MAX_INSTANCES: usize = 100;
+/// Linear memories one plugin may have, on the same reasoning.
 pub const MAX_MEMORIES: usize = 16;
+/// Tables one plugin may have, on the same reasoning.
 pub const MAX_TABLES: usize = 100;
 
 /// What one table element is charged: a pointer.
@@ -135,7 +157,9 @@ const TABLE_ELEMENT_BYTES: u64 = 8;
 /// A reading of the plugin thread's CPU clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuSample {
+    /// The thread read: a sample on another thread is not comparable.
     pub thread: ThreadId,
+    /// That thread's CPU time since it started.
     pub cpu: Duration,
 }
 
@@ -167,6 +191,7 @@ pub struct Meter {
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl Meter {
+    /// A meter with nothing counted yet, enforcing `limits`.
     pub fn new(limits: Limits) -> Meter {
         Meter {
             limits,
@@ -284,6 +309,8 @@ pub struct EpochTicker {
 }
 
 impl EpochTicker {
+    /// Starts a thread advancing `engine`'s epoch, which CPU and wall-clock
+    /// limits need to interrupt a guest.
     pub fn start(engine: &Engine) -> EpochTicker {
         let stop = Arc::new(AtomicBool::new(false));
         let engine = engine.clone();

@@ -14,6 +14,8 @@
 //! field that changed. Whoever rewrites them must also rewrite the hash, and
 //! then it no longer matches the head kept apart.
 
+#![warn(missing_docs)]
+
 use crate::bundle::{EVIDENCE_FILE, LEDGER_FILE, LOG_FILE, RunRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -45,8 +47,11 @@ pub struct Seal {
 /// What the files of a bundle hash to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileHashes {
+    /// The ledger's head hash, which already commits to every entry.
     pub ledger_head: String,
+    /// SHA-256 of `evidence.jsonl`'s bytes, lower-case hex.
     pub evidence_sha256: String,
+    /// SHA-256 of `log.jsonl`'s bytes, lower-case hex.
     pub log_sha256: String,
 }
 

@@ -14,6 +14,8 @@
 //! percent-encoded. Compressed bodies never reach it: the host owns content
 //! encoding (see [`crate::outbound`]).
 
+#![warn(missing_docs)]
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use memchr::memmem::Finder;
@@ -45,14 +47,23 @@ pub struct Secret(String);
 /// Why a value cannot be a secret. Never holds the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BadSecret {
+    /// Shorter than [`MIN_SECRET_BYTES`]: scrubbing it would mangle
+    /// ordinary text.
     #[error("is shorter than {MIN_SECRET_BYTES} bytes")]
     TooShort,
     /// A newline or other control character would split or forge the header
     /// it is sent in, and is almost always a copy-paste accident.
     #[error("holds a control character (a newline?) at byte {at}")]
-    ControlCharacter { at: usize },
+    ControlCharacter {
+        /// Its byte offset, which locates it without showing the value.
+        at: usize,
+    },
+    /// Longer than [`MAX_SECRET_BYTES`]: a file pasted by mistake.
     #[error("is {len} bytes long; secrets are at most {MAX_SECRET_BYTES} bytes")]
-    TooLong { len: usize },
+    TooLong {
+        /// The value's length, bytes.
+        len: usize,
+    },
 }
 
 impl Secret {
@@ -107,11 +118,14 @@ pub trait SecretSource {
 pub struct SourceError {
     /// Where the value was found, such as the environment variable's name.
     pub place: String,
+    /// Why the value there cannot be a secret.
     pub why: BadSecret,
 }
 
 /// Every spelling of `secret` the scrubber replaces. A spelling shorter than
-/// [`MIN_SPELLING_BYTES`] is left out unless it is the secret itself.
+/// `MIN_SPELLING_BYTES` is left out unless it is the secret itself: one that
+/// short occurs by chance in ordinary bodies, and redacting it would corrupt
+/// evidence.
 pub fn spellings(secret: &Secret) -> Vec<Vec<u8>> {
     let raw = secret.expose().as_bytes();
     let mut all = vec![raw.to_vec()];
@@ -212,6 +226,7 @@ impl Scrubber {
         }
     }
 
+    /// True when there are no secrets to hide, so scrubbing changes nothing.
     pub fn is_empty(&self) -> bool {
         self.needles.is_empty()
     }

@@ -14,6 +14,8 @@
 //! request the recording does not hold fails with [`TapeError::Unrecorded`],
 //! never with a trip to the network.
 
+#![warn(missing_docs)]
+
 use crate::ledger;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -42,6 +44,7 @@ pub enum Tape {
 }
 
 impl Tape {
+    /// True when the run neither records nor replays.
     pub fn is_live(&self) -> bool {
         *self == Tape::Live
     }
@@ -58,8 +61,11 @@ impl Tape {
 
 /// A [`Tape`] opened for a run.
 pub enum OpenTape {
+    /// From the network; nothing kept.
     Live,
+    /// From the network, each response written to this recording.
     Record(Recorder),
+    /// Served from this recording, with no network.
     Replay(Replay),
 }
 
@@ -68,6 +74,7 @@ pub enum OpenTape {
 pub struct Recorded {
     /// The ledger entry of the recorded exchange.
     pub seq: u64,
+    /// The request's method, as in the ledger entry.
     pub method: String,
     /// The URL the plugin asked for, as the ledger spells it.
     pub url: String,
@@ -77,6 +84,7 @@ pub struct Recorded {
     /// The request body's file, relative to the recording folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_body: Option<String>,
+    /// The response's HTTP status, served back as it was.
     pub status: u16,
     /// Response headers, secrets scrubbed.
     pub headers: Vec<(String, String)>,
@@ -89,28 +97,50 @@ pub struct Recorded {
 /// Why a recording cannot be made or served.
 #[derive(Debug, thiserror::Error)]
 pub enum TapeError {
+    /// `--record` into a folder that already holds a recording, which a
+    /// second run must not overwrite or mix into.
     #[error("{dir} already holds a recording ({INDEX_FILE})")]
-    Exists { dir: PathBuf },
+    Exists {
+        /// The recording folder.
+        dir: PathBuf,
+    },
+    /// A file of the recording could not be created, written or read.
     #[error("recording {dir}: {source}")]
     Io {
+        /// The recording folder.
         dir: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A line of the index that is not a [`Recorded`].
     #[error("recording {dir}, {INDEX_FILE} line {line}: {why}")]
     Index {
+        /// The recording folder.
         dir: PathBuf,
+        /// The line's number, from 1.
         line: usize,
+        /// Why it does not parse.
         why: String,
     },
+    /// A body file whose SHA-256 is not the one recorded beside it.
     #[error("recording {dir}: the body of {url} does not match its SHA-256 (edited)")]
-    Tampered { dir: PathBuf, url: String },
+    Tampered {
+        /// The recording folder.
+        dir: PathBuf,
+        /// The URL whose body was edited.
+        url: String,
+    },
     #[error(
         "the recording holds no response for {method} {url}{} (or fewer than the plugin asked for); record again with `collect --record`",
         request_sha256.as_ref().map(|h| format!(" with request body SHA-256 {h}")).unwrap_or_default()
     )]
+    /// A replayed request the recording holds no (more) response for.
     Unrecorded {
+        /// The request's method.
         method: String,
+        /// The URL asked for, as the ledger spells it.
         url: String,
+        /// SHA-256 of its body, when it had one.
         request_sha256: Option<String>,
     },
 }
@@ -175,6 +205,8 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// Reads a recording's index, queueing its responses to serve in the
+    /// order they were carried.
     pub fn open(dir: &Path) -> Result<Replay, TapeError> {
         let file = File::open(dir.join(INDEX_FILE)).map_err(|source| TapeError::Io {
             dir: dir.to_path_buf(),

@@ -5,13 +5,15 @@
 //! evidence line as [`write_line`] writes it, each log line one JSON value,
 //! every line ending in a line feed and none in a carriage return. Then the
 //! chain, the evidence hash, the counts and the citations are recomputed,
-//! and the [`Seal`]: without a head kept apart, that proves the bundle is
-//! consistent with itself; with it (`--head`), that it is the bundle the
-//! host wrote.
+//! and the [`Seal`](crate::seal::Seal): without a head kept apart, that
+//! proves the bundle is consistent with itself; with it (`--head`), that it
+//! is the bundle the host wrote.
 //!
 //! Evidence data is checked with [`jsontext::validate`], the definition of
 //! JSON `collect` accepted it with, so that `verify` accepts exactly what
 //! `collect` wrote.
+
+#![warn(missing_docs)]
 
 use crate::bundle::{
     EVIDENCE_FILE, FORMAT, Head, LEDGER_FILE, LOG_FILE, Outcome, RUN_FILE, RecordSource, RunRecord,
@@ -35,9 +37,13 @@ pub struct VerifyReport {
     /// Whether the seal was checked against a head kept apart from the
     /// bundle; without one, the bundle is only shown consistent with itself.
     pub head_checked: bool,
+    /// The ledger's recomputed head, which the seal covers.
     pub ledger_head: String,
+    /// Exchanges in the ledger, as `run.json` says too.
     pub ledger_entries: u64,
+    /// Records in `evidence.jsonl`.
     pub evidence_records: u64,
+    /// Records per kind, as `run.json`'s `counts` says too.
     pub counts: BTreeMap<String, u64>,
     /// How the run ended: a sound bundle of a partial or failed run is
     /// still a partial or failed run.
@@ -52,52 +58,116 @@ pub struct VerifyReport {
 /// line or the field.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// A file of the bundle is missing or unreadable.
     #[error("{}: {source}", .path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// `run.json` is of a bundle format this host does not verify.
     #[error("run.json is format `{found}`; this host verifies `{FORMAT}`")]
-    Format { found: String },
+    Format {
+        /// The format `run.json` names.
+        found: String,
+    },
+    /// `run.json` does not parse as a run record.
     #[error("run.json is unreadable: {0}")]
     Run(serde_json::Error),
+    /// `run.json` parses, but its bytes are not the host's rendering of it.
     #[error("run.json is not as the host writes it, from byte {byte} on: it was edited")]
-    RunNotCanonical { byte: usize },
+    RunNotCanonical {
+        /// The first byte offset that differs.
+        byte: usize,
+    },
+    /// The ledger's chain does not verify.
     #[error(transparent)]
     Chain(#[from] ChainError),
+    /// A line of a `.jsonl` file not framed as the host writes lines.
     #[error("{file} {error}")]
     Line {
+        /// The file's name in the bundle.
         file: &'static str,
+        /// What is wrong with the line.
         error: LineError,
     },
+    /// An evidence record not as the host writes it, or citing an exchange
+    /// the ledger does not hold.
     #[error("evidence.jsonl line {line}: {why}")]
-    Record { line: usize, why: String },
+    Record {
+        /// The line's number, from 1.
+        line: usize,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A log line that is not one JSON value.
     #[error("log.jsonl line {line}: not JSON: {error}")]
-    LogLine { line: usize, error: jsontext::Error },
+    LogLine {
+        /// The line's number, from 1.
+        line: usize,
+        /// Where and why it is not JSON.
+        error: jsontext::Error,
+    },
     #[error(
         "run.json's seal says {recorded} but its parts hash to {computed}: the seal was edited"
     )]
-    SealEdited { recorded: String, computed: String },
+    /// The seal's hash is not the hash of its own parts.
+    SealEdited {
+        /// The hash `run.json` records.
+        recorded: String,
+        /// The hash of the parts it records.
+        computed: String,
+    },
     #[error(
         "run.json's content does not match the seal {expected}: the bundle is sealed as {found}, so it was resealed after an edit or is another run's bundle"
     )]
-    NotSealedBy { expected: String, found: String },
+    /// The bundle is sealed, but not by the head kept apart (`--head`).
+    NotSealedBy {
+        /// The head given.
+        expected: String,
+        /// The seal the bundle carries.
+        found: String,
+    },
+    /// Files or `run.json` fields that no longer hash as the seal records.
     #[error("changed since the bundle was sealed: {}", list(.0))]
     Changed(Vec<Change>),
+    /// The ledger's recomputed head is not the one `run.json` records.
     #[error("ledger head {found} does not match run.json's `ledger_head` {expected}")]
-    LedgerHead { expected: String, found: String },
+    LedgerHead {
+        /// The head `run.json` records.
+        expected: String,
+        /// The head recomputed from the ledger.
+        found: String,
+    },
+    /// The ledger holds another number of entries than `run.json` records.
     #[error("the ledger holds {found} entries, run.json's `ledger_entries` says {expected}")]
-    LedgerEntries { expected: u64, found: u64 },
+    LedgerEntries {
+        /// The number `run.json` records.
+        expected: u64,
+        /// The entries in the ledger.
+        found: u64,
+    },
     #[error(
         "evidence.jsonl SHA-256 is {found}, run.json's `evidence_sha256` says {expected}: the evidence was edited"
     )]
-    EvidenceHash { expected: String, found: String },
+    /// `evidence.jsonl` does not hash as `run.json` records.
+    EvidenceHash {
+        /// The SHA-256 `run.json` records.
+        expected: String,
+        /// The SHA-256 of the file.
+        found: String,
+    },
     #[error(
         "counts differ: run.json's `counts` says {expected:?} ({records} records), evidence.jsonl holds {found:?}"
     )]
+    /// The records per kind are not what `run.json` records.
     Counts {
+        /// Per kind, what `run.json` records.
         expected: BTreeMap<String, u64>,
+        /// The total `run.json` records.
         records: u64,
+        /// Per kind, what `evidence.jsonl` holds.
         found: BTreeMap<String, u64>,
     },
 }

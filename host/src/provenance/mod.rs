@@ -29,6 +29,8 @@
 //! an exchange carried whole with a 2xx status, and the bundle marks it
 //! `"derived": true`.
 
+#![warn(missing_docs)]
+
 use crate::bundle::RecordSource;
 use crate::ledger::Outcome;
 use bytes::Bytes;
@@ -80,18 +82,34 @@ pub fn window_bytes(response_cap: u64) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[serde(tag = "reason", rename_all = "kebab-case")]
 pub enum Unproven {
+    /// No exchange of this run has the cited method and URL.
     #[error("the host did not carry that request in this run")]
     NotCarried,
+    /// The cited response was not 2xx: an error body is not evidence.
     #[error("its response was HTTP {status}, not a success")]
-    NotSuccess { status: u16 },
+    NotSuccess {
+        /// The cited response's HTTP status.
+        status: u16,
+    },
+    /// The cited body was cut, abandoned or failed, so it was never indexed.
     #[error("its response body was not read whole ({outcome:?})")]
-    Incomplete { outcome: Outcome },
+    Incomplete {
+        /// How the cited exchange ended.
+        outcome: Outcome,
+    },
+    /// The record arrived before the body it cites was read to its end.
     #[error("its response body was still being read")]
     StillReading,
+    /// The body's index was dropped to make room before the record came.
     #[error(
         "its response body left the host's {capacity}-byte window before the record arrived: unverifiable"
     )]
-    Evicted { capacity: u64 },
+    Evicted {
+        /// The window's size in bytes, to tell the operator what was
+        /// outgrown.
+        capacity: u64,
+    },
+    /// The data is not a whole object or array value of any body it cites.
     #[error("the data is not an object or array value of its response body")]
     NotInBody,
 }
@@ -137,6 +155,8 @@ struct Held {
 }
 
 impl Window {
+    /// An empty window holding at most `capacity` bytes of indexes (see
+    /// [`window_bytes`]).
     pub fn new(capacity: u64) -> Window {
         Window {
             capacity,

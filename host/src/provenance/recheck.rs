@@ -9,6 +9,8 @@
 //! or array value of the body of the exchange it cites (`verify DIR --tape
 //! TAPE`).
 
+#![warn(missing_docs)]
+
 use super::{Index, digest};
 use crate::bundle::{EVIDENCE_FILE, LEDGER_FILE, RecordSource};
 use crate::ledger::{self, ChainError};
@@ -23,39 +25,65 @@ use std::path::{Path, PathBuf};
 /// Why a bundle's spans do not check against a recording.
 #[derive(Debug, thiserror::Error)]
 pub enum RecheckError {
+    /// A file of the bundle or the recording could not be read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         source: std::io::Error,
     },
+    /// The bundle's ledger does not verify, so its body hashes are not
+    /// to be trusted.
     #[error(transparent)]
     Ledger(#[from] ChainError),
+    /// A line of the evidence or of the recording's index that does not
+    /// parse as the host writes it.
     #[error("{}, line {line}: {why}", path.display())]
     Malformed {
+        /// The file.
         path: PathBuf,
+        /// The line's number, from 1.
         line: usize,
+        /// What is wrong with it.
         why: String,
     },
     #[error(
         "the recording's body of request {seq} does not hash as the bundle's ledger says: it is not this run's recording, or was edited"
     )]
-    NotThisRun { seq: u64 },
+    /// A recorded body whose SHA-256 is not the ledger's: another run's
+    /// recording, or an edited one.
+    NotThisRun {
+        /// The request whose recorded body differs.
+        seq: u64,
+    },
     #[error(
         "evidence.jsonl line {line}: `{kind}` record `{id}` cites request {seq}, whose body the recording does not hold"
     )]
+    /// A record citing a request whose body the recording does not hold.
     Unrecorded {
+        /// The record's line in `evidence.jsonl`, from 1.
         line: usize,
+        /// The record's kind.
         kind: String,
+        /// The record's id.
         id: String,
+        /// The request it cites.
         seq: u64,
     },
     #[error(
         "evidence.jsonl line {line}: `{kind}` record `{id}` is not an object or array value of the body of request {seq}"
     )]
+    /// A record whose data is not a whole object or array value of the
+    /// recorded body it cites.
     NotInBody {
+        /// The record's line in `evidence.jsonl`, from 1.
         line: usize,
+        /// The record's kind.
         kind: String,
+        /// The record's id.
         id: String,
+        /// The request it cites.
         seq: u64,
     },
 }
