@@ -10,6 +10,7 @@
 //! that frames the message or names another method ([`check_framing`]), and
 //! a public origin only at an address no special-purpose registry reserves
 //! ([`address`]).
+#![warn(missing_docs)]
 
 mod address;
 mod path;
