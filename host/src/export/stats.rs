@@ -28,12 +28,14 @@ pub const AGE_BUCKETS: &[(i64, &str)] = &[
 #[derive(Debug, Default)]
 pub struct Stats {
     as_of: Option<OffsetDateTime>,
+    /// Figures per evidence kind.
     pub kinds: BTreeMap<String, KindStats>,
 }
 
 /// One kind's figures.
 #[derive(Debug, Default)]
 pub struct KindStats {
+    /// Records of the kind.
     pub records: u64,
     /// Field → value → records; `None` once the field had too many values.
     pub categories: BTreeMap<String, Option<BTreeMap<String, u64>>>,
