@@ -473,7 +473,7 @@ pub enum Denial {
     ForbiddenAddress {
         /// The declared origin.
         origin: Origin,
-        /// The address it resolved to; kept from the plugin, as it maps the network.
+        /// The address it resolved to.
         address: IpAddr,
         /// The registry entry the address falls in.
         class: &'static str,

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A manifest that cannot be granted.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    /// The id is empty or not kebab-case; it names environment variables and files.
+    /// The id is empty or not kebab-case; it names the secret environment variables.
     #[error("manifest id `{0}` must be lower-case kebab-case (a-z, 0-9, -)")]
     BadId(String),
     /// The manifest claims a contract version outside the series this host speaks.
