@@ -12,16 +12,25 @@
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "watchdog:integration/plugin",
-    exports: { default: async },
-    with: {
-        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-        "wasi:io": wasmtime_wasi::p2::bindings::io,
-    },
-    additional_derives: [serde::Serialize, serde::Deserialize],
-});
+/// What `bindgen!` generates for the WIT, re-exported below at the same paths.
+/// Its items carry the WIT's doc comments; those the WIT cannot document
+/// (the world's `Plugin`, its linker functions) are wasmtime's, so the lint
+/// is off here only.
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "watchdog:integration/plugin",
+        exports: { default: async },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+        },
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+}
+
+pub use bindings::*;
 
 pub use exports::watchdog::integration::integration::{Check, Summary};
 pub use watchdog::integration::host::LogLevel;
