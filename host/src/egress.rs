@@ -6,10 +6,10 @@
 //! (redirects included, since a redirect is a new request), and everything here
 //! is unit-tested on its own. Deny by default: an empty policy allows nothing.
 //!
-//! A request is admitted only on a canonical path ([`path`]), with no header
+//! A request is admitted only on a canonical path ([`PathFlaw`]), with no header
 //! that frames the message or names another method ([`check_framing`]), and
 //! a public origin only at an address no special-purpose registry reserves
-//! ([`address`]).
+//! ([`forbidden_address_class`]).
 #![warn(missing_docs)]
 
 mod address;
