@@ -113,7 +113,7 @@ fn count(
 }
 
 impl KindStats {
-    /// The fields worth a chart: between two and `MAX_CATEGORIES` (8) values.
+    /// The fields worth a chart: between two and `MAX_CATEGORIES` values.
     pub fn charts(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, u64>)> {
         self.categories
             .iter()
