@@ -12,6 +12,7 @@
 //!
 //! [`verify`] recomputes the chain, the hashes, the counts and the seal, and
 //! checks that every record cites an exchange the ledger holds.
+#![warn(missing_docs)]
 
 use crate::contract::{Evidence, Finding, PluginError, Warning};
 use crate::outbound::{CitationIndex, Traffic};
@@ -31,9 +32,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::thread::JoinHandle;
 
+/// The run's record, written last: its presence says the bundle is finished.
 pub const RUN_FILE: &str = "run.json";
+/// The evidence records, one a line.
 pub const EVIDENCE_FILE: &str = "evidence.jsonl";
+/// The hash chain of exchanges.
 pub const LEDGER_FILE: &str = "ledger.jsonl";
+/// The run's log, scrubbed.
 pub const LOG_FILE: &str = "log.jsonl";
 
 pub use crate::verify::{VerifyError, VerifyReport, verify};
@@ -48,21 +53,29 @@ pub const FORMAT: &str = "watchdog-bundle/2";
 /// work in a large collection.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Record {
+    /// The evidence kind, one the manifest declares.
     pub kind: String,
+    /// The record's id, unique within its kind.
     pub id: String,
+    /// When the plugin collected it, RFC 3339.
     pub collected_at: String,
+    /// The exchange it was read from.
     pub source: RecordSource,
     /// Data the plugin computed rather than copied from the cited response:
     /// a kind declared derived ([`crate::provenance::is_derived`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub derived: bool,
+    /// The record's content: an object or array value of the cited body,
+    /// unless derived.
     pub data: serde_json::Value,
 }
 
 /// The exchange a record was read from.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RecordSource {
+    /// The request's method.
     pub method: String,
+    /// The request's URL.
     pub url: String,
     /// The ledger entry (`seq`) of that exchange.
     pub ledger_seq: u64,
@@ -339,24 +352,48 @@ pub fn write_line(line: &mut Vec<u8>, head: &impl Serialize, data: &str) -> serd
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[serde(tag = "refused", rename_all = "kebab-case")]
 pub enum Refused {
+    /// A kind the manifest does not declare.
     #[error("kind `{kind}` is not declared")]
-    Undeclared { kind: String },
+    Undeclared {
+        /// The kind emitted.
+        kind: String,
+    },
+    /// A record with no id, which nothing could cite or deduplicate.
     #[error("a `{kind}` record has an empty id")]
-    EmptyId { kind: String },
+    EmptyId {
+        /// The record's kind.
+        kind: String,
+    },
+    /// A second record of the same kind and id in the run.
     #[error("`{kind}` record `{id}` was already emitted")]
-    Duplicate { kind: String, id: String },
+    Duplicate {
+        /// The record's kind.
+        kind: String,
+        /// The repeated id.
+        id: String,
+    },
+    /// Data that is not one JSON value.
     #[error("`{kind}` record `{id}` data is not JSON: {why}")]
     NotJson {
+        /// The record's kind.
         kind: String,
+        /// The record's id.
         id: String,
+        /// The parser's reason.
         why: String,
     },
+    /// Data not proven to come from the response the record cites.
     #[error("`{kind}` record `{id}` cites {method} {url}: {why}")]
     Unproven {
+        /// The record's kind.
         kind: String,
+        /// The record's id.
         id: String,
+        /// The cited request's method.
         method: String,
+        /// The cited request's URL.
         url: String,
+        /// Why the citation does not hold.
         why: Unproven,
     },
 }
@@ -392,8 +429,11 @@ fn key_hash(kind: &str, id: &str) -> u64 {
 /// What was written to `evidence.jsonl`.
 #[derive(Debug, Clone, Default)]
 pub struct EvidenceTotals {
+    /// Records written per kind.
     pub counts: BTreeMap<String, u64>,
+    /// Hex SHA-256 of `evidence.jsonl` as written (scrubbed).
     pub sha256: String,
+    /// Records refused; any fails the run.
     pub rejected: u64,
     /// Why the first refused record was refused.
     pub first_refusal: Option<Refused>,
@@ -414,10 +454,15 @@ pub enum Outcome {
 /// `run.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// [`FORMAT`], so a reader knows which fields and checks apply.
     pub format: String,
+    /// Which integration ran.
     pub plugin: PluginInfo,
+    /// Which host ran it.
     pub host: HostInfo,
+    /// When the run started, RFC 3339 UTC.
     pub started_at: String,
+    /// When it ended, RFC 3339 UTC; evidence ages are measured from it.
     pub finished_at: String,
     /// Non-secret configuration values.
     pub config: BTreeMap<String, String>,
@@ -430,25 +475,38 @@ pub struct RunRecord {
     /// recording, not from the network. A recording run names its folder.
     #[serde(default, skip_serializing_if = "Tape::is_live")]
     pub tape: Tape,
+    /// The sandbox limits the run had.
     pub limits: Limits,
+    /// How the run ended.
     pub outcome: Outcome,
+    /// Why a failed run failed, scrubbed; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<serde_json::Value>,
     /// Records per kind, as written to `evidence.jsonl`.
     pub counts: BTreeMap<String, u64>,
     /// Records per kind as the plugin reported them.
     pub plugin_counts: BTreeMap<String, u64>,
+    /// Records in `evidence.jsonl`, all kinds together.
     pub evidence_records: u64,
+    /// Hex SHA-256 of `evidence.jsonl`, which `verify` recomputes.
     pub evidence_sha256: String,
+    /// Records the host refused (none in a run that did not fail).
     pub evidence_rejected: u64,
+    /// The plugin's findings, scrubbed.
     pub findings: Vec<Finding>,
+    /// The plugin's warnings, scrubbed; an incomplete one makes the run partial.
     pub warnings: Vec<Warning>,
+    /// The checkpoint handed to the plugin at the start, if any.
     #[serde(default)]
     pub checkpoint_in: Option<String>,
+    /// The checkpoint the plugin returned, where the next run starts.
     #[serde(default)]
     pub checkpoint: Option<String>,
+    /// Requests made, refused, failed and cut, and response bytes.
     pub traffic: Traffic,
+    /// Hash of the ledger's last entry, which commits to the whole chain.
     pub ledger_head: String,
+    /// Entries in `ledger.jsonl`.
     pub ledger_entries: u64,
     /// Largest plugin memory, bytes: all its linear memories and tables and
     /// the header fields the host held for it, together.
@@ -459,22 +517,32 @@ pub struct RunRecord {
     pub seal: Seal,
 }
 
+/// The integration a bundle came from, as `run.json` names it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PluginInfo {
+    /// The manifest id.
     pub id: String,
+    /// The manifest's display name.
     pub name: String,
+    /// The plugin's version, from its manifest.
     pub version: String,
+    /// The contract version the component exports.
     pub contract_version: String,
+    /// Hex SHA-256 of the component's bytes: exactly which build ran.
     pub component_sha256: String,
 }
 
+/// The host that wrote a bundle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HostInfo {
+    /// The host crate's name.
     pub name: String,
+    /// The host crate's version.
     pub version: String,
 }
 
 impl HostInfo {
+    /// This host, as built.
     pub fn current() -> HostInfo {
         HostInfo {
             name: env!("CARGO_PKG_NAME").into(),
@@ -488,7 +556,9 @@ impl HostInfo {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write {}: {source}", .path.display())]
 pub struct WriteError {
+    /// The file or folder that could not be written.
     pub path: PathBuf,
+    /// Why.
     pub source: std::io::Error,
 }
 
@@ -573,9 +643,13 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// A new bundle's files, created empty.
 pub struct Files {
+    /// The bundle's folder.
     pub dir: PathBuf,
+    /// [`EVIDENCE_FILE`], for the [`EvidenceWriter`].
     pub evidence: File,
+    /// [`LEDGER_FILE`], for the ledger.
     pub ledger: File,
+    /// [`LOG_FILE`], for the run log.
     pub log: File,
 }
 

@@ -12,6 +12,7 @@
 //! and renamed, a temporary file a crashed write left behind is removed once
 //! it is older than any write could be, and past [`MAX_BYTES`] the artifacts
 //! used least recently (a load marks its artifact used) are removed.
+#![warn(missing_docs)]
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
@@ -44,11 +45,15 @@ pub struct Cache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Compilation {
+    /// Compiled from the component's bytes now (no usable artifact).
     Compiled,
+    /// Loaded from a precompiled artifact, skipping compilation.
     Cached,
 }
 
 impl Cache {
+    /// A cache in `dir`, created (mode 0700) on the first store; the folder
+    /// must be writable by the operator only, as artifacts are trusted code.
     pub fn new(dir: PathBuf) -> Cache {
         Cache { dir }
     }

@@ -7,6 +7,7 @@
 //! file says which integration and which configuration (the organization
 //! among it) it belongs to and carries a checksum, and a file that does not
 //! match is a warning and a full read, never a silent skip.
+#![warn(missing_docs)]
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,6 +21,7 @@ pub const FORMAT: &str = "watchdog-checkpoint/1";
 /// The checkpoint file's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
+    /// [`FORMAT`], checked first so a later format is never misread.
     pub format: String,
     /// The integration's manifest id.
     pub plugin: String,
@@ -35,14 +37,20 @@ pub struct Envelope {
 /// Why a checkpoint file is read as no checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Mismatch {
+    /// Not JSON of the envelope's shape (or not UTF-8).
     #[error("it is not a checkpoint file this host wrote")]
     NotAnEnvelope,
+    /// An envelope of another format, named here.
     #[error("it is format `{0}`, this host reads `{FORMAT}`")]
     Format(String),
+    /// Made by another integration, whose id is named here.
     #[error("it belongs to integration `{0}`")]
     Plugin(String),
+    /// Made with other configuration values (another organization); the
+    /// values are not named, as the operator has them in both places.
     #[error("it was made with another configuration (organization)")]
     Config,
+    /// The checksum does not match the content: edited by hand.
     #[error("its checksum does not match its content: it was edited")]
     Edited,
 }
@@ -51,7 +59,9 @@ pub enum Mismatch {
 #[derive(Debug, thiserror::Error)]
 #[error("checkpoint {}: {source}", .path.display())]
 pub struct CheckpointError {
+    /// The checkpoint file asked for.
     pub path: PathBuf,
+    /// Why it could not be read or written.
     pub source: std::io::Error,
 }
 

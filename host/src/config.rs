@@ -9,6 +9,7 @@
 //! The integration's id is part of the name so that a plugin declaring a
 //! field named like another integration's does not receive its secret from
 //! a shared environment.
+#![warn(missing_docs)]
 
 use crate::contract::Manifest;
 use crate::secrets::{Secret, SecretSource, SourceError};
@@ -27,13 +28,23 @@ pub struct RunConfig {
 /// A configuration that cannot be used; every problem is listed at once.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file named could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
+        /// The config file, as given.
         path: String,
+        /// Why reading it failed.
         source: std::io::Error,
     },
+    /// The config text is not TOML.
     #[error("config file {path} is not valid TOML: {message}")]
-    Syntax { path: String, message: String },
+    Syntax {
+        /// The config file, as given; empty for text parsed without one.
+        path: String,
+        /// The TOML parser's message, without the text it quotes.
+        message: String,
+    },
+    /// Values that do not fit the manifest: each problem, with its remedy.
     #[error("configuration problems:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid(Vec<String>),
 }

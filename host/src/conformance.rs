@@ -34,6 +34,7 @@
 //! particular format); otherwise every non-secret field gets
 //! [`PLACEHOLDER`]. Secrets are always [`DUMMY_SECRET`]: no real credential
 //! is needed, and none could reach anything but the loopback server.
+#![warn(missing_docs)]
 
 use crate::config::{self, RunConfig};
 use crate::contract::{Manifest, PluginError};
@@ -70,18 +71,28 @@ fn dummy_secret() -> Secret {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckId {
+    /// The component exports the contract version it claims, and this host accepts it.
     Contract,
+    /// The manifest is valid and complete ([`manifest_gaps`] finds nothing).
     Manifest,
+    /// `configure` accepts the values and names each missing required field.
     Configure,
+    /// `validate` answers a 401 upstream with `unauthorized`.
     ValidateUnauthorized,
+    /// `collect` answers a 401 upstream with `unauthorized`.
     CollectUnauthorized,
+    /// A collection from a recording or a mock upstream completes.
     Collect,
+    /// No request of any run left the declared egress.
     Egress,
+    /// Every record of a completed collection is well formed, declared and proven.
     Evidence,
+    /// No call crossed a sandbox limit.
     Limits,
 }
 
 impl CheckId {
+    /// Every check, in the order they run and print.
     pub const ALL: [CheckId; 9] = [
         CheckId::Contract,
         CheckId::Manifest,
@@ -94,6 +105,7 @@ impl CheckId {
         CheckId::Limits,
     ];
 
+    /// The check's stable name, as in the JSON report and the table.
     pub fn as_str(self) -> &'static str {
         match self {
             CheckId::Contract => "contract",
@@ -128,7 +140,9 @@ impl CheckId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    /// Exercised, and the plugin did what the check asks.
     Pass,
+    /// Exercised, and the plugin did not: the integration must not ship.
     Fail,
     /// Not exercised: an earlier check made it meaningless, or no
     /// collection completed to judge (neither a recording nor a mock was
@@ -139,7 +153,9 @@ pub enum Verdict {
 /// One check's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckOutcome {
+    /// Which check this is.
     pub check: CheckId,
+    /// How it came out.
     pub verdict: Verdict,
     /// What was observed; for a failure, what to fix.
     pub detail: String,
@@ -150,6 +166,7 @@ pub struct CheckOutcome {
 pub struct Report {
     /// `id version` of the plugin, when its manifest could be read.
     pub plugin: Option<String>,
+    /// One outcome per check, in the order of [`CheckId::ALL`].
     pub outcomes: Vec<CheckOutcome>,
 }
 
@@ -177,6 +194,7 @@ impl Report {
             .collect()
     }
 
+    /// The outcome of one check; every check has one.
     pub fn outcome(&self, check: CheckId) -> &CheckOutcome {
         self.outcomes
             .iter()
@@ -209,6 +227,7 @@ pub struct Setup {
     pub mock: Reroutes,
     /// Where the battery's bundles go (one folder per collection).
     pub work_dir: PathBuf,
+    /// The run log every run of the battery writes to.
     pub log: RunLog,
 }
 

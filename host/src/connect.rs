@@ -9,6 +9,7 @@
 //! and a new connection goes only to an approved address. A name that
 //! resolves to a public address for the check and to a private one a moment
 //! later (DNS rebinding) therefore cannot redirect a connection.
+#![warn(missing_docs)]
 
 use crate::egress::{Origin, Scheme};
 use bytes::Bytes;
@@ -133,7 +134,9 @@ impl Connections {
 /// plugin must not learn, such as a resolved address).
 #[derive(Debug)]
 pub struct Unanswered {
+    /// The wasi-http error code returned to the plugin.
     pub code: HttpError,
+    /// What happened, for the ledger and log only, never the plugin.
     pub detail: String,
 }
 

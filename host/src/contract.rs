@@ -7,20 +7,30 @@
 //! never change, and wasmtime matches export and import names by
 //! semver-compatible name, so a plugin built against `0.1.0` loads in a host
 //! built against `0.1.7`. Other series are refused with a message naming both.
+#![warn(missing_docs)]
 
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 
-wasmtime::component::bindgen!({
-    path: "../wit",
-    world: "watchdog:integration/plugin",
-    exports: { default: async },
-    with: {
-        "wasi:http": wasmtime_wasi_http::p2::bindings::http,
-        "wasi:io": wasmtime_wasi::p2::bindings::io,
-    },
-    additional_derives: [serde::Serialize, serde::Deserialize],
-});
+/// What `bindgen!` generates for the WIT, re-exported below at the same paths.
+/// Its items carry the WIT's doc comments; those the WIT cannot document
+/// (the world's `Plugin`, its linker functions) are wasmtime's, so the lint
+/// is off here only.
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "watchdog:integration/plugin",
+        exports: { default: async },
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+        },
+        additional_derives: [serde::Serialize, serde::Deserialize],
+    });
+}
+
+pub use bindings::*;
 
 pub use exports::watchdog::integration::integration::{Check, Summary};
 pub use watchdog::integration::host::LogLevel;
@@ -53,14 +63,23 @@ const EXPORT_PREFIX: &str = "watchdog:integration/integration@";
 /// Why a component is not an integration this host can run.
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
+    /// No export is the versioned integration interface: some other component.
     #[error(
         "the component does not export `{EXPORT_PREFIX}<version>`: it is not a WatchDog integration (it exports: {exports})"
     )]
-    NotAnIntegration { exports: String },
+    NotAnIntegration {
+        /// What the component does export, comma-separated, so the operator
+        /// sees what they loaded instead.
+        exports: String,
+    },
+    /// An integration of a contract series this host does not implement.
     #[error(
         "the component implements contract {found}, this host implements {HOST_CONTRACT} and accepts 0.1.x only"
     )]
-    IncompatibleVersion { found: String },
+    IncompatibleVersion {
+        /// The version named in the component's export.
+        found: String,
+    },
 }
 
 /// The contract version a component implements, if this host accepts it.

@@ -8,6 +8,7 @@
 //! changed counts as one removed and one added, even when the new pattern
 //! matches a subset: the operator reads the new pattern rather than trusting
 //! a proof of inclusion.
+#![warn(missing_docs)]
 
 use crate::contract::Manifest;
 use crate::egress::Origin;
@@ -17,17 +18,24 @@ use std::collections::BTreeSet;
 /// A declared route.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct RouteGrant {
+    /// The origin the route is declared under, normalised (default port dropped).
     pub origin: String,
+    /// The read method as declared (`GET`, `HEAD`).
     pub method: String,
+    /// The path pattern's text, compared as written, not by what it matches.
     pub path: String,
 }
 
 /// A declared secret header: which secret goes where, and how.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct SecretGrant {
+    /// The secret configuration field whose value is sent.
     pub field: String,
+    /// The only origin that receives it, normalised.
     pub origin: String,
+    /// The header carrying it, lowercased (header names are case-insensitive).
     pub header: String,
+    /// The header value with `{field}` where the secret goes (`Bearer {api-key}`).
     pub template: String,
 }
 
@@ -52,9 +60,13 @@ impl<T: Ord + Clone> Change<T> {
 /// Everything that changed between two manifests' capabilities.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CapabilityDiff {
+    /// Declared origins, normalised.
     pub origins: Change<String>,
+    /// Declared routes: a changed pattern is one removed and one added.
     pub routes: Change<RouteGrant>,
+    /// Secret headers: where each secret may be sent.
     pub secrets: Change<SecretGrant>,
+    /// Evidence kinds by name.
     pub evidence_kinds: Change<String>,
 }
 

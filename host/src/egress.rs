@@ -6,10 +6,11 @@
 //! (redirects included, since a redirect is a new request), and everything here
 //! is unit-tested on its own. Deny by default: an empty policy allows nothing.
 //!
-//! A request is admitted only on a canonical path ([`path`]), with no header
+//! A request is admitted only on a canonical path ([`PathFlaw`]), with no header
 //! that frames the message or names another method ([`check_framing`]), and
 //! a public origin only at an address no special-purpose registry reserves
-//! ([`address`]).
+//! ([`forbidden_address_class`]).
+#![warn(missing_docs)]
 
 mod address;
 mod path;
@@ -33,7 +34,9 @@ pub struct Origin {
 /// The two schemes a plugin may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Scheme {
+    /// Plain HTTP, default port 80.
     Http,
+    /// HTTP over TLS, default port 443.
     Https,
 }
 
@@ -95,14 +98,17 @@ impl Origin {
         })
     }
 
+    /// Whether requests to the origin use TLS.
     pub fn scheme(&self) -> Scheme {
         self.scheme
     }
 
+    /// The host, lower-case, an IPv6 literal unbracketed and canonical.
     pub fn host(&self) -> &str {
         &self.host
     }
 
+    /// The port, explicit even when it is the scheme's default.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -151,12 +157,17 @@ impl fmt::Display for Origin {
 /// that read, and is allowed only on the exact routes a manifest names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ReadMethod {
+    /// `GET`, allowed on any declared route.
     Get,
+    /// `HEAD`, allowed on any declared route.
     Head,
+    /// `POST`, only on an explicit route: a search that reads.
     Post,
 }
 
 impl ReadMethod {
+    /// The read method of an HTTP method name (exact, upper case), or `None`
+    /// for any method that may write.
     pub fn parse(method: &str) -> Option<ReadMethod> {
         match method {
             "GET" => Some(ReadMethod::Get),
@@ -166,6 +177,7 @@ impl ReadMethod {
         }
     }
 
+    /// The method's name on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             ReadMethod::Get => "GET",
@@ -196,6 +208,9 @@ enum Segment {
 }
 
 impl PathPattern {
+    /// Parses a manifest's pattern: absolute, no query, `*` only as a whole
+    /// segment, `**` only last, every literal segment canonical (so it can
+    /// match a canonical request path at all).
     pub fn parse(text: &str) -> Result<PathPattern, EgressError> {
         let bad = |why: &str| EgressError::BadPattern {
             pattern: text.to_string(),
@@ -268,7 +283,9 @@ impl fmt::Display for PathPattern {
 /// One allowed (method, path pattern) on an origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// The method the route allows; never one that writes.
     pub method: ReadMethod,
+    /// The paths it allows, matched against canonical request paths.
     pub path: PathPattern,
 }
 
@@ -307,6 +324,8 @@ impl EgressPolicy {
         self.rules.entry(origin).or_default().extend(routes);
     }
 
+    /// The declared origins, in order: what reroutes may name and what
+    /// refusals list.
     pub fn origins(&self) -> impl Iterator<Item = &Origin> {
         self.rules.keys()
     }
@@ -396,30 +415,67 @@ pub fn check_framing(uri: &http::Uri, headers: &http::HeaderMap) -> Result<(), D
 /// so a plugin author can tell a bug from a missing declaration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denial {
+    /// The request's origin has no egress rule.
     #[error("origin {origin} is not declared; the manifest would need an egress rule for it")]
-    UndeclaredOrigin { origin: Origin },
+    UndeclaredOrigin {
+        /// The origin asked for.
+        origin: Origin,
+    },
+    /// A method that may write, to a declared origin.
     #[error("method {method} on {origin} writes; integrations are read-only")]
-    WriteMethod { method: String, origin: Origin },
+    WriteMethod {
+        /// The method as the plugin sent it.
+        method: String,
+        /// The declared origin it was sent to.
+        origin: Origin,
+    },
+    /// A read no route of the declared origin allows.
     #[error(
         "{method} {path} on {origin} is not declared; the manifest would need a route `{method} {path}`"
     )]
     UndeclaredRoute {
+        /// The declared origin.
         origin: Origin,
+        /// The read method used.
         method: ReadMethod,
+        /// The request's path, as sent.
         path: String,
     },
+    /// A path some server would rewrite into another before routing it.
     #[error("path `{path}` is not canonical: {flaw}; servers would read it as another path")]
-    UnsafePath { path: String, flaw: PathFlaw },
+    UnsafePath {
+        /// The request's path, as sent.
+        path: String,
+        /// The first rewrite it invites.
+        flaw: PathFlaw,
+    },
+    /// A header that frames the message or names another method.
     #[error("the plugin set the `{name}` header, which the host owns (framing or method override)")]
-    HostOwnedHeader { name: String },
+    HostOwnedHeader {
+        /// The header's name.
+        name: String,
+    },
+    /// A body written on a request whose method carries none.
     #[error("{method} carries no body; the plugin wrote one")]
-    BodyOnRead { method: ReadMethod },
+    BodyOnRead {
+        /// The request's method.
+        method: ReadMethod,
+    },
+    /// A URL with no http(s) scheme or no authority.
     #[error("`{url}` is not an absolute http(s) URL")]
-    MalformedUrl { url: String },
+    MalformedUrl {
+        /// The URL as the plugin sent it.
+        url: String,
+    },
+    /// A public origin resolved to an address the registries reserve
+    /// (private, loopback, metadata, ...).
     #[error("{origin} resolves to {address} ({class}); only a --route may send traffic there")]
     ForbiddenAddress {
+        /// The declared origin.
         origin: Origin,
+        /// The address it resolved to.
         address: IpAddr,
+        /// The registry entry the address falls in.
         class: &'static str,
     },
 }
@@ -442,33 +498,70 @@ impl Denial {
 /// A malformed declaration or flag.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EgressError {
+    /// An origin that does not parse or names more than a server.
     #[error("origin `{origin}`: {why}")]
-    BadOrigin { origin: String, why: String },
+    BadOrigin {
+        /// The origin as written.
+        origin: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A path pattern that does not parse.
     #[error("path pattern `{pattern}`: {why}")]
-    BadPattern { pattern: String, why: String },
+    BadPattern {
+        /// The pattern as written.
+        pattern: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A pattern with a query: routes match paths only.
     #[error(
         "path pattern `{pattern}`: the query is not part of a route pattern (a route matches \
          the path whatever the query); declare `{path}`"
     )]
-    QueryInPattern { pattern: String, path: String },
+    QueryInPattern {
+        /// The pattern as written.
+        pattern: String,
+        /// The pattern without its query: what to declare instead.
+        path: String,
+    },
+    /// A route whose method may write.
     #[error("method `{method}` is not a read method (GET, HEAD, or POST on a declared search)")]
-    WriteMethod { method: String },
+    WriteMethod {
+        /// The method as written.
+        method: String,
+    },
+    /// A `--route` flag that is not `ORIGIN=URL`.
     #[error(
         "route `{spec}` must be ORIGIN=URL, such as https://api.example.com=http://127.0.0.1:8080"
     )]
-    BadRouteSpec { spec: String },
+    BadRouteSpec {
+        /// The flag's value.
+        spec: String,
+    },
+    /// A reroute to another machine: a reroute is for a local mock only.
     #[error("route target {target} is not a loopback address; --route only reaches this machine")]
-    NonLoopbackTarget { target: Origin },
+    NonLoopbackTarget {
+        /// The target named.
+        target: Origin,
+    },
+    /// A POST route that is not one explicit endpoint.
     #[error(
         "POST route `{pattern}` is not one endpoint: POST needs an explicit path ending in a literal segment, without `**`"
     )]
-    WildcardPost { pattern: String },
+    WildcardPost {
+        /// The pattern as written.
+        pattern: String,
+    },
+    /// A reroute of an origin the manifest does not declare.
     #[error(
         "--route names {origin}, which the manifest does not declare (declared: {}); a reroute never widens the policy",
         list(.declared)
     )]
     UndeclaredReroute {
+        /// The origin the reroute names.
         origin: Origin,
+        /// The origins declared, so a typo shows.
         declared: Vec<Origin>,
     },
 }
@@ -534,10 +627,12 @@ impl Reroutes {
         self.map.get(origin)
     }
 
+    /// Each rerouted origin and its loopback target, for `run.json`.
     pub fn iter(&self) -> impl Iterator<Item = (&Origin, &Origin)> {
         self.map.iter()
     }
 
+    /// True when no origin is rerouted (a production run).
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -5,6 +5,7 @@
 //! A [`Grant`] is the host's decision for one run: the egress policy, the
 //! secret headers with their values, the developer reroutes. Nothing reaches
 //! the sandbox that is not in the grant, and an empty grant denies everything.
+#![warn(missing_docs)]
 
 use crate::contract::{HOST_CONTRACT, Manifest, is_accepted};
 use crate::egress::{EgressError, EgressPolicy, Origin, Reroutes, Route};
@@ -15,21 +16,34 @@ use std::collections::{BTreeMap, BTreeSet};
 /// A manifest that cannot be granted.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// The id is empty or not kebab-case; it names the secret environment variables.
     #[error("manifest id `{0}` must be lower-case kebab-case (a-z, 0-9, -)")]
     BadId(String),
+    /// The manifest claims a contract version outside the series this host speaks.
     #[error(
         "the manifest claims contract-version `{0}`; this host implements {HOST_CONTRACT} \
          and accepts 0.1.x only"
     )]
     UnknownContract(String),
+    /// Two config fields share a name, so a value could not say which it sets.
     #[error("manifest declares config field `{0}` twice")]
     DuplicateField(String),
+    /// An origin or route that does not parse, or asks for a write.
     #[error("manifest egress: {0}")]
     Egress(#[from] EgressError),
+    /// An origin declared twice, whose routes would be ambiguous.
     #[error("manifest declares origin {0} twice")]
     DuplicateOrigin(Origin),
+    /// A secret header that could leak or not be rendered: an unknown or
+    /// non-secret field, an undeclared origin, a bad header name or template.
     #[error("secret header for `{field}`: {why}")]
-    BadSecret { field: String, why: String },
+    BadSecret {
+        /// The secret field the header declaration names.
+        field: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// An evidence kind that is empty or declared twice.
     #[error("evidence kind `{0}` is declared twice or is empty")]
     BadKind(String),
 }
@@ -110,7 +124,9 @@ fn placeholder(field: &str) -> String {
 /// A header the host adds to requests for one origin.
 #[derive(Debug, Clone)]
 pub struct SecretHeader {
+    /// The only origin whose requests carry it.
     pub origin: Origin,
+    /// The header's name, which the plugin may not set itself.
     pub header: HeaderName,
     /// The rendered header value, such as `Bearer <key>`.
     pub value: Secret,
@@ -119,9 +135,13 @@ pub struct SecretHeader {
 /// The host's decision for one run.
 #[derive(Debug, Clone, Default)]
 pub struct Grant {
+    /// Which requests the plugin may make; deny by default.
     pub egress: EgressPolicy,
+    /// The secret headers the host injects, each for its one origin.
     pub secret_headers: Vec<SecretHeader>,
+    /// Developer reroutes of declared origins (to a mock upstream).
     pub reroutes: Reroutes,
+    /// The evidence kinds the manifest declares; records of any other are refused.
     pub evidence_kinds: BTreeSet<String>,
     /// The integration's id and version, which requests name in their
     /// `user-agent`.

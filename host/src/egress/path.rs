@@ -14,6 +14,7 @@
 //! Admitted: segments of ASCII letters, digits, `-._~!$&'()*+,=:@`, and
 //! percent-escapes of other printable ASCII (a space, `"`, `|`, `?`, ...),
 //! which every server decodes inside the segment without moving a boundary.
+#![warn(missing_docs)]
 
 use std::fmt;
 

@@ -2,6 +2,7 @@
 //! self-contained HTML report ([`html`]) and OSCAL assessment results
 //! ([`oscal`]). Both start from a bundle that verifies, so neither can
 //! present evidence the host did not write.
+#![warn(missing_docs)]
 
 pub mod html;
 pub mod oscal;
@@ -16,25 +17,36 @@ use stats::Stats;
 /// A bundle that verified, read for export.
 #[derive(Debug)]
 pub struct Verified {
+    /// The bundle's folder, which exports name and sit beside.
     pub dir: PathBuf,
+    /// Its `run.json`.
     pub run: RunRecord,
+    /// What verification checked, including the seal it confirmed.
     pub report: VerifyReport,
+    /// Figures of its evidence, for the charts.
     pub stats: Stats,
 }
 
 /// Why a bundle cannot be exported.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The bundle fails verification: nothing is exported from it.
     #[error("the bundle does not verify, so it is not exported: {0}")]
     Unverified(#[from] VerifyError),
+    /// A bundle file could not be read after it verified.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// Why reading it failed.
         source: std::io::Error,
     },
+    /// A bundle file that verified but does not parse as this host's format.
     #[error("{path}: {source}")]
     Json {
+        /// The file.
         path: PathBuf,
+        /// Where and why parsing failed.
         source: serde_json::Error,
     },
 }

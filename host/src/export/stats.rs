@@ -3,6 +3,7 @@
 //! distinct values (an account's state, a token's status, whether 2SV is
 //! on) and the age of each top-level timestamp (when a token was created or
 //! last used), measured from the end of the run.
+#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 
@@ -27,12 +28,14 @@ pub const AGE_BUCKETS: &[(i64, &str)] = &[
 #[derive(Debug, Default)]
 pub struct Stats {
     as_of: Option<OffsetDateTime>,
+    /// Figures per evidence kind.
     pub kinds: BTreeMap<String, KindStats>,
 }
 
 /// One kind's figures.
 #[derive(Debug, Default)]
 pub struct KindStats {
+    /// Records of the kind.
     pub records: u64,
     /// Field → value → records; `None` once the field had too many values.
     pub categories: BTreeMap<String, Option<BTreeMap<String, u64>>>,
@@ -110,7 +113,7 @@ fn count(
 }
 
 impl KindStats {
-    /// The fields worth a chart: between two and [`MAX_CATEGORIES`] values.
+    /// The fields worth a chart: between two and `MAX_CATEGORIES` values.
     pub fn charts(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, u64>)> {
         self.categories
             .iter()
