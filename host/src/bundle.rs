@@ -12,7 +12,6 @@
 //!
 //! [`verify`] recomputes the chain, the hashes, the counts and the seal, and
 //! checks that every record cites an exchange the ledger holds.
-#![warn(missing_docs)]
 
 use crate::contract::{Evidence, Finding, PluginError, Warning};
 use crate::outbound::{CitationIndex, Traffic};

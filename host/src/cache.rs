@@ -12,7 +12,6 @@
 //! and renamed, a temporary file a crashed write left behind is removed once
 //! it is older than any write could be, and past [`MAX_BYTES`] the artifacts
 //! used least recently (a load marks its artifact used) are removed.
-#![warn(missing_docs)]
 
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};

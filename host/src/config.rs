@@ -9,7 +9,6 @@
 //! The integration's id is part of the name so that a plugin declaring a
 //! field named like another integration's does not receive its secret from
 //! a shared environment.
-#![warn(missing_docs)]
 
 use crate::contract::Manifest;
 use crate::secrets::{Secret, SecretSource, SourceError};

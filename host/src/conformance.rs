@@ -34,7 +34,6 @@
 //! particular format); otherwise every non-secret field gets
 //! [`PLACEHOLDER`]. Secrets are always [`DUMMY_SECRET`]: no real credential
 //! is needed, and none could reach anything but the loopback server.
-#![warn(missing_docs)]
 
 use crate::config::{self, RunConfig};
 use crate::contract::{Manifest, PluginError};

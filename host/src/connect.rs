@@ -9,7 +9,6 @@
 //! and a new connection goes only to an approved address. A name that
 //! resolves to a public address for the check and to a private one a moment
 //! later (DNS rebinding) therefore cannot redirect a connection.
-#![warn(missing_docs)]
 
 use crate::egress::{Origin, Scheme};
 use bytes::Bytes;

@@ -7,7 +7,6 @@
 //! never change, and wasmtime matches export and import names by
 //! semver-compatible name, so a plugin built against `0.1.0` loads in a host
 //! built against `0.1.7`. Other series are refused with a message naming both.
-#![warn(missing_docs)]
 
 use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;

@@ -8,7 +8,6 @@
 //! changed counts as one removed and one added, even when the new pattern
 //! matches a subset: the operator reads the new pattern rather than trusting
 //! a proof of inclusion.
-#![warn(missing_docs)]
 
 use crate::contract::Manifest;
 use crate::egress::Origin;

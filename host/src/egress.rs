@@ -10,7 +10,6 @@
 //! that frames the message or names another method ([`check_framing`]), and
 //! a public origin only at an address no special-purpose registry reserves
 //! ([`forbidden_address_class`]).
-#![warn(missing_docs)]
 
 mod address;
 mod path;

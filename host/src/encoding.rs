@@ -9,7 +9,6 @@
 //! `HTTP-response-content-coding`) rather than decode it: a conforming server
 //! does not encode what was asked for as identity, and refusing leaves no
 //! decompression, and no decompression bomb, in the host.
-#![warn(missing_docs)]
 
 use http::HeaderMap;
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, HeaderValue};

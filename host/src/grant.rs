@@ -5,7 +5,6 @@
 //! A [`Grant`] is the host's decision for one run: the egress policy, the
 //! secret headers with their values, the developer reroutes. Nothing reaches
 //! the sandbox that is not in the grant, and an empty grant denies everything.
-#![warn(missing_docs)]
 
 use crate::contract::{HOST_CONTRACT, Manifest, is_accepted};
 use crate::egress::{EgressError, EgressPolicy, Origin, Reroutes, Route};

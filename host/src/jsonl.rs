@@ -6,8 +6,6 @@
 //! `\r\n`, a last line without its line feed, or a blank line as the same
 //! file would let bytes change that verification then never looked at.
 
-#![warn(missing_docs)]
-
 use std::io::BufRead;
 
 /// Why a line is not as the host writes it.

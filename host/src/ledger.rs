@@ -8,8 +8,6 @@
 //! there on; the head hash (the last entry's) is printed by the CLI and kept in
 //! `run.json`, so truncating the file is caught as well.
 
-#![warn(missing_docs)]
-
 use crate::jsonl::{LineError, StrictLines};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};

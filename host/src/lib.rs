@@ -32,6 +32,8 @@
 //! - [`diff`]: what a new version of a plugin asks for beyond the old one.
 //! - [`terminal`]: plugin-written text made safe to print.
 
+#![warn(missing_docs)]
+
 pub mod bundle;
 pub mod cache;
 pub mod checkpoint;
@@ -48,7 +50,6 @@ pub mod grant;
 pub mod jsonl;
 pub mod ledger;
 pub mod log;
-#[warn(missing_docs)]
 pub mod outbound;
 pub mod pooling;
 pub mod progress;

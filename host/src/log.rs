@@ -5,8 +5,6 @@
 //! when there is one. The plugin's `log` calls and its captured stdout and
 //! stderr arrive here too, marked by [`Source`].
 
-#![warn(missing_docs)]
-
 use crate::secrets::Scrubber;
 use sha2::{Digest, Sha256};
 use std::io::Write;

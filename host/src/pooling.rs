@@ -13,8 +13,6 @@
 //! none of it resident until used. The [`crate::sandbox::Meter`] still
 //! limits every run, the pool only bounds what the limit could not exceed.
 
-#![warn(missing_docs)]
-
 use crate::sandbox::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 

@@ -4,8 +4,6 @@
 //! when they end. The host fills it as exchanges end and evidence arrives;
 //! the CLI draws it (`cli::progress`).
 
-#![warn(missing_docs)]
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};

@@ -11,8 +11,6 @@
 //! host's value always leads; a plugin's own `user-agent` is kept after it,
 //! so it can name its HTTP library but never pass for another client.
 
-#![warn(missing_docs)]
-
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING, USER_AGENT};

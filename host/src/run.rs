@@ -8,8 +8,6 @@
 //! partial and never as an empty result. [`Options::tape`] records the
 //! responses of a run, or replays a recording with no network.
 
-#![warn(missing_docs)]
-
 use crate::bundle::{
     self, EvidenceTotals, EvidenceWriter, HostInfo, Outcome, PluginInfo, Refused, RunRecord,
     WriteError,

@@ -10,8 +10,6 @@
 //! `Session::guarded`, which resets the CPU budget, bounds the wall-clock
 //! time and turns traps into typed [`CallError`]s.
 
-#![warn(missing_docs)]
-
 use crate::bundle::EvidenceWriter;
 use crate::cache::{self, Cache};
 use crate::contract::{self, Check, ConfigEntry, Manifest, PluginError, PluginPre, Summary};

@@ -18,8 +18,6 @@
 //! tick is charged. On a runtime shared with other work, that work may be
 //! charged to the plugin whose thread ran it: the count errs high, never low.
 
-#![warn(missing_docs)]
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;

@@ -14,8 +14,6 @@
 //! field that changed. Whoever rewrites them must also rewrite the hash, and
 //! then it no longer matches the head kept apart.
 
-#![warn(missing_docs)]
-
 use crate::bundle::{EVIDENCE_FILE, LEDGER_FILE, LOG_FILE, RunRecord};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -14,8 +14,6 @@
 //! percent-encoded. Compressed bodies never reach it: the host owns content
 //! encoding (see [`crate::outbound`]).
 
-#![warn(missing_docs)]
-
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use memchr::memmem::Finder;

@@ -6,8 +6,6 @@
 //! sink's streams, in order, so a sink that stores exactly those bytes holds
 //! a bundle that verifies; one that changes them holds one that does not.
 
-#![warn(missing_docs)]
-
 use crate::bundle::{self, WriteError};
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -14,8 +14,6 @@
 //! request the recording does not hold fails with [`TapeError::Unrecorded`],
 //! never with a trip to the network.
 
-#![warn(missing_docs)]
-
 use crate::ledger;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -7,8 +7,6 @@
 //! Every place that prints such text goes through [`escape`] (or
 //! [`escape_json`] for JSON output).
 
-#![warn(missing_docs)]
-
 use std::borrow::Cow;
 
 /// Characters a terminal acts on instead of showing: C0 controls (newline

@@ -13,8 +13,6 @@
 //! JSON `collect` accepted it with, so that `verify` accepts exactly what
 //! `collect` wrote.
 
-#![warn(missing_docs)]
-
 use crate::bundle::{
     EVIDENCE_FILE, FORMAT, Head, LEDGER_FILE, LOG_FILE, Outcome, RUN_FILE, RecordSource, RunRecord,
     render_run, write_line,

@@ -8,7 +8,6 @@
 //! address (mapped `::ffff:0:0/96`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`)
 //! are judged by the IPv4 address they carry, so `64:ff9b::a00:1` is as
 //! private as `10.0.0.1` while a NAT64 network still reaches public APIs.
-#![warn(missing_docs)]
 
 use ipnet::{Ipv4Net, Ipv6Net};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -14,7 +14,6 @@
 //! Admitted: segments of ASCII letters, digits, `-._~!$&'()*+,=:@`, and
 //! percent-escapes of other printable ASCII (a space, `"`, `|`, `?`, ...),
 //! which every server decodes inside the segment without moving a boundary.
-#![warn(missing_docs)]
 
 use std::fmt;
 

@@ -6,7 +6,7 @@
 //! once, kept by its SHA-256 ([`Host::component`]). A [`Run`] brings what is
 //! its own: configuration values, a [`SecretSource`] the embedder implements
 //! (its vault; never the process environment), limits, reroutes, the
-//! checkpoint of the previous run and a [`BundleSink`] ([`FolderSink`], or an
+//! checkpoint of the previous run and a [`BundleSink`] ([`FolderSink`](crate::sink::FolderSink), or an
 //! embedder's object store). [`Host::run`] waits for room under the worker's
 //! caps ([`Caps`]: runs at once, guest memory at once), runs the collection
 //! in a store of its own, and returns a [`Report`].

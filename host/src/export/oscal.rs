@@ -7,7 +7,6 @@
 //! UUIDs are name-based (v5) on the ledger head, so exporting the same
 //! bundle twice gives the same document; the result also carries the
 //! bundle's seal, which commits to every byte of it.
-#![warn(missing_docs)]
 
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -3,7 +3,6 @@
 //! distinct values (an account's state, a token's status, whether 2SV is
 //! on) and the age of each top-level timestamp (when a token was created or
 //! last used), measured from the end of the run.
-#![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 

@@ -4,17 +4,17 @@
 //! wasmtime-wasi-http's [`WasiHttpHooks::send_request`], in the stages
 //! Spin's outbound networking separates:
 //!
-//! 1. the [`gate`] admits a request or refuses it: the plugin's framing, a
+//! 1. the gate (`gate.rs`) admits a request or refuses it: the plugin's framing, a
 //!    body on a read, the [`EgressPolicy`](crate::egress::EgressPolicy);
-//! 2. an [`intercept::Interceptor`] may answer it from a recording, with
+//! 2. an interceptor (`intercept.rs`) may answer it from a recording, with
 //!    no network, or keep the response for one;
-//! 3. otherwise the [`carrier`] resolves its origin (refusing a public one
+//! 3. otherwise the carrier (`carrier.rs`) resolves its origin (refusing a public one
 //!    that resolves to a private address), applies a developer reroute,
 //!    injects secret headers for that origin only, bounds timeouts by the
 //!    call's remaining time, and caps requests in flight until the body
 //!    ends; only identity content coding is asked for and accepted
 //!    ([`crate::encoding`]);
-//! 4. the [`meter`] counts the exchange and writes its ledger entry; the
+//! 4. the meter (`meter.rs`) counts the exchange and writes its ledger entry; the
 //!    response body reaches the plugin scrubbed of secrets (as are its
 //!    headers and trailers), capped, counted and hashed.
 //!

@@ -29,8 +29,6 @@
 //! an exchange carried whole with a 2xx status, and the bundle marks it
 //! `"derived": true`.
 
-#![warn(missing_docs)]
-
 use crate::bundle::RecordSource;
 use crate::ledger::Outcome;
 use bytes::Bytes;

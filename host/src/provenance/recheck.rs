@@ -9,8 +9,6 @@
 //! or array value of the body of the exchange it cites (`verify DIR --tape
 //! TAPE`).
 
-#![warn(missing_docs)]
-
 use super::{Index, digest};
 use crate::bundle::{EVIDENCE_FILE, LEDGER_FILE, RecordSource};
 use crate::ledger::{self, ChainError};
