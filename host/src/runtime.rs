@@ -400,8 +400,13 @@ impl Plugin {
         store.limiter(|state| &mut state.meter);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(|mut ctx| {
-            ctx.data_mut().meter.tick(CpuSample::now())?;
-            Ok(UpdateDeadline::Yield(1))
+            let meter = &mut ctx.data_mut().meter;
+            let sample = CpuSample::now();
+            meter.tick(sample)?;
+            Ok(match meter.slice_spent(sample) {
+                true => UpdateDeadline::Yield(1),
+                false => UpdateDeadline::Continue(1),
+            })
         });
         // Each return from the host recounts what it holds for the plugin,
         // so a plugin cannot pile up header fields between two ticks.

@@ -27,6 +27,14 @@ use wasmtime::{Engine, ResourceLimiter};
 /// How often the engine's epoch advances.
 pub const TICK: Duration = Duration::from_millis(10);
 
+/// The CPU a plugin runs before it yields its thread to the other runs'
+/// work. A guest yields when it has used a slice, not at every tick:
+/// yielding at a tick that merely falls inside a short call (an instance's
+/// start-up, a page's processing) sends that call to the back of a queue
+/// of a thousand runs, for nothing; a guest that keeps running still
+/// yields within two ticks.
+pub const SLICE: Duration = TICK;
+
 /// The limits of one run. Each is a CLI flag; these defaults suit a
 /// collection of a large organization. `run.json` keeps them, durations in
 /// milliseconds.
@@ -178,6 +186,8 @@ pub struct Meter {
     limits: Limits,
     cpu_used: Duration,
     last_sample: Option<CpuSample>,
+    /// Where the guest's current slice of CPU began ([`Meter::slice_spent`]).
+    slice_start: Option<CpuSample>,
     /// Bytes of every linear memory and table now.
     wasm_bytes: u64,
     /// Bytes the host holds for the plugin, as last counted.
@@ -195,6 +205,7 @@ impl Meter {
             limits,
             cpu_used: Duration::ZERO,
             last_sample: None,
+            slice_start: None,
             wasm_bytes: 0,
             host_bytes: 0,
             peak_memory: 0,
@@ -205,6 +216,27 @@ impl Meter {
     pub fn start_call(&mut self) {
         self.cpu_used = Duration::ZERO;
         self.last_sample = None;
+        self.slice_start = None;
+    }
+
+    /// At an epoch tick: whether the guest has used a whole [`SLICE`] of
+    /// its thread's CPU since its slice began, and so yields now (a new
+    /// slice then begins at the next tick). The first tick of a slice, or
+    /// one on another thread, only marks where the slice began.
+    pub fn slice_spent(&mut self, sample: CpuSample) -> bool {
+        match self.slice_start {
+            Some(start) if start.thread == sample.thread => {
+                let spent = sample.cpu.saturating_sub(start.cpu) >= SLICE;
+                if spent {
+                    self.slice_start = None;
+                }
+                spent
+            }
+            _ => {
+                self.slice_start = Some(sample);
+                false
+            }
+        }
     }
 
     /// Called on each epoch tick while the guest runs, with the running
@@ -411,6 +443,24 @@ mod tests {
         for _ in 0..100 {
             meter.tick(on_this_thread(7)).unwrap();
         }
+    }
+
+    #[test]
+    fn a_guest_yields_after_a_slice_of_cpu_not_at_every_tick() {
+        let mut meter = meter(1_000);
+        // A short call a tick falls into: the slice begins, no yield.
+        assert!(!meter.slice_spent(on_this_thread(100)));
+        assert!(!meter.slice_spent(on_this_thread(103)));
+        // A guest that keeps running yields once it used a slice...
+        assert!(meter.slice_spent(on_this_thread(100 + SLICE.as_millis() as u64)));
+        // ...and its next slice begins at the next tick.
+        assert!(!meter.slice_spent(on_this_thread(200)));
+        assert!(meter.slice_spent(on_this_thread(200 + SLICE.as_millis() as u64)));
+        // A new call, or a move to another thread, begins a new slice.
+        meter.start_call();
+        assert!(!meter.slice_spent(on_this_thread(500)));
+        let elsewhere = std::thread::spawn(CpuSample::now).join().unwrap();
+        assert!(!meter.slice_spent(elsewhere));
     }
 
     #[test]
