@@ -38,29 +38,30 @@ struct CitedSource {
 /// The number of requests on the critical path of the run in `bundle`.
 pub fn requests_on_critical_path(bundle: &Path) -> anyhow::Result<u64> {
     let mut entries: Vec<Entry> = lines(&bundle.join(LEDGER_FILE))?;
-    entries.sort_by_key(|e| e.seq);
+    entries.sort_by_key(|e| e.exchange.seq);
     let mut cited_by: HashMap<String, u64> = HashMap::new();
     for cited in lines::<Cited>(&bundle.join(EVIDENCE_FILE))? {
         if cited.kind != KIND_ORG {
             cited_by.entry(cited.id).or_insert(cited.source.ledger_seq);
         }
     }
-    let Some(root) = entries.first().map(|e| e.seq) else {
+    let Some(root) = entries.first().map(|e| e.exchange.seq) else {
         bail!("the run made no request");
     };
     let mut depth: HashMap<u64, u64> = HashMap::new();
     let mut last_page: HashMap<(String, String), u64> = HashMap::new();
     for entry in &entries {
         let path = entry
+            .exchange
             .url
             .parse::<http::Uri>()
-            .with_context(|| format!("ledger URL {}", entry.url))?
+            .with_context(|| format!("ledger URL {}", entry.exchange.url))?
             .path()
             .to_owned();
-        let list = (entry.method.clone(), path);
+        let list = (entry.exchange.method.clone(), path);
         let waits_for = match last_page.get(&list) {
             Some(&previous) => Some(previous),
-            None if entry.seq == root => None,
+            None if entry.exchange.seq == root => None,
             None => Some(
                 list.1
                     .rsplit('/')
@@ -69,8 +70,8 @@ pub fn requests_on_critical_path(bundle: &Path) -> anyhow::Result<u64> {
             ),
         };
         let own = waits_for.map_or(1, |seq| depth.get(&seq).copied().unwrap_or(0) + 1);
-        depth.insert(entry.seq, own);
-        last_page.insert(list, entry.seq);
+        depth.insert(entry.exchange.seq, own);
+        last_page.insert(list, entry.exchange.seq);
     }
     Ok(depth.values().copied().max().unwrap_or(0))
 }

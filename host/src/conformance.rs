@@ -750,10 +750,15 @@ fn policy_refusals(bundle: &Path) -> Option<PolicyRefusals> {
     let mut refused = chain
         .entries
         .into_iter()
-        .filter(|e| e.refusal.is_some_and(ledger::Refusal::is_policy));
-    let first = refused
-        .next()
-        .map(|e| format!("{} {}: {}", e.method, e.url, e.detail.unwrap_or_default()));
+        .filter(|e| e.exchange.refusal.is_some_and(ledger::Refusal::is_policy));
+    let first = refused.next().map(|e| {
+        format!(
+            "{} {}: {}",
+            e.exchange.method,
+            e.exchange.url,
+            e.exchange.detail.unwrap_or_default()
+        )
+    });
     Some(PolicyRefusals {
         count: u64::from(first.is_some()) + refused.count() as u64,
         first,

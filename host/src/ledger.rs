@@ -66,9 +66,37 @@ impl Refusal {
     }
 }
 
-/// One exchange. Field order is the canonical order hashed.
+/// One ledger line: an exchange, chained. Field order is the canonical
+/// order hashed: the exchange's fields, then `prev`, then `hash`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// What was asked and what came back.
+    #[serde(flatten)]
+    pub exchange: Exchange,
+    /// The previous entry's hash ([`GENESIS`] for the first).
+    pub prev: String,
+    /// SHA-256 of `prev` and this entry's canonical JSON without `hash`, in
+    /// lower-case hex: the link the next entry's `prev` repeats.
+    pub hash: String,
+}
+
+impl Entry {
+    /// The hash this entry must carry given its content and `prev`.
+    pub fn compute_hash(&self) -> String {
+        let mut unhashed = self.clone();
+        unhashed.hash = String::new();
+        let canonical = serde_json::to_vec(&unhashed).expect("entries always serialize");
+        let mut digest = Sha256::new();
+        digest.update(self.prev.as_bytes());
+        digest.update(&canonical);
+        hex::encode(digest.finalize())
+    }
+}
+
+/// One exchange, as the ledger keeps it; the writer chains it into an
+/// [`Entry`] (adding `prev` and `hash`), so a caller cannot forge a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exchange {
     /// Request number in this run, in the order the plugin made them. Lines are
     /// written when an exchange ends, so numbers need not be in line order.
     pub seq: u64,
@@ -95,65 +123,15 @@ pub struct Entry {
     pub duration_ms: u64,
     /// Response body bytes delivered to the plugin.
     pub bytes: u64,
-    /// SHA-256 of those bytes.
+    /// SHA-256 of those bytes; [`LedgerThread::append_hashed`] fills it
+    /// from the body it was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_sha256: Option<String>,
     /// Why a denied request was refused, for readers that match it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Refusal>,
-    /// Why a request was denied or failed.
+    /// Why a request was denied or failed, secrets scrubbed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    /// The previous entry's hash ([`GENESIS`] for the first).
-    pub prev: String,
-    /// SHA-256 of `prev` and this entry's canonical JSON without `hash`, in
-    /// lower-case hex: the link the next entry's `prev` repeats.
-    pub hash: String,
-}
-
-impl Entry {
-    /// The hash this entry must carry given its content and `prev`.
-    pub fn compute_hash(&self) -> String {
-        let mut unhashed = self.clone();
-        unhashed.hash = String::new();
-        let canonical = serde_json::to_vec(&unhashed).expect("entries always serialize");
-        let mut digest = Sha256::new();
-        digest.update(self.prev.as_bytes());
-        digest.update(&canonical);
-        hex::encode(digest.finalize())
-    }
-}
-
-/// An entry before it is chained: the fields mean what [`Entry`]'s do, and
-/// the writer adds `prev` and `hash`, so a caller cannot forge a link.
-#[derive(Debug, Clone)]
-pub struct Exchange {
-    /// As [`Entry::seq`].
-    pub seq: u64,
-    /// As [`Entry::time`].
-    pub time: String,
-    /// As [`Entry::method`].
-    pub method: String,
-    /// As [`Entry::url`]: already scrubbed of secrets.
-    pub url: String,
-    /// As [`Entry::request_sha256`].
-    pub request_sha256: Option<String>,
-    /// As [`Entry::routed_to`].
-    pub routed_to: Option<String>,
-    /// As [`Entry::outcome`].
-    pub outcome: Outcome,
-    /// As [`Entry::status`].
-    pub status: Option<u16>,
-    /// As [`Entry::duration_ms`].
-    pub duration_ms: u64,
-    /// As [`Entry::bytes`].
-    pub bytes: u64,
-    /// As [`Entry::body_sha256`]; [`LedgerThread::append_hashed`] fills it
-    /// from the body it was sent.
-    pub body_sha256: Option<String>,
-    /// As [`Entry::refusal`].
-    pub refusal: Option<Refusal>,
-    /// As [`Entry::detail`]: already scrubbed of secrets.
     pub detail: Option<String>,
 }
 
@@ -177,19 +155,7 @@ impl<W: Write> LedgerWriter<W> {
     /// Chains and writes one exchange; returns its hash.
     pub fn append(&mut self, exchange: Exchange) -> std::io::Result<String> {
         let mut entry = Entry {
-            seq: exchange.seq,
-            time: exchange.time,
-            method: exchange.method,
-            url: exchange.url,
-            request_sha256: exchange.request_sha256,
-            routed_to: exchange.routed_to,
-            outcome: exchange.outcome,
-            status: exchange.status,
-            duration_ms: exchange.duration_ms,
-            bytes: exchange.bytes,
-            body_sha256: exchange.body_sha256,
-            refusal: exchange.refusal,
-            detail: exchange.detail,
+            exchange,
             prev: self.head.clone(),
             hash: String::new(),
         };
@@ -444,37 +410,37 @@ pub fn verify(input: impl BufRead) -> Result<Verified, ChainError> {
         if serde_json::to_string(&entry).ok().as_deref() != Some(line) {
             return Err(ChainError::NotCanonical {
                 line: line_no,
-                seq: entry.seq,
+                seq: entry.exchange.seq,
             });
         }
         if entry.prev != head {
             return Err(ChainError::BrokenLink {
                 line: line_no,
-                seq: entry.seq,
+                seq: entry.exchange.seq,
             });
         }
         if entry.compute_hash() != entry.hash {
             return Err(ChainError::Tampered {
                 line: line_no,
-                seq: entry.seq,
+                seq: entry.exchange.seq,
             });
         }
         for (field, digest) in [
-            ("request_sha256", &entry.request_sha256),
-            ("body_sha256", &entry.body_sha256),
+            ("request_sha256", &entry.exchange.request_sha256),
+            ("body_sha256", &entry.exchange.body_sha256),
         ] {
             if digest.as_deref().is_some_and(|d| !is_sha256_hex(d)) {
                 return Err(ChainError::BadDigest {
                     line: line_no,
-                    seq: entry.seq,
+                    seq: entry.exchange.seq,
                     field,
                 });
             }
         }
-        if !seen.insert(entry.seq) {
+        if !seen.insert(entry.exchange.seq) {
             return Err(ChainError::DuplicateSeq {
                 line: line_no,
-                seq: entry.seq,
+                seq: entry.exchange.seq,
             });
         }
         head = entry.hash.clone();
@@ -530,6 +496,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_line_is_its_exchange_fields_then_the_link_as_bundles_already_hold_them() {
+        // Bundles written before the exchange was flattened into the entry
+        // must verify byte for byte: the same names, in the same order.
+        let (bytes, _) = ledger(1);
+        let line = String::from_utf8(bytes).unwrap();
+        let expected_start = concat!(
+            r#"{"seq":0,"time":"2026-11-01T00:00:00Z","method":"GET","#,
+            r#""url":"https://api.example.com/items?page=0","outcome":"complete","#,
+            r#""status":200,"duration_ms":3,"bytes":10,"body_sha256":""#,
+        );
+        assert!(line.starts_with(expected_start), "{line}");
+        let prev = format!(r#""{}","prev":"{GENESIS}","hash":""#, "ab".repeat(32));
+        assert!(line.contains(&prev), "{line}");
+        assert!(line.ends_with("\"}\n"), "{line}");
+    }
+
+    #[test]
     fn edited_entry_is_tampered() {
         let (bytes, _) = ledger(3);
         let text = String::from_utf8(bytes).unwrap();
@@ -582,7 +565,7 @@ pub(crate) mod tests {
         let (bytes, _) = ledger(2);
         let text = String::from_utf8(bytes).unwrap();
         let mut first: Entry = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-        first.status = Some(500);
+        first.exchange.status = Some(500);
         first.hash = first.compute_hash();
         let forged = format!(
             "{}\n{}\n",
@@ -636,7 +619,7 @@ pub(crate) mod tests {
         let digests: Vec<(u64, Option<String>)> = verified
             .entries
             .iter()
-            .map(|e| (e.seq, e.body_sha256.clone()))
+            .map(|e| (e.exchange.seq, e.exchange.body_sha256.clone()))
             .collect();
         let sha = |body: &[u8]| Some(hex::encode(Sha256::digest(body)));
         assert_eq!(

@@ -250,8 +250,13 @@ struct EvidenceRead {
 fn read_evidence(dir: &Path, entries: &[ledger::Entry]) -> Result<EvidenceRead, VerifyError> {
     let carried: HashMap<u64, (&str, &str)> = entries
         .iter()
-        .filter(|e| e.status.is_some())
-        .map(|e| (e.seq, (e.method.as_str(), e.url.as_str())))
+        .filter(|e| e.exchange.status.is_some())
+        .map(|e| {
+            (
+                e.exchange.seq,
+                (e.exchange.method.as_str(), e.exchange.url.as_str()),
+            )
+        })
         .collect();
     let mut lines = StrictLines::new(open(dir, EVIDENCE_FILE)?);
     let mut digest = Sha256::new();

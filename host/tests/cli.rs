@@ -842,7 +842,10 @@ async fn validate_keeps_the_ledger_of_the_requests_it_sent_with_the_secret() {
     let ledger = std::fs::read(out.join("ledger.jsonl")).unwrap();
     let verified = watchdog_host::ledger::verify(&ledger[..]).unwrap();
     assert_eq!(verified.entries.len(), 1);
-    assert_eq!(verified.entries[0].url, "https://api.example.com/items");
+    assert_eq!(
+        verified.entries[0].exchange.url,
+        "https://api.example.com/items"
+    );
     assert!(text(&output).contains(&verified.head), "{}", text(&output));
     assert!(!String::from_utf8_lossy(&ledger).contains(PROBE_TOKEN));
 }

@@ -141,8 +141,8 @@ async fn small_server_pages_are_all_read_whichever_list_ends_the_run() {
             ledger
                 .lines()
                 .map(|l| serde_json::from_str::<watchdog_host::ledger::Entry>(l).unwrap())
-                .filter(|e| e.url.contains(path))
-                .map(|e| e.seq)
+                .filter(|e| e.exchange.url.contains(path))
+                .map(|e| e.exchange.seq)
                 .max()
                 .unwrap()
         };

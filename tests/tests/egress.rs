@@ -52,16 +52,16 @@ fn assert_all_denied(collected: &Collected, refusal: Refusal, why: &[&str]) {
     let entries = ledger_entries(&collected.dir);
     assert_eq!(entries.len(), why.len(), "{entries:#?}");
     let mut entries = entries;
-    entries.sort_by_key(|e| e.seq);
+    entries.sort_by_key(|e| e.exchange.seq);
     for (entry, why) in entries.iter().zip(why) {
-        assert_eq!(entry.outcome, Exchange::Denied, "{entry:?}");
-        assert_eq!(entry.refusal, Some(refusal), "{entry:?}");
-        let detail = entry.detail.as_deref().unwrap_or("");
+        assert_eq!(entry.exchange.outcome, Exchange::Denied, "{entry:?}");
+        assert_eq!(entry.exchange.refusal, Some(refusal), "{entry:?}");
+        let detail = entry.exchange.detail.as_deref().unwrap_or("");
         assert!(
             detail.contains(why),
             "{} {}: {detail}",
-            entry.method,
-            entry.url
+            entry.exchange.method,
+            entry.exchange.url
         );
     }
     assert_eq!(collected.run.traffic.denied, why.len() as u64);

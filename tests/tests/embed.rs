@@ -221,7 +221,7 @@ fn retried(dir: &Path) -> BTreeSet<(String, Option<String>)> {
     let mut seen = BTreeSet::new();
     ledger_entries(dir)
         .into_iter()
-        .map(|e| (e.url, e.request_sha256))
+        .map(|e| (e.exchange.url, e.exchange.request_sha256))
         .filter(|request| !seen.insert(request.clone()))
         .collect()
 }
@@ -245,14 +245,17 @@ async fn a_429_storm_at_one_tenant_leaves_another_tenants_concurrent_run_unretri
 
     let stormy = ledger_entries(&dir.join("a"));
     assert_eq!(
-        stormy.iter().filter(|e| e.status == Some(429)).count(),
+        stormy
+            .iter()
+            .filter(|e| e.exchange.status == Some(429))
+            .count(),
         30,
         "tenant A saw the storm"
     );
     assert!(!retried(&dir.join("a")).is_empty(), "tenant A retried");
     assert_complete_and_verified(&reports[1], &dir.join("b"));
     let calm_ledger = ledger_entries(&dir.join("b"));
-    assert!(calm_ledger.iter().all(|e| e.status == Some(200)));
+    assert!(calm_ledger.iter().all(|e| e.exchange.status == Some(200)));
     assert_eq!(retried(&dir.join("b")), BTreeSet::new(), "tenant B retried");
     assert_eq!(calm.requests_served(), calm_ledger.len() as u64);
     std::fs::remove_dir_all(dir).unwrap();

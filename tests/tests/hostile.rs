@@ -131,9 +131,9 @@ async fn an_encoded_response_is_refused_before_the_plugin_reads_it() {
     };
     assert!(message.contains("HttpResponseContentCoding"), "{message}");
     let entries = ledger_entries(&collected.dir);
-    assert_eq!(entries[0].outcome, Exchange::Failed);
-    assert_eq!(entries[0].bytes, 0);
-    let detail = entries[0].detail.as_deref().unwrap_or_default();
+    assert_eq!(entries[0].exchange.outcome, Exchange::Failed);
+    assert_eq!(entries[0].exchange.bytes, 0);
+    let detail = entries[0].exchange.detail.as_deref().unwrap_or_default();
     assert!(detail.contains("content coding `gzip`"), "{detail}");
 }
 

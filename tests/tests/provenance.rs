@@ -134,14 +134,14 @@ fn assert_each_record_cites_its_page(collected: &Collected) {
         let page = record.id.split('-').nth(1).unwrap();
         let cited = entries
             .iter()
-            .find(|e| e.seq == record.source.ledger_seq)
+            .find(|e| e.exchange.seq == record.source.ledger_seq)
             .unwrap();
         assert_eq!(
-            cited.request_sha256.as_deref(),
+            cited.exchange.request_sha256.as_deref(),
             Some(sha256(&format!("{{\"page\":{page}}}")).as_str()),
             "{} cites request {}",
             record.id,
-            cited.seq
+            cited.exchange.seq
         );
         assert!(!record.derived);
     }
@@ -154,7 +154,7 @@ async fn each_page_of_a_post_search_is_cited_and_named_by_its_request_body() {
     assert_each_record_cites_its_page(&collected);
     let hashes: std::collections::BTreeSet<_> = ledger_entries(&collected.dir)
         .into_iter()
-        .map(|e| e.request_sha256)
+        .map(|e| e.exchange.request_sha256)
         .collect();
     assert_eq!(hashes.len(), 3, "three pages, three request bodies");
     bundle::verify(&collected.dir, Some(&collected.run.seal.hash)).unwrap();

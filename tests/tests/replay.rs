@@ -100,7 +100,7 @@ async fn a_replayed_collection_yields_the_recorded_evidence_with_the_simulator_s
     assert!(
         entries
             .iter()
-            .all(|e| e.routed_to.as_deref() == Some(&*label))
+            .all(|e| e.exchange.routed_to.as_deref() == Some(&*label))
     );
     bundle::verify(&replayed.dir, Some(&replayed.run.seal.hash)).unwrap();
     assert!(!bundle_text(&replayed.dir).contains(KEY));
@@ -149,7 +149,7 @@ async fn a_request_the_recording_does_not_hold_fails_typed() {
     assert_eq!(collected.exit_code(), exit::USAGE);
     assert_eq!(collected.run.traffic.failed, 1);
     assert_eq!(
-        ledger_entries(&collected.dir)[0].outcome,
+        ledger_entries(&collected.dir)[0].exchange.outcome,
         ledger::Outcome::Failed
     );
 }
@@ -177,7 +177,7 @@ async fn a_replay_is_held_to_the_egress_policy() {
     assert_eq!(collected.run.traffic.denied, 1);
     assert_eq!(collected.exit_code(), exit::SANDBOX);
     assert_eq!(
-        ledger_entries(&collected.dir)[0].outcome,
+        ledger_entries(&collected.dir)[0].exchange.outcome,
         ledger::Outcome::Denied
     );
 }

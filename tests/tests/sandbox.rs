@@ -62,9 +62,13 @@ async fn well_behaved_run_injects_the_secret_and_verifies() {
     // The ledger holds both exchanges, complete, marked as rerouted.
     let entries = ledger_entries(&collected.dir);
     assert_eq!(entries.len(), 2);
-    assert!(entries.iter().all(|e| e.outcome == Exchange::Complete
-        && e.status == Some(200)
-        && e.routed_to.as_deref() == Some(&*format!("http://{}", server.addr))));
+    assert!(
+        entries
+            .iter()
+            .all(|e| e.exchange.outcome == Exchange::Complete
+                && e.exchange.status == Some(200)
+                && e.exchange.routed_to.as_deref() == Some(&*format!("http://{}", server.addr)))
+    );
     // Guest stdout was captured into the run's log.
     let log = std::fs::read_to_string(collected.dir.join(bundle::LOG_FILE)).unwrap();
     assert!(log.contains("probe: starting"), "{log}");
@@ -111,8 +115,8 @@ async fn an_untrusted_certificate_fails_the_request_before_the_secret_leaves() {
         collected.failure
     );
     let entries = ledger_entries(&collected.dir);
-    assert_eq!(entries[0].outcome, Exchange::Failed);
-    let detail = entries[0].detail.as_deref().unwrap_or_default();
+    assert_eq!(entries[0].exchange.outcome, Exchange::Failed);
+    let detail = entries[0].exchange.detail.as_deref().unwrap_or_default();
     assert!(detail.contains("certificate"), "{detail}");
     assert!(server.authorizations.lock().unwrap().is_empty());
 }
@@ -286,9 +290,10 @@ async fn a_request_to_an_undeclared_origin_is_denied_and_counted() {
     assert_eq!(collected.run.traffic.denied, 1);
     assert_eq!(collected.exit_code(), exit::SANDBOX);
     let entries = ledger_entries(&collected.dir);
-    assert_eq!(entries[0].outcome, Exchange::Denied);
+    assert_eq!(entries[0].exchange.outcome, Exchange::Denied);
     assert!(
         entries[0]
+            .exchange
             .detail
             .as_ref()
             .unwrap()
@@ -306,8 +311,15 @@ async fn a_write_method_is_denied() {
     ));
     assert_eq!(collected.run.traffic.denied, 1);
     let entries = ledger_entries(&collected.dir);
-    assert_eq!(entries[0].method, "DELETE");
-    assert!(entries[0].detail.as_ref().unwrap().contains("read-only"));
+    assert_eq!(entries[0].exchange.method, "DELETE");
+    assert!(
+        entries[0]
+            .exchange
+            .detail
+            .as_ref()
+            .unwrap()
+            .contains("read-only")
+    );
     assert!(
         server.authorizations.lock().unwrap().is_empty(),
         "nothing left the host"
@@ -328,12 +340,12 @@ async fn a_huge_response_is_cut_at_the_cap() {
     ));
     assert_eq!(collected.run.traffic.truncated, 1);
     let entries = ledger_entries(&collected.dir);
-    assert_eq!(entries[0].outcome, Exchange::Truncated);
+    assert_eq!(entries[0].exchange.outcome, Exchange::Truncated);
     assert_eq!(
-        entries[0].detail.as_deref(),
+        entries[0].exchange.detail.as_deref(),
         Some("response body exceeded the 1048576 byte cap; --response-mib sets this limit")
     );
-    assert!(entries[0].bytes <= 1 << 20);
+    assert!(entries[0].exchange.bytes <= 1 << 20);
 }
 
 #[tokio::test]

@@ -166,7 +166,7 @@ fn ledger_hashes(dir: &Path) -> Result<HashMap<u64, String>, RecheckError> {
     Ok(ledger::verify(BufReader::new(file))?
         .entries
         .into_iter()
-        .filter_map(|e| Some((e.seq, e.body_sha256?)))
+        .filter_map(|e| Some((e.exchange.seq, e.exchange.body_sha256?)))
         .collect())
 }
 
