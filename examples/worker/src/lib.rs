@@ -50,10 +50,14 @@ pub enum TenantsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("line {line}: {source}")]
+    /// A line that is not a tenant. serde_json's own message may quote the
+    /// value it choked on, and a line holds secrets: only where and what
+    /// kind of problem are kept.
+    #[error("line {line}, column {column}: {}", json_problem(*.category))]
     Json {
         line: usize,
-        source: serde_json::Error,
+        column: usize,
+        category: serde_json::error::Category,
     },
     #[error(
         "line {line}: tenant id `{tenant}` is not a folder name (letters, digits, `.`, `-`, `_`; not starting with `.`)"
@@ -63,6 +67,18 @@ pub enum TenantsError {
     Duplicate { line: usize, tenant: String },
     #[error("line {line}: {source}")]
     Route { line: usize, source: EgressError },
+}
+
+/// What is wrong with a line that is not a tenant, never quoting it.
+fn json_problem(category: serde_json::error::Category) -> &'static str {
+    use serde_json::error::Category;
+    match category {
+        Category::Syntax | Category::Io => "not valid JSON",
+        Category::Eof => "the JSON ends early",
+        Category::Data => {
+            "not a tenant: a field is missing, unknown or of the wrong type (`tenant`, `config`, `secrets`, `routes`)"
+        }
+    }
 }
 
 impl Tenant {
@@ -99,8 +115,11 @@ pub fn read_tenants(path: &Path) -> Result<Vec<(Tenant, Reroutes)>, TenantsError
         .filter(|(_, l)| !l.trim().is_empty())
     {
         let line = i + 1;
-        let tenant: Tenant =
-            serde_json::from_str(text).map_err(|source| TenantsError::Json { line, source })?;
+        let tenant: Tenant = serde_json::from_str(text).map_err(|e| TenantsError::Json {
+            line,
+            column: e.column(),
+            category: e.classify(),
+        })?;
         let id = tenant.tenant.clone();
         if !is_folder_name(&id) {
             return Err(TenantsError::Id { line, tenant: id });
@@ -325,6 +344,22 @@ mod tests {
                 source: EgressError::NonLoopbackTarget { .. }
             })
         ));
+    }
+
+    #[test]
+    fn a_malformed_line_is_refused_without_quoting_its_secret() {
+        for line in [
+            r#"{"tenant":"t1","config":{},"secrets":"k-secret-5150"}"#,
+            r#"{"tenant":"t1","config":{},"secrets":{"api-key":["k-secret-5150"]}}"#,
+            r#"{"tenant":"t1","secrets":{"api-key":"k-secret-5150"},"extra":"k-secret-5150"}"#,
+        ] {
+            let error = read(line).unwrap_err();
+            assert!(
+                matches!(error, TenantsError::Json { line: 1, .. }),
+                "{error:?}"
+            );
+            assert!(!error.to_string().contains("k-secret-5150"), "{error}");
+        }
     }
 
     #[test]
